@@ -1,0 +1,21 @@
+//! Cairn's domain layer: the types every other crate speaks, the validation rules and limits that
+//! MLflow's clients rely on, and the filter / order-by language used to search runs, experiments
+//! and logged models.
+//!
+//! Module map:
+//! - [`model`]: experiments, runs, params, tags, metrics, dataset and model inputs/outputs, logged models.
+//! - [`validation`]: key/value rules, size limits, truncation, and the exact error messages.
+//! - [`filter`]: lexer, parser and typed ASTs for `filter` strings and `order_by` clauses.
+//! - [`ids`]: generation and checking of run, experiment and logged-model identifiers.
+//! - [`names`]: generated run names (`bold-owl-417` style) for runs created without a name.
+//!
+//! **Architecture Invariant:** this crate does no I/O and knows nothing of HTTP, JSON or SQL. It
+//! depends on no serialisation library; wire formats live in `cairn-server`.
+
+pub mod filter;
+pub mod ids;
+pub mod model;
+pub mod names;
+pub mod validation;
+
+pub use validation::ValidationError;

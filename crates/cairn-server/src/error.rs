@@ -1,0 +1,149 @@
+//! The API layer's error: an MLflow error code plus a message for the caller. Every lower layer's
+//! error converts into it here, in one place, and so does the mapping to HTTP status.
+//!
+//! 5xx answers are logged with their details and reach the client only as a generic message.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cairn_blob::BlobError;
+use cairn_core::ValidationError;
+use cairn_core::filter::FilterError;
+use cairn_store::StoreError;
+
+/// MLflow's error codes (the subset Cairn answers with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidParameterValue,
+    BadRequest,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+    EndpointNotFound,
+    NotImplemented,
+    TemporarilyUnavailable,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidParameterValue => "INVALID_PARAMETER_VALUE",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::ResourceAlreadyExists => "RESOURCE_ALREADY_EXISTS",
+            ErrorCode::ResourceDoesNotExist => "RESOURCE_DOES_NOT_EXIST",
+            ErrorCode::EndpointNotFound => "ENDPOINT_NOT_FOUND",
+            ErrorCode::NotImplemented => "NOT_IMPLEMENTED",
+            ErrorCode::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidParameterValue
+            | ErrorCode::BadRequest
+            | ErrorCode::ResourceAlreadyExists => StatusCode::BAD_REQUEST,
+            ErrorCode::ResourceDoesNotExist | ErrorCode::EndpointNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error answered to an API caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::InvalidParameterValue, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::ResourceDoesNotExist, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::InternalError, message)
+    }
+
+    pub fn missing(field: &str) -> Self {
+        ValidationError::missing(field).into()
+    }
+
+    pub fn endpoint_not_found(method: &str, path: &str) -> Self {
+        ApiError::new(
+            ErrorCode::EndpointNotFound,
+            format!("No API endpoint found for {method} {path}"),
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        ApiError::invalid(error.message())
+    }
+}
+
+impl From<FilterError> for ApiError {
+    fn from(error: FilterError) -> Self {
+        ValidationError::from(error).into()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        let code = match error.kind() {
+            cairn_store::ErrorKind::NotFound => ErrorCode::ResourceDoesNotExist,
+            cairn_store::ErrorKind::AlreadyExists => ErrorCode::ResourceAlreadyExists,
+            cairn_store::ErrorKind::InvalidArgument => ErrorCode::InvalidParameterValue,
+            cairn_store::ErrorKind::Unavailable => ErrorCode::TemporarilyUnavailable,
+            cairn_store::ErrorKind::Internal => ErrorCode::InternalError,
+        };
+        ApiError::new(code, error.to_string())
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(error: BlobError) -> Self {
+        let code = match error.kind() {
+            cairn_blob::ErrorKind::InvalidPath => return ApiError::invalid("Invalid path"),
+            cairn_blob::ErrorKind::NotFound => ErrorCode::ResourceDoesNotExist,
+            cairn_blob::ErrorKind::IsDirectory => ErrorCode::InvalidParameterValue,
+            cairn_blob::ErrorKind::Io => ErrorCode::InternalError,
+        };
+        ApiError::new(code, error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        let message = if status.is_server_error() && self.code == ErrorCode::InternalError {
+            tracing::error!(error = %self.message, "internal error");
+            "internal server error; see the server log for details".to_string()
+        } else {
+            self.message
+        };
+        let body = serde_json::json!({ "error_code": self.code.as_str(), "message": message });
+        (status, axum::Json(body)).into_response()
+    }
+}

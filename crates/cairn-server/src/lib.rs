@@ -1,0 +1,100 @@
+//! The Cairn HTTP server: an axum application over the tracking service, the store and the blob
+//! store.
+//!
+//! Module map:
+//! - [`router`] builds the whole application from an [`AppState`]; [`run`] serves it on a bound
+//!   listener until a shutdown signal, then lets in-flight requests (and so their writes) finish.
+//! - [`tracking`]: the domain operations every route calls.
+//! - [`mlflow`]: the MLflow-compatible REST surface and artifact proxy.
+//! - [`error`]: [`error::ApiError`], the one place errors become status codes and JSON bodies.
+//!
+//! **Architecture Invariant:** handlers are thin: extract fields, make one call into
+//! [`tracking::Tracking`], map the result to the wire. No SQL and no filesystem access here.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use cairn_blob::BlobStore;
+use cairn_store::Store;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+pub mod error;
+pub mod mlflow;
+pub mod tracking;
+
+use error::ApiError;
+use tracking::Tracking;
+
+/// The version of Cairn, reported by `cairn --version` and server-info.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The MLflow API level Cairn answers `/version` with. The client turns some features on by this
+/// number (traces at 3.4 and above), so it names what is actually served.
+pub const MLFLOW_API_VERSION: &str = "3.3.0";
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub tracking: Tracking,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
+        AppState {
+            tracking: Tracking::new(store, blobs),
+        }
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "OK" }))
+        .route("/version", get(|| async { MLFLOW_API_VERSION }))
+        .route("/api/3.0/mlflow/server-info", get(server_info))
+        .route("/ajax-api/3.0/mlflow/server-info", get(server_info))
+        .merge(mlflow::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn server_info() -> Response {
+    axum::Json(json!({
+        "store_type": "SqlStore",
+        "multipart_uploads_enabled": false,
+        "server": "cairn",
+        "version": VERSION,
+    }))
+    .into_response()
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::endpoint_not_found(method.as_str(), uri.path())
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    let body = json!({
+        "error_code": "BAD_REQUEST",
+        "message": format!("method {} is not allowed on {}", request.method(), request.uri().path()),
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, then waits for in-flight
+/// requests to finish.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,714 @@
+//! The tracking service: the domain operations every API surface calls (MLflow-compatible routes
+//! today, the native `/api/v1` routes next). It applies the validation rules from `cairn-core`,
+//! decides artifact locations and generated names, and calls the store once per operation.
+//!
+//! **Architecture Invariant:** nothing here knows about wire formats; handlers translate requests
+//! into these calls and results into JSON.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cairn_blob::{ArtifactPath, BlobStore};
+use cairn_core::filter;
+use cairn_core::model::{
+    DatasetInput, Experiment, LifecycleStage, LoggedModel, LoggedModelStatus, Metric, ModelInput,
+    ModelOutput, NewExperiment, NewLoggedModel, NewRun, Page, Param, Run, RunInfo, RunStatus,
+    RunUpdate, Tag, ViewType,
+};
+use cairn_core::{ids, names, validation};
+use cairn_store::{
+    ArtifactLocation, ExperimentSearch, HistoryRequest, LoggedModelSearch, RunSearch, RunSeries,
+    SampledHistoryRequest, Store,
+};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The artifact scheme of MLflow's artifact proxy.
+pub const PROXY_SCHEME: &str = "mlflow-artifacts:";
+/// The tag that carries a run's name.
+pub const RUN_NAME_TAG: &str = "mlflow.runName";
+/// Largest number of runs `get-history-bulk-interval` accepts.
+pub const MAX_BULK_RUNS: usize = 100;
+/// Largest `max_results` of `get-history-bulk-interval`.
+pub const MAX_BULK_INTERVAL_RESULTS: i64 = 2500;
+/// Default page size of `experiments/search` and `runs/search`.
+pub const DEFAULT_SEARCH_RESULTS: i64 = 1000;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Arguments of `create_run`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRun {
+    pub experiment_id: Option<String>,
+    pub user_id: Option<String>,
+    pub run_name: Option<String>,
+    pub start_time: Option<i64>,
+    pub tags: Vec<Tag>,
+}
+
+/// Arguments of a runs search, as text the way clients send them.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRuns {
+    pub experiment_ids: Vec<String>,
+    pub filter: String,
+    pub order_by: Vec<String>,
+    pub view: ViewType,
+    pub max_results: Option<i64>,
+    pub page_token: Option<String>,
+}
+
+/// Arguments of an experiments search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchExperiments {
+    pub filter: String,
+    pub order_by: Vec<String>,
+    pub view: ViewType,
+    pub max_results: Option<i64>,
+    pub page_token: Option<String>,
+}
+
+/// One `order_by` entry of a logged-models search.
+#[derive(Debug, Clone, Default)]
+pub struct ModelOrder {
+    pub field_name: String,
+    pub ascending: bool,
+    pub dataset_name: Option<String>,
+    pub dataset_digest: Option<String>,
+}
+
+/// Arguments of a logged-models search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchModels {
+    pub experiment_ids: Vec<String>,
+    pub filter: String,
+    pub order_by: Vec<ModelOrder>,
+    pub max_results: Option<i64>,
+    pub page_token: Option<String>,
+}
+
+/// Arguments of `create_logged_model`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateModel {
+    pub experiment_id: String,
+    pub name: Option<String>,
+    pub model_type: Option<String>,
+    pub source_run_id: Option<String>,
+    pub params: Vec<Param>,
+    pub tags: Vec<Tag>,
+}
+
+/// The tracking service. Cheap to clone.
+#[derive(Clone)]
+pub struct Tracking {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl std::fmt::Debug for Tracking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracking").finish_non_exhaustive()
+    }
+}
+
+impl Tracking {
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
+        Tracking { store, blobs }
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    // ----- experiments -----
+
+    pub async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<String>,
+        tags: Vec<Tag>,
+    ) -> ApiResult<String> {
+        validation::check_experiment_name(name)?;
+        for tag in &tags {
+            validation::check_experiment_tag(tag)?;
+        }
+        let location = match artifact_location.filter(|l| !l.is_empty()) {
+            Some(explicit) => {
+                if explicit.starts_with("runs:") {
+                    return Err(ApiError::invalid(format!(
+                        "Artifact location cannot be a runs:/ URI. Given: '{explicit}'"
+                    )));
+                }
+                ArtifactLocation::Explicit(explicit)
+            }
+            None => ArtifactLocation::UnderRoot(PROXY_SCHEME.to_string()),
+        };
+        let new = NewExperiment {
+            name: name.to_string(),
+            artifact_location: None,
+            tags,
+            creation_time: now_ms(),
+        };
+        Ok(self.store.create_experiment(new, location).await?)
+    }
+
+    pub async fn get_experiment(&self, experiment_id: &str) -> ApiResult<Experiment> {
+        check_experiment_id(experiment_id)?;
+        Ok(self.store.get_experiment(experiment_id).await?)
+    }
+
+    pub async fn get_experiment_by_name(&self, name: &str) -> ApiResult<Experiment> {
+        self.store
+            .get_experiment_by_name(name)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("Could not find experiment with name '{name}'"))
+            })
+    }
+
+    pub async fn search_experiments(
+        &self,
+        search: SearchExperiments,
+    ) -> ApiResult<Page<Experiment>> {
+        let max_results = search.max_results.unwrap_or(DEFAULT_SEARCH_RESULTS);
+        validation::check_search_experiments_max_results(max_results)?;
+        let filter = filter::parse_experiment_filter(&search.filter)?;
+        let order_by = filter::parse_experiment_order_by(&search.order_by)?;
+        let query = ExperimentSearch {
+            filter,
+            order_by,
+            view: search.view,
+            max_results: max_results as usize,
+            page_token: search.page_token.filter(|t| !t.is_empty()),
+        };
+        Ok(self.store.search_experiments(query).await?)
+    }
+
+    pub async fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> ApiResult<()> {
+        check_experiment_id(experiment_id)?;
+        validation::check_experiment_name(new_name)?;
+        match self
+            .store
+            .rename_experiment(experiment_id, new_name, now_ms())
+            .await
+        {
+            // MLflow answers a rename onto a taken name with BAD_REQUEST, not ALREADY_EXISTS.
+            Err(error) if error.kind() == cairn_store::ErrorKind::AlreadyExists => Err(
+                ApiError::new(crate::error::ErrorCode::BadRequest, error.to_string()),
+            ),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn delete_experiment(&self, experiment_id: &str) -> ApiResult<()> {
+        check_experiment_id(experiment_id)?;
+        if experiment_id == "0" {
+            return Err(ApiError::invalid(
+                "Cannot delete the default experiment '0'. This is an internally reserved experiment.",
+            ));
+        }
+        Ok(self
+            .store
+            .set_experiment_lifecycle(experiment_id, LifecycleStage::Deleted, now_ms())
+            .await?)
+    }
+
+    pub async fn restore_experiment(&self, experiment_id: &str) -> ApiResult<()> {
+        check_experiment_id(experiment_id)?;
+        Ok(self
+            .store
+            .set_experiment_lifecycle(experiment_id, LifecycleStage::Active, now_ms())
+            .await?)
+    }
+
+    pub async fn set_experiment_tag(&self, experiment_id: &str, tag: Tag) -> ApiResult<()> {
+        check_experiment_id(experiment_id)?;
+        validation::check_experiment_tag(&tag)?;
+        Ok(self.store.set_experiment_tag(experiment_id, tag).await?)
+    }
+
+    pub async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> ApiResult<()> {
+        check_experiment_id(experiment_id)?;
+        Ok(self.store.delete_experiment_tag(experiment_id, key).await?)
+    }
+
+    // ----- runs -----
+
+    pub async fn create_run(&self, request: CreateRun) -> ApiResult<Run> {
+        let experiment_id = request
+            .experiment_id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| "0".into());
+        let experiment = self.get_experiment(&experiment_id).await?;
+        if experiment.lifecycle_stage != LifecycleStage::Active {
+            return Err(ApiError::invalid(format!(
+                "The experiment {experiment_id} must be in the 'active' state. Current state is deleted."
+            )));
+        }
+        let mut tags = normalize_run_tags(request.tags)?;
+        let run_id = ids::new_run_id();
+        let tagged_name = tags
+            .iter()
+            .find(|t| t.key == RUN_NAME_TAG)
+            .map(|t| t.value.clone());
+        let run_name = match (request.run_name.filter(|n| !n.is_empty()), tagged_name) {
+            (Some(name), Some(tagged)) if name != tagged => {
+                return Err(ApiError::invalid(format!(
+                    "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with \
+                     different values (run_name='{name}', mlflow.runName='{tagged}')."
+                )));
+            }
+            (Some(name), _) => name,
+            (None, Some(tagged)) if !tagged.is_empty() => tagged,
+            _ => names::run_name_from_seed(u128::from_str_radix(&run_id, 16).unwrap_or(0)),
+        };
+        tags.retain(|t| t.key != RUN_NAME_TAG);
+        tags.push(Tag::new(RUN_NAME_TAG, run_name.clone()));
+        let artifact_uri = format!(
+            "{}/{run_id}/artifacts",
+            experiment.artifact_location.trim_end_matches('/')
+        );
+        let new = NewRun {
+            run_id,
+            experiment_id,
+            run_name,
+            user_id: request.user_id.unwrap_or_default(),
+            start_time: request.start_time.unwrap_or_else(now_ms),
+            artifact_uri,
+            tags,
+        };
+        Ok(self.store.create_run(new).await?)
+    }
+
+    pub async fn get_run(&self, run_id: &str) -> ApiResult<Run> {
+        ids::check_run_id(run_id)
+            .map_err(|_| ApiError::not_found(format!("Run with id={run_id} not found")))?;
+        Ok(self.store.get_run(run_id).await?)
+    }
+
+    pub async fn update_run(&self, run_id: &str, update: RunUpdate) -> ApiResult<RunInfo> {
+        check_run(run_id)?;
+        let update = RunUpdate {
+            run_name: update.run_name.filter(|n| !n.is_empty()),
+            ..update
+        };
+        Ok(self.store.update_run(run_id, update).await?)
+    }
+
+    pub async fn delete_run(&self, run_id: &str) -> ApiResult<()> {
+        check_run(run_id)?;
+        Ok(self
+            .store
+            .set_run_lifecycle(run_id, LifecycleStage::Deleted, now_ms())
+            .await?)
+    }
+
+    pub async fn restore_run(&self, run_id: &str) -> ApiResult<()> {
+        check_run(run_id)?;
+        Ok(self
+            .store
+            .set_run_lifecycle(run_id, LifecycleStage::Active, now_ms())
+            .await?)
+    }
+
+    pub async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: Vec<Metric>,
+        params: Vec<Param>,
+        tags: Vec<Tag>,
+    ) -> ApiResult<()> {
+        check_run(run_id)?;
+        validation::check_batch_limits(metrics.len(), params.len(), tags.len())?;
+        validation::check_param_keys_unique(&params)?;
+        for metric in &metrics {
+            validation::check_metric(metric)?;
+        }
+        let params = params
+            .into_iter()
+            .map(validation::normalize_param)
+            .collect::<Result<Vec<_>, _>>()?;
+        let tags = normalize_run_tags(tags)?;
+        if metrics.is_empty() && params.is_empty() && tags.is_empty() {
+            // Still report a missing or deleted run, as MLflow does.
+            let run = self.store.get_run(run_id).await?;
+            if run.info.lifecycle_stage != LifecycleStage::Active {
+                return Err(ApiError::invalid(validation::inactive_run_message(run_id)));
+            }
+            return Ok(());
+        }
+        Ok(self.store.log_batch(run_id, metrics, params, tags).await?)
+    }
+
+    pub async fn delete_run_tag(&self, run_id: &str, key: &str) -> ApiResult<()> {
+        check_run(run_id)?;
+        Ok(self.store.delete_run_tag(run_id, key).await?)
+    }
+
+    pub async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: Vec<DatasetInput>,
+        models: Vec<ModelInput>,
+    ) -> ApiResult<()> {
+        check_run(run_id)?;
+        for input in &datasets {
+            let d = &input.dataset;
+            validation::check_dataset(
+                &d.name,
+                &d.digest,
+                &d.source,
+                d.schema.as_deref(),
+                d.profile.as_deref(),
+            )?;
+            for tag in &input.tags {
+                validation::check_input_tag(tag)?;
+            }
+        }
+        Ok(self.store.log_inputs(run_id, datasets, models).await?)
+    }
+
+    pub async fn log_outputs(&self, run_id: &str, models: Vec<ModelOutput>) -> ApiResult<()> {
+        check_run(run_id)?;
+        Ok(self.store.log_outputs(run_id, models).await?)
+    }
+
+    pub async fn search_runs(&self, search: SearchRuns) -> ApiResult<Page<Run>> {
+        let max_results = search.max_results.unwrap_or(DEFAULT_SEARCH_RESULTS);
+        validation::check_search_runs_max_results(max_results)?;
+        let filter = filter::parse_run_filter(&search.filter)?;
+        let order_by = filter::parse_run_order_by(&search.order_by)?;
+        for experiment_id in &search.experiment_ids {
+            check_experiment_id(experiment_id)?;
+        }
+        let query = RunSearch {
+            experiment_ids: search.experiment_ids,
+            filter,
+            order_by,
+            view: search.view,
+            max_results: max_results as usize,
+            page_token: search.page_token.filter(|t| !t.is_empty()),
+        };
+        Ok(self.store.search_runs(query).await?)
+    }
+
+    // ----- metric series -----
+
+    pub async fn metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+        max_results: Option<i64>,
+        page_token: Option<String>,
+    ) -> ApiResult<Page<Metric>> {
+        check_run(run_id)?;
+        let max_results = match max_results {
+            None => 0,
+            Some(n) if n >= 1 => n as usize,
+            Some(n) => {
+                return Err(validation::ValidationError::invalid_value(n, "max_results").into());
+            }
+        };
+        let request = HistoryRequest {
+            run_id: run_id.to_string(),
+            key: key.to_string(),
+            max_results,
+            page_token: page_token.filter(|t| !t.is_empty()),
+        };
+        Ok(self.store.history(request).await?)
+    }
+
+    pub async fn sampled_history(
+        &self,
+        run_ids: Vec<String>,
+        key: &str,
+        start_step: Option<i64>,
+        end_step: Option<i64>,
+        max_results: Option<i64>,
+    ) -> ApiResult<Vec<RunSeries>> {
+        if run_ids.is_empty() {
+            return Err(ApiError::missing("run_ids"));
+        }
+        if run_ids.len() > MAX_BULK_RUNS {
+            return Err(ApiError::invalid(format!(
+                "GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} run_ids. \
+                 Received {} run_ids.",
+                run_ids.len()
+            )));
+        }
+        for run_id in &run_ids {
+            check_run(run_id)?;
+        }
+        let max_results = max_results.unwrap_or(MAX_BULK_INTERVAL_RESULTS);
+        if !(1..=MAX_BULK_INTERVAL_RESULTS).contains(&max_results) {
+            return Err(ApiError::invalid(format!(
+                "max_results must be between 1 and {MAX_BULK_INTERVAL_RESULTS}. Received {max_results}."
+            )));
+        }
+        if let (Some(start), Some(end)) = (start_step, end_step)
+            && start > end
+        {
+            return Err(ApiError::invalid(format!(
+                "end_step must be greater than start_step. Found start_step={start} and end_step={end}."
+            )));
+        }
+        let request = SampledHistoryRequest {
+            run_ids,
+            key: key.to_string(),
+            start_step,
+            end_step,
+            max_results: max_results as usize,
+        };
+        Ok(self.store.sampled_history(request).await?)
+    }
+
+    /// The first `max_results` points of `key` for each run, ordered by (step, timestamp).
+    pub async fn bulk_history(
+        &self,
+        run_ids: Vec<String>,
+        key: &str,
+        max_results: i64,
+    ) -> ApiResult<Vec<RunSeries>> {
+        if run_ids.is_empty() {
+            return Err(ApiError::missing("run_id"));
+        }
+        if run_ids.len() > MAX_BULK_RUNS {
+            return Err(ApiError::invalid(format!(
+                "GetMetricHistoryBulk request cannot specify more than {MAX_BULK_RUNS} run_ids. \
+                 Received {} run_ids.",
+                run_ids.len()
+            )));
+        }
+        if max_results < 1 {
+            return Err(
+                validation::ValidationError::invalid_value(max_results, "max_results").into(),
+            );
+        }
+        let mut series = Vec::with_capacity(run_ids.len());
+        for run_id in run_ids {
+            check_run(&run_id)?;
+            let request = HistoryRequest {
+                run_id: run_id.clone(),
+                key: key.to_string(),
+                max_results: max_results as usize,
+                page_token: None,
+            };
+            let page = self.store.history(request).await?;
+            series.push(RunSeries {
+                run_id,
+                points: page.items,
+            });
+        }
+        Ok(series)
+    }
+
+    // ----- logged models -----
+
+    pub async fn create_logged_model(&self, request: CreateModel) -> ApiResult<LoggedModel> {
+        let experiment = self.get_experiment(&request.experiment_id).await?;
+        let model_id = ids::new_model_id();
+        let name = request.name.filter(|n| !n.is_empty()).unwrap_or_else(|| {
+            names::run_name_from_seed(u128::from_str_radix(&model_id[2..], 16).unwrap_or(0))
+        });
+        for param in &request.params {
+            validation::check_param_key(&param.key)?;
+        }
+        for tag in &request.tags {
+            validation::check_tag_key(&tag.key)?;
+        }
+        if let Some(run_id) = &request.source_run_id {
+            check_run(run_id)?;
+        }
+        let artifact_location = format!(
+            "{}/models/{model_id}/artifacts",
+            experiment.artifact_location.trim_end_matches('/')
+        );
+        let new = NewLoggedModel {
+            model_id,
+            experiment_id: request.experiment_id,
+            name,
+            artifact_location,
+            creation_timestamp: now_ms(),
+            model_type: request.model_type.filter(|t| !t.is_empty()),
+            source_run_id: request.source_run_id.filter(|r| !r.is_empty()),
+            tags: request.tags,
+            params: request.params,
+        };
+        Ok(self.store.create_logged_model(new).await?)
+    }
+
+    pub async fn get_logged_model(&self, model_id: &str) -> ApiResult<LoggedModel> {
+        Ok(self.store.get_logged_model(model_id).await?)
+    }
+
+    pub async fn finalize_logged_model(
+        &self,
+        model_id: &str,
+        status: LoggedModelStatus,
+    ) -> ApiResult<LoggedModel> {
+        Ok(self
+            .store
+            .set_logged_model_status(model_id, status, None, now_ms())
+            .await?)
+    }
+
+    pub async fn delete_logged_model(&self, model_id: &str) -> ApiResult<()> {
+        Ok(self.store.delete_logged_model(model_id, now_ms()).await?)
+    }
+
+    pub async fn set_logged_model_tags(
+        &self,
+        model_id: &str,
+        tags: Vec<Tag>,
+    ) -> ApiResult<LoggedModel> {
+        for tag in &tags {
+            validation::check_tag_key(&tag.key)?;
+        }
+        Ok(self
+            .store
+            .set_logged_model_tags(model_id, tags, now_ms())
+            .await?)
+    }
+
+    pub async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> ApiResult<()> {
+        Ok(self
+            .store
+            .delete_logged_model_tag(model_id, key, now_ms())
+            .await?)
+    }
+
+    pub async fn log_logged_model_params(
+        &self,
+        model_id: &str,
+        params: Vec<Param>,
+    ) -> ApiResult<()> {
+        let params = params
+            .into_iter()
+            .map(validation::normalize_param)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self
+            .store
+            .log_logged_model_params(model_id, params, now_ms())
+            .await?)
+    }
+
+    pub async fn search_logged_models(&self, search: SearchModels) -> ApiResult<Page<LoggedModel>> {
+        let max_results = search.max_results.unwrap_or(100);
+        if !(1..=validation::MAX_RESULTS_SEARCH_RUNS).contains(&max_results) {
+            return Err(
+                validation::ValidationError::invalid_value(max_results, "max_results").into(),
+            );
+        }
+        for experiment_id in &search.experiment_ids {
+            check_experiment_id(experiment_id)?;
+        }
+        let filter = filter::parse_logged_model_filter(&search.filter)?;
+        let order_by = search
+            .order_by
+            .into_iter()
+            .map(|o| {
+                filter::parse_logged_model_order_field(
+                    &o.field_name,
+                    o.ascending,
+                    o.dataset_name,
+                    o.dataset_digest,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let query = LoggedModelSearch {
+            experiment_ids: search.experiment_ids,
+            filter,
+            order_by,
+            max_results: max_results as usize,
+            page_token: search.page_token.filter(|t| !t.is_empty()),
+        };
+        Ok(self.store.search_logged_models(query).await?)
+    }
+
+    // ----- artifacts -----
+
+    /// The blob path of `relative` inside a run's artifact root, for runs whose artifacts go
+    /// through the proxy.
+    pub async fn run_artifact_path(
+        &self,
+        run_id: &str,
+        relative: &str,
+    ) -> ApiResult<(Run, ArtifactPath)> {
+        let run = self.get_run(run_id).await?;
+        let root = proxied_path(&run.info.artifact_uri).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "the artifacts of run {run_id} are not stored by this server ({})",
+                run.info.artifact_uri
+            ))
+        })?;
+        let relative = ArtifactPath::parse(relative)?;
+        Ok((run, root.join(&relative)))
+    }
+}
+
+/// The blob path behind an `mlflow-artifacts:` URI, if it is one.
+pub fn proxied_path(uri: &str) -> Option<ArtifactPath> {
+    let rest = uri.strip_prefix(PROXY_SCHEME)?;
+    // `mlflow-artifacts:/x`, `mlflow-artifacts:///x` and `mlflow-artifacts://host/x` all name `x`.
+    let rest = match rest.strip_prefix("//") {
+        Some(with_authority) => with_authority
+            .split_once('/')
+            .map(|(_, path)| path)
+            .unwrap_or(""),
+        None => rest.trim_start_matches('/'),
+    };
+    ArtifactPath::parse(rest.trim_end_matches('/')).ok()
+}
+
+fn check_experiment_id(experiment_id: &str) -> ApiResult<()> {
+    ids::parse_experiment_id(experiment_id)
+        .map(|_| ())
+        .map_err(|_| ApiError::not_found(format!("No Experiment with id={experiment_id} exists")))
+}
+
+fn check_run(run_id: &str) -> ApiResult<()> {
+    ids::check_run_id(run_id).map_err(ApiError::from)
+}
+
+fn normalize_run_tags(tags: Vec<Tag>) -> ApiResult<Vec<Tag>> {
+    Ok(tags
+        .into_iter()
+        .map(validation::normalize_run_tag)
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Parses a status given by a client.
+pub fn parse_status(text: &str) -> Option<RunStatus> {
+    RunStatus::parse(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxied_paths() {
+        assert_eq!(
+            proxied_path("mlflow-artifacts:/1/abc/artifacts")
+                .unwrap()
+                .as_string(),
+            "1/abc/artifacts"
+        );
+        assert_eq!(
+            proxied_path("mlflow-artifacts:///1/x").unwrap().as_string(),
+            "1/x"
+        );
+        assert_eq!(
+            proxied_path("mlflow-artifacts://host:5000/1/x")
+                .unwrap()
+                .as_string(),
+            "1/x"
+        );
+        assert!(proxied_path("s3://bucket/x").is_none());
+        assert!(proxied_path("mlflow-artifacts:/../x").is_none());
+    }
+}

@@ -1,0 +1,436 @@
+//! The real server on 127.0.0.1:0 with a fresh store per test, driven over HTTP.
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct TestServer {
+    base: String,
+    client: reqwest::Client,
+    _data: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let data = tempfile::tempdir().unwrap();
+        let store = cairn_store::sqlite::SqliteStore::open(&data.path().join("cairn.db")).unwrap();
+        let blobs = cairn_blob::LocalBlobStore::open(data.path().join("artifacts")).unwrap();
+        let state = cairn_server::AppState::new(Arc::new(store), Arc::new(blobs));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(cairn_server::run(listener, state, async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base,
+            client: reqwest::Client::new(),
+            _data: data,
+            shutdown: Some(tx),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn new_run(&self) -> String {
+        let (status, body) = self
+            .post(
+                "/api/2.0/mlflow/runs/create",
+                json!({"experiment_id": "0", "start_time": 1}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["run"]["info"]["run_id"].as_str().unwrap().to_string()
+    }
+}
+
+/// Sends a PUT with exactly this request target and returns the status line.
+async fn raw_put(base: &str, target: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "PUT {target} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response.lines().next().unwrap_or_default().to_string()
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_version_and_unknown_routes() {
+    let server = TestServer::start().await;
+    let response = server
+        .client
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "OK");
+    let response = server
+        .client
+        .get(server.url("/version"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, body) = server.get("/api/2.0/mlflow/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error_code"], "ENDPOINT_NOT_FOUND");
+    let (status, body) = server.get("/api/3.0/mlflow/server-info").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["multipart_uploads_enabled"], false);
+}
+
+#[tokio::test]
+async fn default_experiment_and_experiment_crud() {
+    let server = TestServer::start().await;
+    let (status, body) = server
+        .get("/api/2.0/mlflow/experiments/get?experiment_id=0")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["experiment"]["name"], "Default");
+
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/experiments/create",
+            json!({"name": "exp-a", "tags": [{"key": "team", "value": "x"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = body["experiment_id"].as_str().unwrap().to_string();
+
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/experiments/create",
+            json!({"name": "exp-a"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error_code"], "RESOURCE_ALREADY_EXISTS");
+
+    let (status, body) = server
+        .get("/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name=exp-a")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["experiment"]["experiment_id"], id.as_str());
+    assert_eq!(
+        body["experiment"]["artifact_location"],
+        format!("mlflow-artifacts:/{id}")
+    );
+
+    let (status, body) = server
+        .get("/api/2.0/mlflow/experiments/get-by-name?experiment_name=missing")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["message"],
+        "Could not find experiment with name 'missing'"
+    );
+}
+
+#[tokio::test]
+async fn runs_log_and_read_back() {
+    let server = TestServer::start().await;
+    let run_id = server.new_run().await;
+    let batch = json!({
+        "run_id": run_id,
+        "metrics": [
+            {"key": "loss", "value": 0.5, "timestamp": 10, "step": 2},
+            {"key": "loss", "value": "NaN", "timestamp": 11, "step": 1},
+            {"key": "acc", "value": "Infinity", "timestamp": "12", "step": "3"}
+        ],
+        "params": [{"key": "lr", "value": "0.01"}],
+        "tags": [{"key": "team", "value": "vision"}]
+    });
+    let (status, body) = server.post("/api/2.0/mlflow/runs/log-batch", batch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = server
+        .get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let metrics = body["run"]["data"]["metrics"].as_array().unwrap();
+    let loss = metrics.iter().find(|m| m["key"] == "loss").unwrap();
+    assert_eq!(loss["value"], 0.5, "latest is the largest step");
+    let acc = metrics.iter().find(|m| m["key"] == "acc").unwrap();
+    assert_eq!(acc["value"], "Infinity");
+    assert_eq!(body["run"]["info"]["run_uuid"], run_id.as_str());
+
+    let (status, body) = server
+        .get(&format!(
+            "/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=loss"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let history = body["metrics"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["value"], "NaN");
+    assert_eq!(history[1]["step"], 2);
+}
+
+#[tokio::test]
+async fn user_errors_are_4xx_with_mlflow_bodies() {
+    let server = TestServer::start().await;
+    let run_id = server.new_run().await;
+
+    let (status, body) = server
+        .get("/api/2.0/mlflow/runs/get?run_id=0123456789abcdef0123456789abcdef")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["message"],
+        "Run with id=0123456789abcdef0123456789abcdef not found"
+    );
+
+    let response = server
+        .client
+        .post(server.url("/api/2.0/mlflow/runs/log-parameter"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/runs/log-parameter",
+            json!({"run_id": run_id, "key": "p", "value": "1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/runs/log-parameter",
+            json!({"run_id": run_id, "key": "p", "value": "2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Changing param values is not allowed"),
+        "{body}"
+    );
+
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/runs/log-metric",
+            json!({"run_id": run_id, "key": "a!b", "value": 1, "timestamp": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error_code"], "INVALID_PARAMETER_VALUE");
+
+    let (status, _) = server
+        .post(
+            "/api/2.0/mlflow/runs/log-metric",
+            json!({"run_id": run_id, "key": "m", "value": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "timestamp is required");
+
+    let metrics: Vec<Value> = (0..1001)
+        .map(|i| json!({"key": "m", "value": i, "timestamp": 1, "step": i}))
+        .collect();
+    let (status, _) = server
+        .post(
+            "/api/2.0/mlflow/runs/log-batch",
+            json!({"run_id": run_id, "metrics": metrics}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/runs/search",
+            json!({"experiment_ids": ["0"], "filter": "metrics.acc >> 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, _) = server
+        .post("/api/2.0/mlflow/runs/delete", json!({"run_id": run_id}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/runs/set-tag",
+            json!({"run_id": run_id, "key": "t", "value": "v"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be in the 'active' state"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn search_filters_orders_and_pages() {
+    let server = TestServer::start().await;
+    for i in 0..7 {
+        let run_id = server.new_run().await;
+        let batch = json!({
+            "run_id": run_id,
+            "metrics": [{"key": "acc", "value": i as f64 / 10.0, "timestamp": 1, "step": 0}],
+            "params": [{"key": "i", "value": i.to_string()}],
+            "tags": [{"key": "parity", "value": if i % 2 == 0 { "even" } else { "odd" }}]
+        });
+        assert_eq!(
+            server.post("/api/2.0/mlflow/runs/log-batch", batch).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/runs/search",
+            json!({"experiment_ids": ["0"], "filter": "metrics.acc > 0.15 and tags.parity = 'even'", "order_by": ["metrics.acc DESC"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let values: Vec<f64> = body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["data"]["metrics"][0]["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, vec![0.6, 0.4, 0.2]);
+
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut request =
+            json!({"experiment_ids": ["0"], "max_results": 3, "order_by": ["params.i ASC"]});
+        if let Some(t) = &token {
+            request["page_token"] = json!(t);
+        }
+        let (status, body) = server.post("/api/2.0/mlflow/runs/search", request).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for run in body["runs"].as_array().unwrap() {
+            seen.push(
+                run["data"]["params"][0]["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        match body["next_page_token"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["0", "1", "2", "3", "4", "5", "6"]);
+
+    let (status, _) = server
+        .post(
+            "/api/2.0/mlflow/runs/search",
+            json!({"experiment_ids": ["0"], "page_token": "garbage"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn artifact_proxy_round_trip_and_traversal() {
+    let server = TestServer::start().await;
+    let run_id = server.new_run().await;
+    let base = format!("/api/2.0/mlflow-artifacts/artifacts/0/{run_id}/artifacts");
+    let payload = vec![7u8; 300_000];
+    let response = server
+        .client
+        .put(server.url(&format!("{base}/dir/data.bin")))
+        .body(payload.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = server
+        .client
+        .get(server.url(&format!("{base}/dir/data.bin")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.bytes().await.unwrap().to_vec(), payload);
+
+    let (status, body) = server
+        .get(&format!(
+            "/api/2.0/mlflow-artifacts/artifacts?path=0/{run_id}/artifacts"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["files"], json!([{"path": "dir", "is_dir": true}]));
+    let (_, body) = server
+        .get("/api/2.0/mlflow-artifacts/artifacts?path=nothing/here")
+        .await;
+    assert_eq!(body, json!({}));
+
+    let (status, body) = server
+        .get(&format!(
+            "/api/2.0/mlflow/artifacts/list?run_id={run_id}&path=dir"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["files"],
+        json!([{"path": "dir/data.bin", "is_dir": false, "file_size": 300000}])
+    );
+
+    let response = server
+        .client
+        .get(server.url(&format!("{base}/dir")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // Raw requests: an HTTP client library would normalise these paths before sending them.
+    for bad in [
+        "/api/2.0/mlflow-artifacts/artifacts/a/%2E%2E/x",
+        "/api/2.0/mlflow-artifacts/artifacts/a/%2e%2e/%2e%2e/x",
+        "/api/2.0/mlflow-artifacts/artifacts/a/",
+        "/api/2.0/mlflow-artifacts/artifacts/a/../../x",
+        "/api/2.0/mlflow-artifacts/artifacts//etc/passwd",
+    ] {
+        let status = raw_put(&server.base, bad).await;
+        assert!(status.starts_with("HTTP/1.1 4"), "{bad}: {status}");
+    }
+    assert!(!server._data.path().join("x").exists());
+}

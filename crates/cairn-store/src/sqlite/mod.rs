@@ -1,0 +1,455 @@
+//! The embedded SQLite backend.
+//!
+//! One file in WAL mode. All writes go through one writer thread (`writer`) that owns the only
+//! write connection and commits queued jobs in groups; reads run on a small pool of read-only
+//! connections via `spawn_blocking`, each inside one read transaction (a consistent snapshot).
+//! Nothing here blocks the async runtime.
+//!
+//! Durability: the writer runs with `synchronous=FULL` in WAL mode, so a committed group is
+//! fsynced before any of its jobs is answered: acknowledged writes survive a process crash *and*
+//! a power loss. Group commit amortises the fsync over every job of the group.
+//!
+//! Submodules: [`schema`] (tables + migrations), `writer` (group commit), `experiments`,
+//! `runs` (run writes and loading), `search` (runs search compiled to SQL), `metrics`
+//! (history reads), `models` (logged models), `token` (page tokens), `sql` (shared helpers).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use cairn_core::model::{
+    DatasetInput, Experiment, LifecycleStage, LoggedModel, LoggedModelStatus, Metric, ModelInput,
+    ModelOutput, NewExperiment, NewLoggedModel, NewRun, Page, Param, Run, RunInfo, RunUpdate, Tag,
+};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::{
+    ArtifactLocation, ExperimentSearch, HistoryRequest, LoggedModelSearch, MetaStore, MetricStore,
+    Result, RunSearch, RunSeries, SampledHistoryRequest, StoreError,
+};
+
+mod experiments;
+mod metrics;
+mod models;
+mod runs;
+pub mod schema;
+mod search;
+mod sql;
+mod token;
+mod writer;
+
+use writer::{Job, TypedJob};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        match &error {
+            rusqlite::Error::SqliteFailure(failure, _)
+                if matches!(
+                    failure.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                StoreError::Unavailable(format!("database is busy: {error}"))
+            }
+            _ => StoreError::Internal(error.to_string()),
+        }
+    }
+}
+
+/// The embedded store. Cheap to clone: clones share the writer thread and the reader pool; the
+/// writer stops (after draining its queue) when the last clone is dropped.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    writer: Option<JoinHandle<()>>,
+    readers: Arc<ReaderPool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer drain what is queued and exit; waiting for it means
+        // the file is closed when the last handle is gone (a reopen sees everything).
+        self.queue.take();
+        if let Some(handle) = self.writer.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+struct ReaderPool {
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+fn writer_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Internal(format!(
+            "could not switch {} to WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -32768;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    register_functions(&conn)?;
+    Ok(conn)
+}
+
+fn reader_connection(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    register_functions(&conn)?;
+    Ok(conn)
+}
+
+/// SQL functions the query builders use. `cairn_ilike(value, pattern)` is the filter language's
+/// `ILIKE` with full Unicode case folding (SQLite's own `lower()` folds ASCII only), so SQL and
+/// the reference evaluator in `cairn-core` agree.
+fn register_functions(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "cairn_ilike",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let value: Option<String> = ctx.get(0)?;
+            let pattern: Option<String> = ctx.get(1)?;
+            Ok(match (value, pattern) {
+                (Some(value), Some(pattern)) => cairn_core::filter::ilike_matches(&value, &pattern),
+                _ => false,
+            })
+        },
+    )?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrates it to the current schema and
+    /// makes sure the `Default` experiment (id 0) exists.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Internal(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let mut conn = writer_connection(path)?;
+        schema::migrate(&mut conn)?;
+        experiments::ensure_default(&conn)?;
+
+        let reader_count = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(4)
+            .clamp(2, 8);
+        let mut idle = Vec::with_capacity(reader_count);
+        for _ in 0..reader_count {
+            idle.push(reader_connection(path)?);
+        }
+
+        let (queue, receiver) = mpsc::channel(writer::QUEUE_DEPTH);
+        let writer = std::thread::Builder::new()
+            .name("cairn-sqlite-writer".to_string())
+            .spawn(move || writer::run_writer(conn, receiver))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                queue: Some(queue),
+                writer: Some(writer),
+                readers: Arc::new(ReaderPool {
+                    idle: Mutex::new(idle),
+                    permits: Arc::new(Semaphore::new(reader_count)),
+                }),
+            }),
+        })
+    }
+
+    /// The file this store writes.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `work` on the writer thread inside the next group's transaction; answers after commit.
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (job, answer) = TypedJob::boxed(Box::new(work));
+        let queue = self
+            .inner
+            .queue
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("the store is closed".to_string()))?;
+        queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is shutting down".to_string()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("the writer stopped before answering".to_string()))?
+    }
+
+    /// Runs `work` on a pooled read-only connection, in one read transaction, off the runtime.
+    async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.inner.readers);
+        let permit = Arc::clone(&readers.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let conn = readers
+                .idle
+                .lock()
+                .map_err(|_| StoreError::Internal("reader pool poisoned".to_string()))?
+                .pop()
+                .ok_or_else(|| StoreError::Internal("reader pool is empty".to_string()))?;
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                in_read_transaction(&conn, work)
+            }))
+            .unwrap_or_else(|_| Err(StoreError::Internal("read panicked".to_string())));
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            if let Ok(mut idle) = readers.idle.lock() {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+}
+
+fn in_read_transaction<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    conn.execute_batch("BEGIN")?;
+    let result = work(conn);
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+#[async_trait]
+impl MetaStore for SqliteStore {
+    async fn create_experiment(
+        &self,
+        experiment: NewExperiment,
+        location: ArtifactLocation,
+    ) -> Result<String> {
+        self.write(move |conn| experiments::create(conn, &experiment, &location))
+            .await
+    }
+
+    async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment> {
+        let id = experiment_id.to_string();
+        self.read(move |conn| experiments::get(conn, &id)).await
+    }
+
+    async fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
+        let name = name.to_string();
+        self.read(move |conn| experiments::get_by_name(conn, &name))
+            .await
+    }
+
+    async fn search_experiments(&self, search: ExperimentSearch) -> Result<Page<Experiment>> {
+        self.read(move |conn| experiments::search(conn, &search))
+            .await
+    }
+
+    async fn rename_experiment(&self, experiment_id: &str, new_name: &str, now: i64) -> Result<()> {
+        let (id, name) = (experiment_id.to_string(), new_name.to_string());
+        self.write(move |conn| experiments::rename(conn, &id, &name, now))
+            .await
+    }
+
+    async fn set_experiment_lifecycle(
+        &self,
+        experiment_id: &str,
+        stage: LifecycleStage,
+        now: i64,
+    ) -> Result<()> {
+        let id = experiment_id.to_string();
+        self.write(move |conn| experiments::set_lifecycle(conn, &id, stage, now))
+            .await
+    }
+
+    async fn set_experiment_tag(&self, experiment_id: &str, tag: Tag) -> Result<()> {
+        let id = experiment_id.to_string();
+        self.write(move |conn| experiments::set_tag(conn, &id, &tag))
+            .await
+    }
+
+    async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> Result<()> {
+        let (id, key) = (experiment_id.to_string(), key.to_string());
+        self.write(move |conn| experiments::delete_tag(conn, &id, &key))
+            .await
+    }
+
+    async fn create_run(&self, run: NewRun) -> Result<Run> {
+        self.write(move |conn| runs::create(conn, &run)).await
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Run> {
+        let id = run_id.to_string();
+        self.read(move |conn| runs::get(conn, &id)).await
+    }
+
+    async fn update_run(&self, run_id: &str, update: RunUpdate) -> Result<RunInfo> {
+        let id = run_id.to_string();
+        self.write(move |conn| runs::update(conn, &id, &update))
+            .await
+    }
+
+    async fn set_run_lifecycle(&self, run_id: &str, stage: LifecycleStage, now: i64) -> Result<()> {
+        let id = run_id.to_string();
+        self.write(move |conn| runs::set_lifecycle(conn, &id, stage, now))
+            .await
+    }
+
+    async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: Vec<Metric>,
+        params: Vec<Param>,
+        tags: Vec<Tag>,
+    ) -> Result<()> {
+        let id = run_id.to_string();
+        self.write(move |conn| runs::log_batch(conn, &id, &metrics, &params, &tags))
+            .await
+    }
+
+    async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        let (id, key) = (run_id.to_string(), key.to_string());
+        self.write(move |conn| runs::delete_tag(conn, &id, &key))
+            .await
+    }
+
+    async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: Vec<DatasetInput>,
+        models: Vec<ModelInput>,
+    ) -> Result<()> {
+        let id = run_id.to_string();
+        self.write(move |conn| runs::log_inputs(conn, &id, &datasets, &models))
+            .await
+    }
+
+    async fn log_outputs(&self, run_id: &str, models: Vec<ModelOutput>) -> Result<()> {
+        let id = run_id.to_string();
+        self.write(move |conn| runs::log_outputs(conn, &id, &models))
+            .await
+    }
+
+    async fn search_runs(&self, search: RunSearch) -> Result<Page<Run>> {
+        self.read(move |conn| search::search_runs(conn, &search))
+            .await
+    }
+
+    async fn create_logged_model(&self, model: NewLoggedModel) -> Result<LoggedModel> {
+        self.write(move |conn| models::create(conn, &model)).await
+    }
+
+    async fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel> {
+        let id = model_id.to_string();
+        self.read(move |conn| models::get(conn, &id)).await
+    }
+
+    async fn set_logged_model_status(
+        &self,
+        model_id: &str,
+        status: LoggedModelStatus,
+        status_message: Option<String>,
+        now: i64,
+    ) -> Result<LoggedModel> {
+        let id = model_id.to_string();
+        self.write(move |conn| {
+            models::set_status(conn, &id, status, status_message.as_deref(), now)
+        })
+        .await
+    }
+
+    async fn delete_logged_model(&self, model_id: &str, now: i64) -> Result<()> {
+        let id = model_id.to_string();
+        self.write(move |conn| models::delete(conn, &id, now)).await
+    }
+
+    async fn set_logged_model_tags(
+        &self,
+        model_id: &str,
+        tags: Vec<Tag>,
+        now: i64,
+    ) -> Result<LoggedModel> {
+        let id = model_id.to_string();
+        self.write(move |conn| models::set_tags(conn, &id, &tags, now))
+            .await
+    }
+
+    async fn delete_logged_model_tag(&self, model_id: &str, key: &str, now: i64) -> Result<()> {
+        let (id, key) = (model_id.to_string(), key.to_string());
+        self.write(move |conn| models::delete_tag(conn, &id, &key, now))
+            .await
+    }
+
+    async fn log_logged_model_params(
+        &self,
+        model_id: &str,
+        params: Vec<Param>,
+        now: i64,
+    ) -> Result<()> {
+        let id = model_id.to_string();
+        self.write(move |conn| models::log_params(conn, &id, &params, now))
+            .await
+    }
+
+    async fn search_logged_models(&self, search: LoggedModelSearch) -> Result<Page<LoggedModel>> {
+        self.read(move |conn| models::search(conn, &search)).await
+    }
+}
+
+#[async_trait]
+impl MetricStore for SqliteStore {
+    async fn history(&self, request: HistoryRequest) -> Result<Page<Metric>> {
+        self.read(move |conn| metrics::history(conn, &request))
+            .await
+    }
+
+    async fn sampled_history(&self, request: SampledHistoryRequest) -> Result<Vec<RunSeries>> {
+        self.read(move |conn| metrics::sampled_history(conn, &request))
+            .await
+    }
+}

@@ -1,0 +1,218 @@
+//! The SQLite schema and its versioned migrations.
+//!
+//! The version lives in `PRAGMA user_version`. [`MIGRATIONS`] is an ordered list: entry `i` moves a
+//! database from version `i` to `i + 1`. Opening an older file applies the missing steps in one
+//! transaction; opening a file written by a newer Cairn fails instead of guessing.
+//!
+//! Layout notes:
+//! - runs have an integer surrogate key (`runs.id`) that every child table uses; the public
+//!   `run_uuid` is unique and indexed. This keeps the metric history and the indexes small.
+//! - metric values: SQLite stores a bound NaN as NULL, so a point is `(is_nan, value)` with
+//!   `value = 0` when `is_nan = 1`. `(is_nan, value)` sorts numbers (−∞ … +∞) before NaN, which is
+//!   exactly [`cairn_core::model::value_order`]. ±∞ are stored as REAL and survive as they are.
+//! - `metrics` is clustered (WITHOUT ROWID) on `(run_id, key, step, timestamp, is_nan, value)`:
+//!   history reads are range scans in the order the API returns, and an identical retried point
+//!   hits the primary key and is stored once.
+//! - `latest_metrics` holds one row per (run, key), maintained on write by an upsert whose WHERE
+//!   keeps the greatest `(step, timestamp, is_nan, value)`, so arrival order does not matter.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Schema steps, oldest first. Never edit a released step; append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE experiments (
+        experiment_id     INTEGER PRIMARY KEY,
+        name              TEXT NOT NULL UNIQUE,
+        artifact_location TEXT NOT NULL,
+        lifecycle_stage   TEXT NOT NULL,
+        creation_time     INTEGER NOT NULL,
+        last_update_time  INTEGER NOT NULL
+    );
+    CREATE INDEX experiments_creation ON experiments (creation_time DESC, experiment_id);
+
+    CREATE TABLE experiment_tags (
+        experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+        key           TEXT NOT NULL,
+        value         TEXT NOT NULL,
+        PRIMARY KEY (experiment_id, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE runs (
+        id              INTEGER PRIMARY KEY,
+        run_uuid        TEXT NOT NULL UNIQUE,
+        experiment_id   INTEGER NOT NULL REFERENCES experiments (experiment_id),
+        name            TEXT NOT NULL,
+        user_id         TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        start_time      INTEGER NOT NULL,
+        end_time        INTEGER,
+        artifact_uri    TEXT NOT NULL,
+        lifecycle_stage TEXT NOT NULL,
+        deleted_time    INTEGER
+    );
+    CREATE INDEX runs_experiment ON runs (experiment_id, lifecycle_stage, start_time DESC, run_uuid);
+
+    CREATE TABLE params (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX params_key_value ON params (key, value, run_id);
+
+    CREATE TABLE tags (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_key_value ON tags (key, value, run_id);
+
+    CREATE TABLE metrics (
+        run_id         INTEGER NOT NULL REFERENCES runs (id),
+        key            TEXT NOT NULL,
+        step           INTEGER NOT NULL,
+        timestamp      INTEGER NOT NULL,
+        is_nan         INTEGER NOT NULL,
+        value          REAL NOT NULL,
+        model_id       TEXT,
+        dataset_name   TEXT,
+        dataset_digest TEXT,
+        PRIMARY KEY (run_id, key, step, timestamp, is_nan, value)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE latest_metrics (
+        run_id    INTEGER NOT NULL REFERENCES runs (id),
+        key       TEXT NOT NULL,
+        step      INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        is_nan    INTEGER NOT NULL,
+        value     REAL NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX latest_metrics_key_value ON latest_metrics (key, is_nan, value, run_id);
+
+    CREATE TABLE datasets (
+        id            INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+        name          TEXT NOT NULL,
+        digest        TEXT NOT NULL,
+        source_type   TEXT NOT NULL,
+        source        TEXT NOT NULL,
+        schema        TEXT,
+        profile       TEXT,
+        UNIQUE (experiment_id, name, digest)
+    );
+
+    CREATE TABLE dataset_inputs (
+        id         INTEGER PRIMARY KEY,
+        run_id     INTEGER NOT NULL REFERENCES runs (id),
+        dataset_id INTEGER NOT NULL REFERENCES datasets (id),
+        UNIQUE (run_id, dataset_id)
+    );
+
+    CREATE TABLE input_tags (
+        input_id INTEGER NOT NULL REFERENCES dataset_inputs (id),
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (input_id, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE model_inputs (
+        id       INTEGER PRIMARY KEY,
+        run_id   INTEGER NOT NULL REFERENCES runs (id),
+        model_id TEXT NOT NULL,
+        UNIQUE (run_id, model_id)
+    );
+
+    CREATE TABLE model_outputs (
+        id       INTEGER PRIMARY KEY,
+        run_id   INTEGER NOT NULL REFERENCES runs (id),
+        model_id TEXT NOT NULL,
+        step     INTEGER NOT NULL,
+        UNIQUE (run_id, model_id, step)
+    );
+
+    CREATE TABLE logged_models (
+        model_id               TEXT PRIMARY KEY,
+        experiment_id          INTEGER NOT NULL REFERENCES experiments (experiment_id),
+        name                   TEXT NOT NULL,
+        artifact_location      TEXT NOT NULL,
+        creation_timestamp     INTEGER NOT NULL,
+        last_updated_timestamp INTEGER NOT NULL,
+        model_type             TEXT,
+        source_run_id          TEXT,
+        status                 TEXT NOT NULL,
+        status_message         TEXT,
+        lifecycle_stage        TEXT NOT NULL
+    );
+    CREATE INDEX logged_models_experiment
+        ON logged_models (experiment_id, lifecycle_stage, creation_timestamp DESC, model_id);
+
+    CREATE TABLE logged_model_tags (
+        model_id TEXT NOT NULL REFERENCES logged_models (model_id),
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (model_id, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE logged_model_params (
+        model_id TEXT NOT NULL REFERENCES logged_models (model_id),
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (model_id, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE logged_model_metrics (
+        id             INTEGER PRIMARY KEY,
+        model_id       TEXT NOT NULL,
+        key            TEXT NOT NULL,
+        step           INTEGER NOT NULL,
+        timestamp      INTEGER NOT NULL,
+        is_nan         INTEGER NOT NULL,
+        value          REAL NOT NULL,
+        run_uuid       TEXT NOT NULL,
+        experiment_id  INTEGER NOT NULL,
+        dataset_name   TEXT,
+        dataset_digest TEXT
+    );
+    CREATE UNIQUE INDEX logged_model_metrics_point ON logged_model_metrics (
+        model_id, key, step, timestamp, is_nan, value, run_uuid,
+        ifnull(dataset_name, ''), ifnull(dataset_digest, '')
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Reads the file's schema version.
+pub fn version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+/// Brings the database up to [`LATEST_VERSION`], or refuses a newer one.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current = version(conn)?;
+    if current > LATEST_VERSION {
+        return Err(StoreError::Internal(format!(
+            "database schema version {current} is newer than this build of Cairn supports \
+             ({LATEST_VERSION}); upgrade Cairn to open it"
+        )));
+    }
+    if current == LATEST_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(step)?;
+        tracing::info!(version = index + 1, "applied schema migration");
+    }
+    tx.pragma_update(None, "user_version", LATEST_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}

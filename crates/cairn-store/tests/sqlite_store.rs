@@ -1,0 +1,196 @@
+//! SQLite-specific behaviour the shared conformance suite cannot see: persistence across
+//! reopening the file, schema versioning, and the store being shared between clones.
+
+use cairn_core::model::{LifecycleStage, Metric, NewExperiment, NewRun, Param, Tag};
+use cairn_store::sqlite::{SqliteStore, schema};
+use cairn_store::{ArtifactLocation, ErrorKind, HistoryRequest, MetaStore, MetricStore};
+
+fn new_experiment(name: &str) -> NewExperiment {
+    NewExperiment {
+        name: name.to_string(),
+        artifact_location: None,
+        tags: vec![],
+        creation_time: 1,
+    }
+}
+
+fn new_run(experiment_id: &str) -> NewRun {
+    NewRun {
+        run_id: cairn_core::ids::new_run_id(),
+        experiment_id: experiment_id.to_string(),
+        run_name: "r".to_string(),
+        user_id: "u".to_string(),
+        start_time: 1,
+        artifact_uri: "a".to_string(),
+        tags: vec![],
+    }
+}
+
+#[tokio::test]
+async fn data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cairn.db");
+    let (experiment_id, run_id) = {
+        let store = SqliteStore::open(&path).unwrap();
+        let experiment_id = store
+            .create_experiment(
+                new_experiment("kept"),
+                ArtifactLocation::UnderRoot("root".into()),
+            )
+            .await
+            .unwrap();
+        let run_id = store
+            .create_run(new_run(&experiment_id))
+            .await
+            .unwrap()
+            .info
+            .run_id;
+        let points = vec![
+            Metric::new("m", f64::NAN, 5, 0),
+            Metric::new("m", 2.0, 6, 1),
+        ];
+        store
+            .log_batch(
+                &run_id,
+                points,
+                vec![Param::new("p", "1")],
+                vec![Tag::new("t", "v")],
+            )
+            .await
+            .unwrap();
+        (experiment_id, run_id)
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.get_experiment(&experiment_id).await.unwrap().name,
+        "kept"
+    );
+    let run = store.get_run(&run_id).await.unwrap();
+    assert_eq!(run.params, vec![Param::new("p", "1")]);
+    assert_eq!(run.metrics[0].value, 2.0);
+    let history = store
+        .history(HistoryRequest {
+            run_id: run_id.clone(),
+            key: "m".into(),
+            max_results: 0,
+            page_token: None,
+        })
+        .await
+        .unwrap();
+    assert!(history.items[0].value.is_nan());
+    let next = store
+        .create_experiment(
+            new_experiment("next"),
+            ArtifactLocation::UnderRoot("root".into()),
+        )
+        .await
+        .unwrap();
+    assert!(next.parse::<i64>().unwrap() > experiment_id.parse::<i64>().unwrap());
+    assert_eq!(
+        store.get_experiment("0").await.unwrap().name,
+        "Default",
+        "only one Default"
+    );
+}
+
+#[test]
+fn new_files_get_the_latest_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/cairn.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(schema::version(&conn).unwrap(), schema::LATEST_VERSION);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn an_existing_version_zero_file_is_migrated_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE unrelated (x INTEGER); INSERT INTO unrelated VALUES (1);")
+            .unwrap();
+        assert_eq!(schema::version(&conn).unwrap(), 0);
+    }
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(schema::version(&conn).unwrap(), schema::LATEST_VERSION);
+    let kept: i64 = conn
+        .query_row("SELECT x FROM unrelated", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(kept, 1);
+}
+
+#[test]
+fn a_file_from_a_newer_cairn_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    drop(SqliteStore::open(&path).unwrap());
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", schema::LATEST_VERSION + 1)
+            .unwrap();
+    }
+    let error = SqliteStore::open(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Internal);
+    assert!(
+        error.to_string().contains("newer than this build"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn clones_share_one_store_and_shutdown_drains_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cairn.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let experiment_id = store
+        .create_experiment(new_experiment("e"), ArtifactLocation::UnderRoot("r".into()))
+        .await
+        .unwrap();
+    let run_id = store
+        .create_run(new_run(&experiment_id))
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    let mut tasks = Vec::new();
+    for task in 0..20 {
+        let clone = store.clone();
+        let run_id = run_id.clone();
+        tasks.push(tokio::spawn(async move {
+            clone
+                .log_batch(
+                    &run_id,
+                    vec![Metric::new("m", 1.0, task, task)],
+                    vec![],
+                    vec![],
+                )
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    store
+        .set_run_lifecycle(&run_id, LifecycleStage::Deleted, 9)
+        .await
+        .unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    let run = store.get_run(&run_id).await.unwrap();
+    assert_eq!(run.info.lifecycle_stage, LifecycleStage::Deleted);
+    assert_eq!(run.metrics[0].step, 19);
+}
+
+#[tokio::test]
+async fn store_is_usable_as_a_trait_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn cairn_store::Store> =
+        std::sync::Arc::new(SqliteStore::open(&dir.path().join("x.db")).unwrap());
+    assert_eq!(store.get_experiment("0").await.unwrap().experiment_id, "0");
+}

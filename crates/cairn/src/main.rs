@@ -1,0 +1,111 @@
+//! The `cairn` binary: parses the command line, sets up logging, opens the stores and hands a bound
+//! listener to [`cairn_server::run`]. Everything else lives in the library crates.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Cairn: a fast, self-hosted ML experiment tracker that speaks MLflow's API.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the tracking server (MLflow-compatible REST API and artifact proxy).
+    ///
+    /// Point the official mlflow client at it with MLFLOW_TRACKING_URI=http://HOST:PORT.
+    Server(ServerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServerArgs {
+    /// Address to listen on. Use 0.0.0.0 to accept connections from other machines.
+    #[arg(long, env = "CAIRN_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// TCP port to listen on (0 picks a free port).
+    #[arg(long, env = "CAIRN_PORT", default_value_t = 5000)]
+    port: u16,
+    /// Folder for the embedded store: the SQLite database `cairn.db` and the `artifacts/` folder.
+    /// Created on first run.
+    #[arg(long, env = "CAIRN_DATA", default_value = "./cairn-data")]
+    data: PathBuf,
+    /// Log filter, e.g. `info`, `debug` or `cairn_server=debug,info` (RUST_LOG syntax).
+    #[arg(long, env = "CAIRN_LOG", default_value = "info")]
+    log: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => serve(args),
+    }
+}
+
+fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        std::fs::create_dir_all(&args.data)
+            .with_context(|| format!("cannot create data folder {}", args.data.display()))?;
+        let store = cairn_store::sqlite::SqliteStore::open(&args.data.join("cairn.db"))
+            .with_context(|| format!("cannot open the database in {}", args.data.display()))?;
+        let blobs =
+            cairn_blob::LocalBlobStore::open(args.data.join("artifacts")).with_context(|| {
+                format!("cannot open the artifact folder in {}", args.data.display())
+            })?;
+        let state = cairn_server::AppState::new(Arc::new(store), Arc::new(blobs));
+
+        let address = format!("{}:{}", args.host, args.port);
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {address} (is another server using this port?)")
+            })?;
+        let local: SocketAddr = listener.local_addr()?;
+        println!(
+            "Cairn {} listening on http://{local} (data in {})",
+            cairn_server::VERSION,
+            args.data.display()
+        );
+        cairn_server::run(listener, state, shutdown_signal()).await?;
+        tracing::info!("server stopped; all acknowledged writes are committed");
+        Ok(())
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,30 @@
+# Shared helpers for scripts/*. Sourced, not executed.
+
+# Makes sure cargo is on PATH, installing a Rust toolchain with rustup when the machine has none.
+ensure_cargo() {
+  if [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    source "$HOME/.cargo/env"
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo not found: installing the Rust toolchain with rustup" >&2
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+    # shellcheck disable=SC1091
+    source "$HOME/.cargo/env"
+  fi
+}
+
+# Creates the test virtual environment in .venv (once) and installs the pinned test requirements.
+ensure_test_venv() {
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+  fi
+  local stamp=.venv/.requirements-stamp
+  local want
+  want=$(cat tests/requirements.txt tests/constraints.txt | sha256sum | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -r tests/requirements.txt -c tests/constraints.txt
+    echo "$want" > "$stamp"
+  fi
+}
