@@ -358,6 +358,66 @@ def worker(args):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    # ---------------------------------------------------------------- raw HTTP (server cost)
+    # The same requests the client sends, made with `requests` and `json` alone: what is left is
+    # the server's own cost plus a minimal client, so the official client's overhead shows as the
+    # difference between these rows and the ones above.
+    def w_raw():
+        s = requests.Session()
+        rid = state["ingest_run"]
+        lat = []
+        for k in range(cfg["latency_calls"]):
+            body = {"run_id": rid, "key": "raw_lat", "value": float(k), "timestamp": BASE_TS + k, "step": k}
+            t0 = time.perf_counter()
+            s.post(rest + "runs/log-metric", json=body, timeout=120).raise_for_status()
+            lat.append((time.perf_counter() - t0) * 1000.0)
+        results["raw_log_metric_p50_ms"] = statistics.median(lat)
+        bodies = [
+            json.dumps(
+                {
+                    "run_id": rid,
+                    "metrics": [
+                        {
+                            "key": "raw_series",
+                            "value": (b * 1000 + k) * 0.5,
+                            "timestamp": BASE_TS + k,
+                            "step": b * 1000 + k,
+                        }
+                        for k in range(1000)
+                    ],
+                }
+            )
+            for b in range(cfg["ingest_trial"] * 2)
+        ]
+        headers = {"Content-Type": "application/json"}
+        t0 = time.perf_counter()
+        for body in bodies:
+            s.post(rest + "runs/log-batch", data=body, headers=headers, timeout=120).raise_for_status()
+        results["raw_ingest_pts_s"] = len(bodies) * 1000 / (time.perf_counter() - t0)
+
+        def timed_search(body, repeats):
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                r = s.post(rest + "runs/search", json=body, timeout=600)
+                r.raise_for_status()
+                runs = r.json().get("runs", [])
+                times.append(time.perf_counter() - t0)
+            return statistics.median(times), len(runs)
+
+        exp = state["search_exp"]
+        order = [f"{SEARCH_ORDER[0]}"]
+        results["raw_search_filter_s"], _ = timed_search(
+            {"experiment_ids": [exp], "filter": SEARCH_FILTER, "order_by": order, "max_results": 100},
+            cfg["search_repeats"],
+        )
+        results["raw_search_order_s"], _ = timed_search(
+            {"experiment_ids": [exp], "order_by": order, "max_results": 1000}, cfg["order_repeats"]
+        )
+        results["raw_search_all_s"], n = timed_search({"experiment_ids": [exp], "max_results": 50000}, 1)
+        if n != cfg["runs"]:
+            results.setdefault("checks", {})["raw_search_all"] = f"got {n} runs, expected {cfg['runs']}"
+
     steps = [
         ("ingest", w_ingest),
         ("history", w_history),
@@ -368,19 +428,22 @@ def worker(args):
         ("search", w_search),
         ("order", w_order),
         ("pandas", w_pandas),
+        ("raw", w_raw),
     ]
     only = set(args.steps.split(",")) if args.steps else None
     if only:  # prerequisites
         if only & {"history", "latency", "create", "artifacts"}:
             only.add("ingest")
-        if only & {"search", "order", "pandas"}:
+        if only & {"search", "order", "pandas", "raw"}:
             only.add("populate")
+        if "raw" in only:
+            only.add("ingest")
     for name, fn in steps:
         if only and name not in only:
             continue
         if name in ("history", "latency", "create", "artifacts") and "ingest_run" not in state:
             continue
-        if name in ("search", "order", "pandas") and "search_exp" not in state:
+        if name in ("search", "order", "pandas", "raw") and "search_exp" not in state:
             continue
         record(name, fn)
     save()
@@ -615,6 +678,11 @@ ROWS = [
     ),
     ("search_order_s", "`search_runs` {runs:,} runs, order by metric, 1000 rows (s)", "{:.3f}", False),
     ("pandas_s", "`mlflow.search_runs` → pandas, all {runs:,} runs (s)", "{:.2f}", False),
+    ("raw_ingest_pts_s", "raw HTTP: `runs/log-batch` 1000 metrics/call, pre-encoded (points/s)", "{:,.0f}", True),
+    ("raw_log_metric_p50_ms", "raw HTTP: `runs/log-metric` round trip p50 (ms)", "{:.2f}", False),
+    ("raw_search_filter_s", "raw HTTP: filtered search, top 100, JSON decoded (s)", "{:.3f}", False),
+    ("raw_search_order_s", "raw HTTP: ordered search, 1000 rows, JSON decoded (s)", "{:.3f}", False),
+    ("raw_search_all_s", "raw HTTP: all {runs:,} runs in one request, JSON decoded (s)", "{:.2f}", False),
     ("artifact_up_mb_s", "artifact upload, {artifact_mb} MB file (MB/s)", "{:.0f}", True),
     ("artifact_down_mb_s", "artifact download, {artifact_mb} MB file (MB/s)", "{:.0f}", True),
     ("idle_rss_mb", "server RSS idle after start (MB)", "{:.0f}", False),

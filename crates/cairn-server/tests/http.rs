@@ -434,3 +434,174 @@ async fn artifact_proxy_round_trip_and_traversal() {
     }
     assert!(!server._data.path().join("x").exists());
 }
+
+#[tokio::test]
+async fn sampled_and_bulk_history() {
+    let server = TestServer::start().await;
+    let mut runs = Vec::new();
+    for offset in [0i64, 1] {
+        let run_id = server.new_run().await;
+        let metrics: Vec<Value> = (0..100)
+            .map(|step| json!({"key": "loss", "value": (step + offset) as f64, "timestamp": 1000 + step, "step": step}))
+            .collect();
+        let (status, body) = server
+            .post(
+                "/api/2.0/mlflow/runs/log-batch",
+                json!({"run_id": run_id, "metrics": metrics}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        runs.push(run_id);
+    }
+    let query = format!(
+        "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids={}&run_ids={}&metric_key=loss&max_results=10",
+        runs[0], runs[1]
+    );
+    let (status, body) = server.get(&query).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for run_id in &runs {
+        let steps: Vec<i64> = body["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["run_id"] == run_id.as_str())
+            .map(|m| m["step"].as_i64().unwrap())
+            .collect();
+        assert!(steps.len() <= 10 && steps.len() >= 2, "{steps:?}");
+        assert_eq!(steps.first(), Some(&0), "first step is always included");
+        assert_eq!(steps.last(), Some(&99), "last step is always included");
+        assert!(steps.windows(2).all(|w| w[0] < w[1]));
+    }
+    let query = format!(
+        "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids={}&metric_key=loss&start_step=10&end_step=20&max_results=3",
+        runs[0]
+    );
+    let (_, body) = server.get(&query).await;
+    let steps: Vec<i64> = body["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(steps.first(), Some(&10));
+    assert_eq!(steps.last(), Some(&20));
+
+    let too_many: String = (0..101).map(|i| format!("run_ids=r{i}&")).collect();
+    let (status, _) = server
+        .get(&format!(
+            "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?{too_many}metric_key=loss"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = server
+        .get(&format!("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids={}&metric_key=loss&max_results=0", runs[0]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, body) = server
+        .get(&format!("/ajax-api/2.0/mlflow/metrics/get-history-bulk?run_id={}&run_id={}&metric_key=loss&max_results=5", runs[0], runs[1]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let points = body["metrics"].as_array().unwrap();
+    assert_eq!(points.len(), 10);
+    assert_eq!(points[5]["run_id"], runs[1].as_str());
+    assert_eq!(points[5]["value"], 1.0);
+}
+
+#[tokio::test]
+async fn logged_models_lifecycle() {
+    let server = TestServer::start().await;
+    let run_id = server.new_run().await;
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/logged-models",
+            json!({"experiment_id": "0", "name": "clf", "model_type": "sklearn", "source_run_id": run_id,
+                   "params": [{"key": "C", "value": "1.0"}], "tags": [{"key": "stage", "value": "dev"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let info = &body["model"]["info"];
+    let model_id = info["model_id"].as_str().unwrap().to_string();
+    assert!(model_id.starts_with("m-") && model_id.len() == 34);
+    assert_eq!(info["status"], "LOGGED_MODEL_PENDING");
+    assert_eq!(
+        info["artifact_uri"],
+        format!("mlflow-artifacts:/0/models/{model_id}/artifacts")
+    );
+
+    let metric = json!({"run_id": run_id, "key": "acc", "value": 0.9, "timestamp": 5, "step": 1,
+                        "model_id": model_id, "dataset_name": "train", "dataset_digest": "abc"});
+    assert_eq!(
+        server
+            .post("/api/2.0/mlflow/runs/log-metric", metric)
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    let response = server
+        .client
+        .patch(server.url(&format!("/api/2.0/mlflow/logged-models/{model_id}")))
+        .json(&json!({"model_id": model_id, "status": "LOGGED_MODEL_READY"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let (status, body) = server
+        .get(&format!("/api/2.0/mlflow/logged-models/{model_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["model"]["info"]["status"], "LOGGED_MODEL_READY");
+    let metrics = body["model"]["data"]["metrics"].as_array().unwrap();
+    assert_eq!(metrics.len(), 1);
+    assert_eq!(metrics[0]["dataset_name"], "train");
+
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/logged-models/search",
+            json!({"experiment_ids": ["0"], "filter": "name = 'clf'"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["models"].as_array().unwrap().len(), 1);
+    let (_, body) = server
+        .post(
+            "/api/2.0/mlflow/logged-models/search",
+            json!({"experiment_ids": ["0"], "filter": "name = 'other'"}),
+        )
+        .await;
+    assert!(
+        body.get("models")
+            .is_none_or(|m| m.as_array().unwrap().is_empty()),
+        "{body}"
+    );
+
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/runs/outputs",
+            json!({"run_id": run_id, "models": [{"model_id": model_id, "step": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = server
+        .get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"))
+        .await;
+    assert_eq!(
+        body["run"]["outputs"]["model_outputs"][0]["model_id"],
+        model_id.as_str()
+    );
+
+    let response = server
+        .client
+        .delete(server.url(&format!("/api/2.0/mlflow/logged-models/{model_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, body) = server
+        .get(&format!("/api/2.0/mlflow/logged-models/{model_id}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error_code"], "RESOURCE_DOES_NOT_EXIST");
+}

@@ -13,9 +13,9 @@ use crate::AppState;
 use crate::error::ApiResult;
 use crate::tracking::SearchExperiments;
 
-pub async fn create(State(state): State<AppState>, f: Fields) -> ApiResult<Response> {
+pub async fn create(State(state): State<AppState>, mut f: Fields) -> ApiResult<Response> {
     let name = f.req_str("name")?;
-    let tags = wire::parse_tags(&f, "tags")?;
+    let tags = wire::parse_tags(&mut f, "tags")?;
     let id = state
         .tracking
         .create_experiment(&name, f.opt_nonempty_str("artifact_location")?, tags)

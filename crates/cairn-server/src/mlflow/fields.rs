@@ -183,27 +183,34 @@ impl Fields {
         }
     }
 
-    /// A repeated message field: each element as its own [`Fields`].
-    pub fn objects(&self, name: &str) -> ApiResult<Vec<Fields>> {
-        match self.json_value(name) {
-            None => Ok(Vec::new()),
+    /// Takes a repeated message field out of the request: each element as its own [`Fields`].
+    /// Moving rather than copying keeps a 1000-element `log-batch` cheap.
+    pub fn take_objects(&mut self, name: &str) -> ApiResult<Vec<Fields>> {
+        let Fields::Json(map) = self else {
+            return Ok(Vec::new());
+        };
+        match map.remove(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::Array(items)) => items
-                .iter()
+                .into_iter()
                 .map(|item| match item {
-                    Value::Object(map) => Ok(Fields::Json(map.clone())),
-                    other => Err(invalid(other, name)),
+                    Value::Object(map) => Ok(Fields::Json(map)),
+                    other => Err(invalid(&other, name)),
                 })
                 .collect(),
-            Some(other) => Err(invalid(other, name)),
+            Some(other) => Err(invalid(&other, name)),
         }
     }
 
-    /// A nested message field.
-    pub fn object(&self, name: &str) -> ApiResult<Option<Fields>> {
-        match self.json_value(name) {
-            None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(Fields::Json(map.clone()))),
-            Some(other) => Err(invalid(other, name)),
+    /// Takes a nested message field out of the request.
+    pub fn take_object(&mut self, name: &str) -> ApiResult<Option<Fields>> {
+        let Fields::Json(map) = self else {
+            return Ok(None);
+        };
+        match map.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Fields::Json(map))),
+            Some(other) => Err(invalid(&other, name)),
         }
     }
 

@@ -13,14 +13,14 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::tracking::{CreateModel, ModelOrder, SearchModels};
 
-pub async fn create(State(state): State<AppState>, f: Fields) -> ApiResult<Response> {
+pub async fn create(State(state): State<AppState>, mut f: Fields) -> ApiResult<Response> {
     let request = CreateModel {
         experiment_id: f.req_str("experiment_id")?,
         name: f.opt_str("name")?,
         model_type: f.opt_str("model_type")?,
         source_run_id: f.opt_nonempty_str("source_run_id")?,
-        params: wire::parse_params(&f, "params")?,
-        tags: wire::parse_tags(&f, "tags")?,
+        params: wire::parse_params(&mut f, "params")?,
+        tags: wire::parse_tags(&mut f, "tags")?,
     };
     let model = state.tracking.create_logged_model(request).await?;
     Ok(Json(json!({ "model": wire::logged_model(&model) })).into_response())
@@ -64,11 +64,11 @@ pub async fn delete(
 pub async fn set_tags(
     State(state): State<AppState>,
     Path(model_id): Path<String>,
-    f: Fields,
+    mut f: Fields,
 ) -> ApiResult<Response> {
     let model = state
         .tracking
-        .set_logged_model_tags(&model_id, wire::parse_tags(&f, "tags")?)
+        .set_logged_model_tags(&model_id, wire::parse_tags(&mut f, "tags")?)
         .await?;
     Ok(Json(json!({ "model": wire::logged_model(&model) })).into_response())
 }
@@ -87,11 +87,11 @@ pub async fn delete_tag(
 pub async fn log_params(
     State(state): State<AppState>,
     Path(model_id): Path<String>,
-    f: Fields,
+    mut f: Fields,
 ) -> ApiResult<Response> {
     state
         .tracking
-        .log_logged_model_params(&model_id, wire::parse_params(&f, "params")?)
+        .log_logged_model_params(&model_id, wire::parse_params(&mut f, "params")?)
         .await?;
     Ok(Json(json!({})).into_response())
 }
@@ -103,9 +103,9 @@ struct SearchResponse<'a> {
     next_page_token: Option<&'a str>,
 }
 
-pub async fn search(State(state): State<AppState>, f: Fields) -> ApiResult<Response> {
+pub async fn search(State(state): State<AppState>, mut f: Fields) -> ApiResult<Response> {
     let order_by = f
-        .objects("order_by")?
+        .take_objects("order_by")?
         .iter()
         .map(|o| {
             Ok(ModelOrder {

@@ -17,13 +17,13 @@ use crate::tracking::{CreateRun, SearchRuns};
 /// The tag in which MLflow 2 clients record `log_model` calls.
 const LOG_MODEL_HISTORY_TAG: &str = "mlflow.log-model.history";
 
-pub async fn create(State(state): State<AppState>, f: Fields) -> ApiResult<Response> {
+pub async fn create(State(state): State<AppState>, mut f: Fields) -> ApiResult<Response> {
     let request = CreateRun {
         experiment_id: f.opt_str("experiment_id")?,
         user_id: f.opt_str("user_id")?,
         run_name: f.opt_str("run_name")?,
         start_time: f.opt_i64("start_time")?,
-        tags: wire::parse_tags(&f, "tags")?,
+        tags: wire::parse_tags(&mut f, "tags")?,
     };
     let run = state.tracking.create_run(request).await?;
     Ok(Json(json!({ "run": wire::run(&run) })).into_response())
@@ -89,14 +89,14 @@ pub async fn delete_tag(State(state): State<AppState>, f: Fields) -> ApiResult<R
     Ok(Json(json!({})).into_response())
 }
 
-pub async fn log_batch(State(state): State<AppState>, f: Fields) -> ApiResult<Response> {
+pub async fn log_batch(State(state): State<AppState>, mut f: Fields) -> ApiResult<Response> {
     let metrics = f
-        .objects("metrics")?
+        .take_objects("metrics")?
         .iter()
         .map(wire::parse_metric)
         .collect::<ApiResult<Vec<Metric>>>()?;
-    let params = wire::parse_params(&f, "params")?;
-    let tags = wire::parse_tags(&f, "tags")?;
+    let params = wire::parse_params(&mut f, "params")?;
+    let tags = wire::parse_tags(&mut f, "tags")?;
     state
         .tracking
         .log_batch(&f.run_id()?, metrics, params, tags)
@@ -104,14 +104,14 @@ pub async fn log_batch(State(state): State<AppState>, f: Fields) -> ApiResult<Re
     Ok(Json(json!({})).into_response())
 }
 
-pub async fn log_inputs(State(state): State<AppState>, f: Fields) -> ApiResult<Response> {
+pub async fn log_inputs(State(state): State<AppState>, mut f: Fields) -> ApiResult<Response> {
     let datasets = f
-        .objects("datasets")?
-        .iter()
+        .take_objects("datasets")?
+        .into_iter()
         .map(wire::parse_dataset_input)
         .collect::<ApiResult<Vec<_>>>()?;
     let models = f
-        .objects("models")?
+        .take_objects("models")?
         .iter()
         .map(wire::parse_model_input)
         .collect::<ApiResult<Vec<_>>>()?;
@@ -122,9 +122,9 @@ pub async fn log_inputs(State(state): State<AppState>, f: Fields) -> ApiResult<R
     Ok(Json(json!({})).into_response())
 }
 
-pub async fn log_outputs(State(state): State<AppState>, f: Fields) -> ApiResult<Response> {
+pub async fn log_outputs(State(state): State<AppState>, mut f: Fields) -> ApiResult<Response> {
     let models = f
-        .objects("models")?
+        .take_objects("models")?
         .iter()
         .map(wire::parse_model_output)
         .collect::<ApiResult<Vec<_>>>()?;

@@ -308,9 +308,9 @@ pub fn logged_model(m: &LoggedModel) -> LoggedModelJson<'_> {
 // ----- request messages -----
 
 /// `{key, value}` pairs as tags.
-pub fn parse_tags(fields: &Fields, name: &str) -> ApiResult<Vec<Tag>> {
+pub fn parse_tags(fields: &mut Fields, name: &str) -> ApiResult<Vec<Tag>> {
     fields
-        .objects(name)?
+        .take_objects(name)?
         .iter()
         .map(|f| {
             Ok(Tag::new(
@@ -322,9 +322,9 @@ pub fn parse_tags(fields: &Fields, name: &str) -> ApiResult<Vec<Tag>> {
 }
 
 /// `{key, value}` pairs as params.
-pub fn parse_params(fields: &Fields, name: &str) -> ApiResult<Vec<Param>> {
+pub fn parse_params(fields: &mut Fields, name: &str) -> ApiResult<Vec<Param>> {
     fields
-        .objects(name)?
+        .take_objects(name)?
         .iter()
         .map(|f| {
             Ok(Param::new(
@@ -348,12 +348,12 @@ pub fn parse_metric(f: &Fields) -> ApiResult<Metric> {
     })
 }
 
-pub fn parse_dataset_input(f: &Fields) -> ApiResult<DatasetInput> {
+pub fn parse_dataset_input(mut f: Fields) -> ApiResult<DatasetInput> {
     let d = f
-        .object("dataset")?
+        .take_object("dataset")?
         .ok_or_else(|| crate::error::ApiError::missing("dataset"))?;
     Ok(DatasetInput {
-        tags: parse_tags(f, "tags")?,
+        tags: parse_tags(&mut f, "tags")?,
         dataset: Dataset {
             name: d.req_str("name")?,
             digest: d.req_str("digest")?,
