@@ -2,6 +2,8 @@
 //! as strings, enums by name), and the parsing of the nested messages requests carry.
 //!
 //! Responses are borrowed views over domain types, serialised straight into the response body.
+//! Empty repeated fields are omitted, as proto-JSON does (and as MLflow's server answers): the
+//! client parses fewer fields, and reads a missing list as empty.
 
 use cairn_core::model::{
     Dataset, DatasetInput, Experiment, LoggedModel, Metric, ModelInput, ModelOutput, Param, Run,
@@ -60,6 +62,7 @@ pub struct ExperimentJson<'a> {
     pub lifecycle_stage: &'static str,
     pub last_update_time: i64,
     pub creation_time: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<KeyValue<'a>>,
 }
 
@@ -163,6 +166,7 @@ pub struct DatasetJson<'a> {
 
 #[derive(Serialize)]
 pub struct DatasetInputJson<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<KeyValue<'a>>,
     pub dataset: DatasetJson<'a>,
 }
@@ -191,19 +195,25 @@ pub struct ModelOutputJson<'a> {
 
 #[derive(Serialize)]
 pub struct RunDataJson<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<MetricJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<KeyValue<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<KeyValue<'a>>,
 }
 
 #[derive(Serialize)]
 pub struct RunInputsJson<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dataset_inputs: Vec<DatasetInputJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub model_inputs: Vec<ModelIdJson<'a>>,
 }
 
 #[derive(Serialize)]
 pub struct RunOutputsJson<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub model_outputs: Vec<ModelOutputJson<'a>>,
 }
 
@@ -268,12 +278,15 @@ pub struct LoggedModelInfoJson<'a> {
     pub source_run_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<KeyValue<'a>>,
 }
 
 #[derive(Serialize)]
 pub struct LoggedModelDataJson<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<KeyValue<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<MetricJson<'a>>,
 }
 
