@@ -605,3 +605,100 @@ async fn logged_models_lifecycle() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error_code"], "RESOURCE_DOES_NOT_EXIST");
 }
+
+/// Every route, fed wrong types, absurd numbers and garbage: never a 5xx, always a JSON error.
+#[tokio::test]
+async fn hostile_input_never_yields_a_5xx() {
+    let server = TestServer::start().await;
+    let run_id = server.new_run().await;
+    let post_routes = [
+        "experiments/create",
+        "experiments/search",
+        "experiments/update",
+        "experiments/delete",
+        "experiments/restore",
+        "experiments/set-experiment-tag",
+        "experiments/delete-experiment-tag",
+        "runs/create",
+        "runs/update",
+        "runs/delete",
+        "runs/restore",
+        "runs/search",
+        "runs/log-metric",
+        "runs/log-parameter",
+        "runs/log-batch",
+        "runs/set-tag",
+        "runs/delete-tag",
+        "runs/log-inputs",
+        "runs/outputs",
+        "runs/log-model",
+        "logged-models",
+        "logged-models/search",
+        "logged-models/m-0123/params",
+    ];
+    let huge = "9".repeat(40);
+    let bodies = vec![
+        json!({}),
+        json!({"run_id": 5, "experiment_id": [1], "name": {"a": 1}}),
+        json!({"run_id": run_id, "experiment_id": huge, "max_results": -1, "page_token": "%%%"}),
+        json!({"run_id": run_id, "experiment_ids": ["0"], "max_results": 1e300, "filter": "((("}),
+        json!({"run_id": run_id, "experiment_ids": ["0"], "page_token": "YzF8b3x4fDk5OTk5OTk5OTk5OTk5OTk5OTk5OQ"}),
+        json!({"run_id": run_id, "metrics": "x", "params": [1], "tags": [{"key": null}]}),
+        json!({"run_id": run_id, "metrics": [{"key": "k", "value": "abc", "timestamp": "t", "step": 1.5}]}),
+        json!({"run_id": run_id, "metrics": [{"key": "k", "value": 1, "timestamp": 1, "step": huge}]}),
+        json!({"run_id": run_id, "key": "\u{0}", "value": "v", "timestamp": -5}),
+        json!({"run_id": "../../etc", "key": "k", "value": 1, "timestamp": 1}),
+        json!({"run_id": run_id, "datasets": [{"dataset": {"name": "d"}}], "models": [{}]}),
+        json!({"run_id": run_id, "model_json": "{not json", "status": "NOPE", "end_time": "x"}),
+        json!({"experiment_id": "0", "name": "", "filter": "name = 'x' OR name = 'y'", "order_by": [{"field_name": 5}]}),
+        json!({"experiment_id": "0", "status": 99, "run_view_type": "SOMETIMES", "view_type": 42}),
+    ];
+    for route in post_routes {
+        for body in &bodies {
+            for prefix in ["/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"] {
+                let (status, answer) = server.post(&format!("{prefix}{route}"), body.clone()).await;
+                assert!(status.as_u16() < 500, "{route} {body}: {status} {answer}");
+                if !status.is_success() {
+                    assert!(answer["error_code"].is_string(), "{route} {body}: {answer}");
+                }
+            }
+        }
+        let response = server
+            .client
+            .post(server.url(&format!("/api/2.0/mlflow/{route}")))
+            .header("content-type", "application/json")
+            .body("{\"unterminated")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{route}");
+    }
+    let get_queries = [
+        "runs/get?run_id=%00",
+        "runs/get?run_uuid=zz&run_id=",
+        "experiments/get?experiment_id=-1",
+        &format!("experiments/get?experiment_id={huge}"),
+        "experiments/get-by-name",
+        "experiments/search?max_results=abc&view_type=NOPE",
+        &format!("metrics/get-history?run_id={run_id}&metric_key=m&max_results=-3"),
+        &format!("metrics/get-history?run_id={run_id}&metric_key=m&max_results={huge}"),
+        &format!("metrics/get-history?run_id={run_id}&metric_key=m&page_token=bad"),
+        &format!(
+            "metrics/get-history?run_id={run_id}&metric_key=m&max_results=9223372036854775807"
+        ),
+        "metrics/get-history-bulk-interval?metric_key=m",
+        &format!(
+            "metrics/get-history-bulk-interval?run_ids={run_id}&metric_key=m&start_step=9&end_step=1"
+        ),
+        &format!(
+            "metrics/get-history-bulk?run_id={run_id}&metric_key=m&max_results=9223372036854775807"
+        ),
+        "logged-models/m-nope",
+        "artifacts/list?run_id=nope&path=../x",
+        "get-artifact?run_id=x&path=y",
+    ];
+    for query in get_queries {
+        let (status, answer) = server.get(&format!("/api/2.0/mlflow/{query}")).await;
+        assert!(status.as_u16() < 500, "{query}: {status} {answer}");
+    }
+}

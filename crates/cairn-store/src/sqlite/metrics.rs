@@ -40,7 +40,9 @@ pub fn history(conn: &Connection, request: &HistoryRequest) -> Result<Page<Metri
     let limit: i64 = if request.max_results == 0 {
         -1
     } else {
-        request.max_results as i64 + 1
+        i64::try_from(request.max_results)
+            .unwrap_or(i64::MAX - 1)
+            .saturating_add(1)
     };
     let (after_step, after_timestamp, after_nan, after_value, has_after) = match after {
         Some((step, timestamp, is_nan, value)) => (step, timestamp, is_nan, value, true),

@@ -60,8 +60,10 @@ pub fn encode_offset(query: u64, offset: usize) -> String {
 pub fn decode_offset(token: Option<&str>, query: u64) -> Result<usize, StoreError> {
     match token {
         None | Some("") => Ok(0),
+        // Bounded so that the offset always fits SQLite's signed 64-bit integers.
         Some(token) => decode(token, "o", query)?
-            .parse()
+            .parse::<u32>()
+            .map(|offset| offset as usize)
             .map_err(|_| StoreError::invalid_page_token()),
     }
 }
