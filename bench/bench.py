@@ -280,39 +280,37 @@ def worker(args):
     def run_names(runs):
         return [r.data.tags.get("mlflow.runName", r.info.run_name) for r in runs]
 
+    def timed_client_search(name, repeats, expected_names, mismatch, **kwargs):
+        """Median time of `client.search_runs(**kwargs)`; records a check when the answer is wrong."""
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            res = client.search_runs([state["search_exp"]], order_by=SEARCH_ORDER, **kwargs)
+            times.append(time.perf_counter() - t0)
+        results[f"{name}_s"] = statistics.median(times)
+        names = run_names(res)
+        results[f"{name}_digest"] = names_digest(names)
+        if names != expected_names:
+            results.setdefault("checks", {})[name] = f"got {len(names)} runs; {mismatch}"
+
     # ---------------------------------------------------------------- 5. filtered search
     def w_search():
         exp_top100, _, n_match = expected()
-        times = []
-        for _ in range(cfg["search_repeats"]):
-            t0 = time.perf_counter()
-            res = client.search_runs(
-                [state["search_exp"]], filter_string=SEARCH_FILTER, order_by=SEARCH_ORDER, max_results=100
-            )
-            times.append(time.perf_counter() - t0)
-        results["search_filter_s"] = statistics.median(times)
-        names = run_names(res)
-        results["search_filter_digest"] = names_digest(names)
-        if names != exp_top100:
-            results.setdefault("checks", {})["search_filter"] = (
-                f"got {len(names)} runs, expected {len(exp_top100)} (of {n_match} matching); order/content differs"
-            )
+        timed_client_search(
+            "search_filter",
+            cfg["search_repeats"],
+            exp_top100,
+            f"expected {len(exp_top100)} (of {n_match} matching); order/content differs",
+            filter_string=SEARCH_FILTER,
+            max_results=100,
+        )
 
     # ---------------------------------------------------------------- 6. order by, 1000 rows
     def w_order():
         _, exp_top1000, _ = expected()
-        times = []
-        for _ in range(cfg["order_repeats"]):
-            t0 = time.perf_counter()
-            res = client.search_runs([state["search_exp"]], order_by=SEARCH_ORDER, max_results=1000)
-            times.append(time.perf_counter() - t0)
-        results["search_order_s"] = statistics.median(times)
-        names = run_names(res)
-        results["search_order_digest"] = names_digest(names)
-        if names != exp_top1000:
-            results.setdefault("checks", {})["search_order"] = (
-                f"got {len(names)} runs; order/content differs from expected"
-            )
+        timed_client_search(
+            "search_order", cfg["order_repeats"], exp_top1000, "order/content differs from expected", max_results=1000
+        )
 
     # ---------------------------------------------------------------- 7. pandas
     def w_pandas():
