@@ -72,6 +72,7 @@ macro_rules! store_conformance_tests {
             search_runs_metric_clauses,
             search_runs_param_and_tag_clauses,
             search_runs_ilike_folds_unicode_case,
+            logged_models_order_by_type_status_and_source,
             search_runs_attribute_clauses,
             search_runs_dataset_clauses,
             search_runs_view_types_and_experiments,
@@ -2506,6 +2507,70 @@ pub async fn logged_model_metrics_from_log_batch(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(history.items, vec![first, second]);
+}
+
+pub async fn logged_models_order_by_type_status_and_source(store: &dyn Store) {
+    let exp = experiment(store, "model-order").await;
+    let run_a = run(store, &exp).await;
+    let mut ids = Vec::new();
+    for (index, (model_type, source)) in [
+        (Some("b"), Some(run_a.clone())),
+        (None, None),
+        (Some("a"), None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut new = new_model(&exp, "m", T0 + index as i64);
+        new.model_type = model_type.map(str::to_string);
+        new.source_run_id = source;
+        ids.push(store.create_logged_model(new).await.unwrap().model_id);
+    }
+    store
+        .set_logged_model_status(&ids[1], LoggedModelStatus::Ready, None, T0 + 10)
+        .await
+        .unwrap();
+    let ordered = |key: LoggedModelOrderKey, ascending: bool| {
+        let search = LoggedModelSearch {
+            experiment_ids: vec![exp.clone()],
+            filter: LoggedModelFilter::default(),
+            order_by: vec![LoggedModelOrderBy { key, ascending }],
+            max_results: 100,
+            page_token: None,
+        };
+        async move {
+            let page = store.search_logged_models(search).await.unwrap();
+            page.items
+                .into_iter()
+                .map(|m| m.model_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let by = |order: [usize; 3]| order.iter().map(|i| ids[*i].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ordered(LoggedModelOrderKey::ModelType, true).await,
+        by([2, 0, 1]),
+        "missing last"
+    );
+    assert_eq!(
+        ordered(LoggedModelOrderKey::ModelType, false).await,
+        by([0, 2, 1]),
+        "missing last"
+    );
+    assert_eq!(
+        ordered(LoggedModelOrderKey::SourceRunId, true).await[0],
+        ids[0]
+    );
+    assert_eq!(
+        ordered(LoggedModelOrderKey::SourceRunId, false).await[0],
+        ids[0]
+    );
+    assert_eq!(
+        ordered(LoggedModelOrderKey::Status, true).await[2],
+        ids[1],
+        "PENDING < READY"
+    );
+    assert_eq!(ordered(LoggedModelOrderKey::Status, false).await[0], ids[1]);
 }
 
 pub async fn search_logged_models(store: &dyn Store) {

@@ -227,6 +227,12 @@ pub enum LoggedModelOrderKey {
     Name,
     CreationTimestamp,
     LastUpdatedTimestamp,
+    /// Missing values sort last in both directions.
+    ModelType,
+    /// By status name (`LOGGED_MODEL_PENDING`, ...).
+    Status,
+    /// Missing values sort last in both directions.
+    SourceRunId,
     /// A metric, optionally restricted to values logged against one dataset.
     Metric {
         key: String,

@@ -1153,15 +1153,13 @@ pub(crate) fn logged_model_order_field(
             "last_updated_timestamp" | "last_updated_time" => {
                 LoggedModelOrderKey::LastUpdatedTimestamp
             }
-            field @ ("model_type" | "status" | "source_run_id") => {
-                return Err(FilterError::new(format!(
-                    "ordering logged models by '{field}' is not supported"
-                )));
-            }
+            "model_type" => LoggedModelOrderKey::ModelType,
+            "status" => LoggedModelOrderKey::Status,
+            "source_run_id" => LoggedModelOrderKey::SourceRunId,
             other => {
                 return Err(FilterError::new(format!(
                     "invalid order_by field '{other}': valid fields are model_id, name, creation_timestamp, \
-                     last_updated_timestamp and metrics.<name>"
+                     last_updated_timestamp, model_type, status, source_run_id and metrics.<name>"
                 )));
             }
         }

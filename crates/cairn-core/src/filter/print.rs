@@ -309,6 +309,9 @@ impl LoggedModelOrderKey {
             LoggedModelOrderKey::Name => "name".to_string(),
             LoggedModelOrderKey::CreationTimestamp => "creation_timestamp".to_string(),
             LoggedModelOrderKey::LastUpdatedTimestamp => "last_updated_timestamp".to_string(),
+            LoggedModelOrderKey::ModelType => "model_type".to_string(),
+            LoggedModelOrderKey::Status => "status".to_string(),
+            LoggedModelOrderKey::SourceRunId => "source_run_id".to_string(),
             LoggedModelOrderKey::Metric { key, .. } => format!("metrics.{key}"),
         }
     }

@@ -417,6 +417,13 @@ pub fn search(conn: &Connection, search: &LoggedModelSearch) -> Result<Page<Logg
             LoggedModelOrderKey::LastUpdatedTimestamp => {
                 order.push(format!("m.last_updated_timestamp {direction}"))
             }
+            LoggedModelOrderKey::Status => order.push(format!("m.status {direction}")),
+            LoggedModelOrderKey::ModelType => {
+                order.push(format!("(m.model_type IS NULL), m.model_type {direction}"))
+            }
+            LoggedModelOrderKey::SourceRunId => order.push(format!(
+                "(m.source_run_id IS NULL), m.source_run_id {direction}"
+            )),
             LoggedModelOrderKey::Metric {
                 key,
                 dataset_name,

@@ -859,6 +859,9 @@ fn logged_model_order_fields() {
         ("creation_time", LoggedModelOrderKey::CreationTimestamp),
         (" name ", LoggedModelOrderKey::Name),
         ("model_id", LoggedModelOrderKey::ModelId),
+        ("model_type", LoggedModelOrderKey::ModelType),
+        ("status", LoggedModelOrderKey::Status),
+        ("source_run_id", LoggedModelOrderKey::SourceRunId),
         (
             "last_updated_timestamp",
             LoggedModelOrderKey::LastUpdatedTimestamp,
@@ -919,7 +922,6 @@ fn logged_model_order_fields() {
         ("params.a", None, None, "only attributes and metrics.<name>"),
         ("metric.a", None, None, "only attributes and metrics.<name>"),
         ("metrics.", None, None, "expected a metric name"),
-        ("status", None, None, "is not supported"),
         ("bogus", None, None, "invalid order_by field 'bogus'"),
         ("", None, None, "invalid order_by field ''"),
     ] {
