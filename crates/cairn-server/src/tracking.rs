@@ -333,14 +333,6 @@ impl Tracking {
             .map(validation::normalize_param)
             .collect::<Result<Vec<_>, _>>()?;
         let tags = normalize_run_tags(tags)?;
-        if metrics.is_empty() && params.is_empty() && tags.is_empty() {
-            // Still report a missing or deleted run, as MLflow does.
-            let run = self.store.get_run(run_id).await?;
-            if run.info.lifecycle_stage != LifecycleStage::Active {
-                return Err(ApiError::invalid(validation::inactive_run_message(run_id)));
-            }
-            return Ok(());
-        }
         Ok(self.store.log_batch(run_id, metrics, params, tags).await?)
     }
 

@@ -300,6 +300,21 @@ async fn user_errors_are_4xx_with_mlflow_bodies() {
             .contains("must be in the 'active' state"),
         "{body}"
     );
+    let (status, _) = server
+        .post("/api/2.0/mlflow/runs/log-batch", json!({"run_id": run_id}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "an empty batch still checks the run"
+    );
+    let (status, _) = server
+        .post(
+            "/api/2.0/mlflow/runs/log-batch",
+            json!({"run_id": "0123456789abcdef0123456789abcdef"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
