@@ -8,14 +8,20 @@
 //! - [`filter`]: lexer, parser and typed ASTs for `filter` strings and `order_by` clauses.
 //! - [`ids`]: generation and checking of run, experiment and logged-model identifiers.
 //! - [`names`]: generated run names (`bold-owl-417` style) for runs created without a name.
+//! - [`series`]: metric points, summaries, the compressed chunk codec and downsampling buckets.
+//! - [`stats`]: descriptive statistics and two-sample tests (Welch's t, Mann–Whitney U) for run comparison.
+//! - [`compare`]: run comparison (params diff, best run, grouping, per-bucket bands).
 //!
 //! **Architecture Invariant:** this crate does no I/O and knows nothing of HTTP, JSON or SQL. It
 //! depends on no serialisation library; wire formats live in `cairn-server`.
 
+pub mod compare;
 pub mod filter;
 pub mod ids;
 pub mod model;
 pub mod names;
+pub mod series;
+pub mod stats;
 pub mod validation;
 
 pub use validation::ValidationError;

@@ -20,6 +20,7 @@ pub enum ErrorCode {
     EndpointNotFound,
     NotImplemented,
     TemporarilyUnavailable,
+    RequestLimitExceeded,
     InternalError,
 }
 
@@ -33,6 +34,7 @@ impl ErrorCode {
             ErrorCode::EndpointNotFound => "ENDPOINT_NOT_FOUND",
             ErrorCode::NotImplemented => "NOT_IMPLEMENTED",
             ErrorCode::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
+            ErrorCode::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -45,6 +47,7 @@ impl ErrorCode {
             ErrorCode::ResourceDoesNotExist | ErrorCode::EndpointNotFound => StatusCode::NOT_FOUND,
             ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RequestLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,6 +119,7 @@ impl From<StoreError> for ApiError {
             cairn_store::ErrorKind::AlreadyExists => ErrorCode::ResourceAlreadyExists,
             cairn_store::ErrorKind::InvalidArgument => ErrorCode::InvalidParameterValue,
             cairn_store::ErrorKind::Unavailable => ErrorCode::TemporarilyUnavailable,
+            cairn_store::ErrorKind::Busy => ErrorCode::RequestLimitExceeded,
             cairn_store::ErrorKind::Internal => ErrorCode::InternalError,
         };
         ApiError::new(code, error.to_string())
@@ -144,6 +148,13 @@ impl IntoResponse for ApiError {
             self.message
         };
         let body = serde_json::json!({ "error_code": self.code.as_str(), "message": message });
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if self.code == ErrorCode::RequestLimitExceeded {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }

@@ -6,6 +6,8 @@
 //!   listener until a shutdown signal, then lets in-flight requests (and so their writes) finish.
 //! - [`tracking`]: the domain operations every route calls.
 //! - [`mlflow`]: the MLflow-compatible REST surface and artifact proxy.
+//! - [`live`]: the in-process bus that fans committed changes out to live-stream subscribers.
+//! - [`v1`]: the native API (metric ingest, series views, summaries) for the SDK and the UI.
 //! - [`error`]: [`error::ApiError`], the one place errors become status codes and JSON bodies.
 //!
 //! **Architecture Invariant:** handlers are thin: extract fields, make one call into
@@ -25,8 +27,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 pub mod error;
+pub mod live;
 pub mod mlflow;
 pub mod tracking;
+pub mod v1;
 
 use error::ApiError;
 use tracking::Tracking;
@@ -60,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/3.0/mlflow/server-info", get(server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(server_info))
         .merge(mlflow::routes())
+        .merge(v1::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -5,7 +5,8 @@
 //! **Architecture Invariant:** nothing here knows about wire formats; handlers translate requests
 //! into these calls and results into JSON.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cairn_blob::{ArtifactPath, BlobStore};
@@ -15,13 +16,17 @@ use cairn_core::model::{
     ModelOutput, NewExperiment, NewLoggedModel, NewRun, Page, Param, Run, RunInfo, RunStatus,
     RunUpdate, Tag, ViewType,
 };
+use cairn_core::series::Point;
 use cairn_core::{ids, names, validation};
 use cairn_store::{
     ArtifactLocation, ExperimentSearch, HistoryRequest, LoggedModelSearch, RunSearch, RunSeries,
-    SampledHistoryRequest, Store,
+    SampledHistoryRequest, SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, Store,
 };
 
 use crate::error::{ApiError, ApiResult};
+use crate::live::{Hub, RunChange};
+
+pub mod compare;
 
 /// The artifact scheme of MLflow's artifact proxy.
 pub const PROXY_SCHEME: &str = "mlflow-artifacts:";
@@ -33,6 +38,12 @@ pub const MAX_BULK_RUNS: usize = 100;
 pub const MAX_BULK_INTERVAL_RESULTS: i64 = 2500;
 /// Default page size of `experiments/search` and `runs/search`.
 pub const DEFAULT_SEARCH_RESULTS: i64 = 1000;
+/// Most points one native ingest request carries.
+pub const MAX_INGEST_POINTS: usize = 1_000_000;
+/// Most buckets a series view returns.
+pub const MAX_VIEW_BUCKETS: usize = 20_000;
+/// Most runs one series view or summaries request covers.
+pub const MAX_VIEW_RUNS: usize = 1_000;
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -107,7 +118,13 @@ pub struct CreateModel {
 pub struct Tracking {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
+    live: Hub,
+    /// Which experiment each recently seen run belongs to (runs never move), for the live bus.
+    run_experiments: Arc<Mutex<HashMap<String, String>>>,
 }
+
+/// Entries of the run → experiment cache before it is cleared.
+const RUN_CACHE_LIMIT: usize = 100_000;
 
 impl std::fmt::Debug for Tracking {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,7 +134,64 @@ impl std::fmt::Debug for Tracking {
 
 impl Tracking {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
-        Tracking { store, blobs }
+        Tracking {
+            store,
+            blobs,
+            live: Hub::new(),
+            run_experiments: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The live bus that committed changes are published on.
+    pub fn live(&self) -> &Hub {
+        &self.live
+    }
+
+    fn remember_run(&self, info: &RunInfo) {
+        if let Ok(mut cache) = self.run_experiments.lock() {
+            if cache.len() >= RUN_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(info.run_id.clone(), info.experiment_id.clone());
+        }
+    }
+
+    /// The experiment of a run, for events; `None` if the run cannot be read.
+    async fn experiment_of(&self, run_id: &str) -> Option<String> {
+        if let Some(found) = self
+            .run_experiments
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(run_id).cloned())
+        {
+            return Some(found);
+        }
+        let run = self.store.get_run(run_id).await.ok()?;
+        self.remember_run(&run.info);
+        Some(run.info.experiment_id)
+    }
+
+    /// Publishes a run's current state, if anyone listens.
+    async fn publish_run(&self, change: RunChange, run_id: &str) {
+        if self.live.subscribers() == 0 {
+            return;
+        }
+        if let Ok(run) = self.store.get_run(run_id).await {
+            self.live.run(change, &run.info);
+        }
+    }
+
+    /// Publishes committed points, if anyone listens.
+    async fn publish_points(&self, run_id: &str, series: Vec<SeriesPoints>) {
+        if self.live.subscribers() == 0 {
+            return;
+        }
+        let Some(experiment_id) = self.experiment_of(run_id).await else {
+            return;
+        };
+        for s in &series {
+            self.live.points(run_id, &experiment_id, &s.key, &s.points);
+        }
     }
 
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {
@@ -281,7 +355,10 @@ impl Tracking {
             artifact_uri,
             tags,
         };
-        Ok(self.store.create_run(new).await?)
+        let run = self.store.create_run(new).await?;
+        self.remember_run(&run.info);
+        self.live.run(RunChange::Created, &run.info);
+        Ok(run)
     }
 
     pub async fn get_run(&self, run_id: &str) -> ApiResult<Run> {
@@ -296,23 +373,27 @@ impl Tracking {
             run_name: update.run_name.filter(|n| !n.is_empty()),
             ..update
         };
-        Ok(self.store.update_run(run_id, update).await?)
+        let info = self.store.update_run(run_id, update).await?;
+        self.live.run(RunChange::Updated, &info);
+        Ok(info)
     }
 
     pub async fn delete_run(&self, run_id: &str) -> ApiResult<()> {
         check_run(run_id)?;
-        Ok(self
-            .store
+        self.store
             .set_run_lifecycle(run_id, LifecycleStage::Deleted, now_ms())
-            .await?)
+            .await?;
+        self.publish_run(RunChange::Deleted, run_id).await;
+        Ok(())
     }
 
     pub async fn restore_run(&self, run_id: &str) -> ApiResult<()> {
         check_run(run_id)?;
-        Ok(self
-            .store
+        self.store
             .set_run_lifecycle(run_id, LifecycleStage::Active, now_ms())
-            .await?)
+            .await?;
+        self.publish_run(RunChange::Restored, run_id).await;
+        Ok(())
     }
 
     pub async fn log_batch(
@@ -333,7 +414,132 @@ impl Tracking {
             .map(validation::normalize_param)
             .collect::<Result<Vec<_>, _>>()?;
         let tags = normalize_run_tags(tags)?;
-        Ok(self.store.log_batch(run_id, metrics, params, tags).await?)
+        let published = (self.live.subscribers() > 0).then(|| metrics.clone());
+        self.store.log_batch(run_id, metrics, params, tags).await?;
+        if let Some(metrics) = published {
+            let mut by_key: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
+            for m in &metrics {
+                by_key.entry(m.key.as_str()).or_default().push(Point::new(
+                    m.step,
+                    m.timestamp,
+                    m.value,
+                ));
+            }
+            let series = by_key
+                .into_iter()
+                .map(|(key, points)| SeriesPoints {
+                    key: key.to_string(),
+                    points,
+                })
+                .collect();
+            self.publish_points(run_id, series).await;
+        }
+        Ok(())
+    }
+
+    /// Native ingest: points for several keys of one run, committed together.
+    pub async fn log_points(
+        &self,
+        run_id: &str,
+        series: Vec<SeriesPoints>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<usize> {
+        check_run(run_id)?;
+        let total: usize = series.iter().map(|s| s.points.len()).sum();
+        if total > MAX_INGEST_POINTS {
+            return Err(ApiError::invalid(format!(
+                "A request may carry at most {MAX_INGEST_POINTS} points; this one has {total}. \
+                 Split it into several requests."
+            )));
+        }
+        for s in &series {
+            validation::check_metric_key(&s.key)?;
+            if let Some(point) = s.points.iter().find(|p| p.timestamp < 0) {
+                return Err(ApiError::invalid(format!(
+                    "Metric '{}' has a negative timestamp ({}); timestamps are milliseconds \
+                     since the Unix epoch",
+                    s.key, point.timestamp
+                )));
+            }
+        }
+        if let Some(key) = &idempotency_key
+            && (key.is_empty() || key.len() > 256)
+        {
+            return Err(ApiError::invalid(
+                "Idempotency-Key must be between 1 and 256 bytes long",
+            ));
+        }
+        let published = (self.live.subscribers() > 0).then(|| series.clone());
+        let accepted = self
+            .store
+            .log_points(run_id, series, idempotency_key)
+            .await?;
+        if let Some(series) = published {
+            self.publish_points(run_id, series).await;
+        }
+        Ok(accepted)
+    }
+
+    /// Every point of a run's metric with a step in the range.
+    pub async fn metric_points(
+        &self,
+        run_id: &str,
+        key: &str,
+        from_step: Option<i64>,
+        to_step: Option<i64>,
+    ) -> ApiResult<Vec<Point>> {
+        check_run(run_id)?;
+        validation::check_metric_key(key)?;
+        Ok(self.store.points(run_id, key, from_step, to_step).await?)
+    }
+
+    /// A downsampled view of a metric for one or more runs on one grid.
+    pub async fn series_view(&self, request: SeriesRequest) -> ApiResult<SeriesView> {
+        if request.run_ids.is_empty() {
+            return Err(ApiError::missing("run_ids"));
+        }
+        if request.run_ids.len() > MAX_VIEW_RUNS {
+            return Err(ApiError::invalid(format!(
+                "A view covers at most {MAX_VIEW_RUNS} runs; got {}",
+                request.run_ids.len()
+            )));
+        }
+        for run_id in &request.run_ids {
+            check_run(run_id)?;
+        }
+        validation::check_metric_key(&request.key)?;
+        if request.buckets == 0 || request.buckets > MAX_VIEW_BUCKETS {
+            return Err(ApiError::invalid(format!(
+                "buckets must be between 1 and {MAX_VIEW_BUCKETS}; got {}",
+                request.buckets
+            )));
+        }
+        if let (Some(from), Some(to)) = (request.from, request.to)
+            && from > to
+        {
+            return Err(ApiError::invalid(format!(
+                "from ({from}) must not be greater than to ({to})"
+            )));
+        }
+        Ok(self.store.series(request).await?)
+    }
+
+    /// Per-key statistics of runs' metrics.
+    pub async fn metric_summaries(
+        &self,
+        run_ids: Vec<String>,
+        keys: Vec<String>,
+    ) -> ApiResult<Vec<SeriesSummary>> {
+        if run_ids.len() > MAX_VIEW_RUNS {
+            return Err(ApiError::invalid(format!(
+                "At most {MAX_VIEW_RUNS} runs per request; got {}",
+                run_ids.len()
+            )));
+        }
+        for run_id in &run_ids {
+            check_run(run_id)?;
+        }
+        Ok(self.store.summaries(run_ids, keys).await?)
     }
 
     pub async fn delete_run_tag(&self, run_id: &str, key: &str) -> ApiResult<()> {
@@ -662,7 +868,7 @@ fn check_experiment_id(experiment_id: &str) -> ApiResult<()> {
         .map_err(|_| ApiError::not_found(format!("No Experiment with id={experiment_id} exists")))
 }
 
-fn check_run(run_id: &str) -> ApiResult<()> {
+pub(crate) fn check_run(run_id: &str) -> ApiResult<()> {
     ids::check_run_id(run_id).map_err(ApiError::from)
 }
 

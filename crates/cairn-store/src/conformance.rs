@@ -89,6 +89,11 @@ macro_rules! store_conformance_tests {
             logged_model_lifecycle,
             logged_model_metrics_from_log_batch,
             search_logged_models,
+            series_random_writes_read_back_exactly,
+            series_views_match_the_reference,
+            series_buckets_are_stable_as_a_run_grows,
+            series_ingest_is_idempotent_and_checked,
+            series_links_survive_compaction,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {
@@ -103,6 +108,9 @@ macro_rules! store_conformance_tests {
         )*
     };
 }
+
+mod series;
+pub use series::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

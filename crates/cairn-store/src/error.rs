@@ -10,8 +10,10 @@ pub enum ErrorKind {
     AlreadyExists,
     /// The request is wrong given what is stored (deleted run, changed param, bad page token).
     InvalidArgument,
-    /// The store is overloaded or shutting down; retrying later may succeed.
+    /// The store is shutting down or cannot be reached; retrying later may succeed.
     Unavailable,
+    /// The write queue stayed full: the caller should slow down and retry.
+    Busy,
     /// A fault of the backend itself (I/O error, corrupt data). Never the caller's fault.
     Internal,
 }
@@ -26,6 +28,8 @@ pub enum StoreError {
     InvalidArgument(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Busy(String),
     #[error("storage failure: {0}")]
     Internal(String),
 }
@@ -37,6 +41,7 @@ impl StoreError {
             StoreError::AlreadyExists(_) => ErrorKind::AlreadyExists,
             StoreError::InvalidArgument(_) => ErrorKind::InvalidArgument,
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
+            StoreError::Busy(_) => ErrorKind::Busy,
             StoreError::Internal(_) => ErrorKind::Internal,
         }
     }

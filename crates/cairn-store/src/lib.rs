@@ -22,6 +22,8 @@ use cairn_core::model::{
     ModelOutput, NewExperiment, NewLoggedModel, NewRun, Page, Param, Run, RunInfo, RunUpdate, Tag,
     ViewType,
 };
+use cairn_core::series::buckets::{Bucket, Grid};
+use cairn_core::series::{Point, Summary};
 
 pub mod conformance;
 pub mod error;
@@ -178,14 +180,105 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn search_logged_models(&self, search: LoggedModelSearch) -> Result<Page<LoggedModel>>;
 }
 
-/// Metric series reads. Writes go through [`MetaStore::log_batch`] so that a batch commits as a
-/// whole; the metric engine will grow this trait (chunks, downsampling).
+/// Points of one metric key, as sent by the native ingest API.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SeriesPoints {
+    pub key: String,
+    pub points: Vec<Point>,
+}
+
+/// A downsampled view of one metric for one or more runs, on one shared grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesRequest {
+    pub run_ids: Vec<String>,
+    pub key: String,
+    pub x: XAxis,
+    /// At most this many buckets over the range (at least 1).
+    pub buckets: usize,
+    /// Inclusive bounds on the x axis; missing bounds come from the data of every listed run.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// The x axis of a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XAxis {
+    #[default]
+    Step,
+    /// Wall time (ms since the epoch).
+    Time,
+    /// Milliseconds since the run's start time.
+    Relative,
+}
+
+/// The answer to a [`SeriesRequest`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesView {
+    /// `None` when no listed run has a point of the key (and no range was given).
+    pub grid: Option<Grid>,
+    /// One entry per requested run, in request order; unknown runs get `found: false`.
+    pub runs: Vec<RunBuckets>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunBuckets {
+    pub run_id: String,
+    pub found: bool,
+    pub buckets: Vec<Bucket>,
+}
+
+/// Statistics of one (run, key) series over every stored point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesSummary {
+    pub run_id: String,
+    pub key: String,
+    pub summary: Summary,
+}
+
+/// What one compaction pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompactionStats {
+    pub series: usize,
+    pub points: usize,
+}
+
+/// Metric series: ingest of point batches, full and downsampled reads, summaries.
+///
+/// MLflow's `log-batch` also writes points, through [`MetaStore::log_batch`], so that params,
+/// tags and metrics commit together; both paths land in the same series.
 #[async_trait]
 pub trait MetricStore: Send + Sync + 'static {
     /// A page of the full history of `key` in a run, ordered by (step, timestamp, value).
     async fn history(&self, request: HistoryRequest) -> Result<Page<Metric>>;
     /// Points at up to `max_results` evenly spaced steps per run, always the first and last.
     async fn sampled_history(&self, request: SampledHistoryRequest) -> Result<Vec<RunSeries>>;
+    /// Appends points to an active run's series (any order; exact duplicates are kept once) and
+    /// returns how many points were accepted. With an idempotency key, a repeated call with the
+    /// same key changes nothing and returns the first call's answer.
+    async fn log_points(
+        &self,
+        run_id: &str,
+        series: Vec<SeriesPoints>,
+        idempotency_key: Option<String>,
+    ) -> Result<usize>;
+    /// Every point of `key` in a run with a step in `[from_step, to_step]`, in canonical order.
+    async fn points(
+        &self,
+        run_id: &str,
+        key: &str,
+        from_step: Option<i64>,
+        to_step: Option<i64>,
+    ) -> Result<Vec<Point>>;
+    /// Min, max, mean, last and count per bucket, for each run, on one grid.
+    async fn series(&self, request: SeriesRequest) -> Result<SeriesView>;
+    /// Summaries of the runs' series; every key when `keys` is empty. Unknown runs are skipped.
+    async fn summaries(
+        &self,
+        run_ids: Vec<String>,
+        keys: Vec<String>,
+    ) -> Result<Vec<SeriesSummary>>;
+    /// Compacts every series with recently landed points now (normally done in the background).
+    async fn compact(&self) -> Result<CompactionStats>;
 }
 
 /// Everything a server needs from storage.

@@ -194,3 +194,67 @@ async fn store_is_usable_as_a_trait_object() {
         std::sync::Arc::new(SqliteStore::open(&dir.path().join("x.db")).unwrap());
     assert_eq!(store.get_experiment("0").await.unwrap().experiment_id, "0");
 }
+
+/// A file written by schema version 1 (metric points as rows) opens with its points intact, in
+/// raw segments first and compacted chunks after.
+#[tokio::test(flavor = "multi_thread")]
+async fn version_one_metric_rows_are_migrated_into_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let schema::Migration::Sql(first) = &schema::MIGRATIONS[0] else {
+            panic!("migration 1 is SQL");
+        };
+        conn.execute_batch(first).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO experiments VALUES (0, 'Default', 'x', 'active', 0, 0);
+             INSERT INTO runs VALUES (1, '0123456789abcdef0123456789abcdef', 0, 'r', 'u', 'RUNNING', 0, NULL, 'x', 'active', NULL);
+             INSERT INTO metrics VALUES (1, 'loss', 2, 20, 0, 0.5, NULL, NULL, NULL);
+             INSERT INTO metrics VALUES (1, 'loss', 1, 10, 1, 0, NULL, NULL, NULL);
+             INSERT INTO metrics VALUES (1, 'loss', 1, 10, 0, -1e300, 'm-1', 'val', 'd');
+             INSERT INTO metrics VALUES (1, 'acc', 0, 5, 0, 1.0, NULL, NULL, NULL);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let history = |key: &str| HistoryRequest {
+        run_id: "0123456789abcdef0123456789abcdef".into(),
+        key: key.into(),
+        max_results: 0,
+        page_token: None,
+    };
+    for round in 0..2 {
+        let loss = store.history(history("loss")).await.unwrap().items;
+        let seen: Vec<(i64, i64, u64, Option<String>)> = loss
+            .iter()
+            .map(|m| (m.step, m.timestamp, m.value.to_bits(), m.model_id.clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (1, 10, (-1e300f64).to_bits(), Some("m-1".into())),
+                (1, 10, f64::NAN.to_bits(), None),
+                (2, 20, 0.5f64.to_bits(), None),
+            ],
+            "round {round}"
+        );
+        assert_eq!(store.history(history("acc")).await.unwrap().items.len(), 1);
+        store.compact().await.unwrap();
+    }
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let old_table: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'metrics'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(old_table, 0, "the row-per-point table is gone");
+    let chunks: i64 = conn
+        .query_row("SELECT count(*) FROM metric_chunks", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(chunks, 2, "one chunk per series after compaction");
+}

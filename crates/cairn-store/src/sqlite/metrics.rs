@@ -1,85 +1,97 @@
-//! Metric series reads: paged full history (keyset paging) and evenly sampled history.
+//! MLflow's metric history reads on top of the series engine: paged full history (keyset paging)
+//! and evenly sampled history.
+
+use std::collections::HashMap;
 
 use cairn_core::model::{Metric, Page};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use cairn_core::series::Point;
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::sql::{self, IN_CHUNK};
+use super::series::{self, Link};
 use super::token;
 use crate::{HistoryRequest, Result, RunSeries, SampledHistoryRequest, StoreError};
 
-const POINT_COLUMNS: &str =
-    "step, timestamp, is_nan, value, model_id, dataset_name, dataset_digest";
-
-fn point(key: &str, row: &Row<'_>) -> rusqlite::Result<Metric> {
-    Ok(Metric {
-        key: key.to_string(),
-        step: row.get(0)?,
-        timestamp: row.get(1)?,
-        value: sql::join_value(row.get(2)?, row.get(3)?),
-        model_id: row.get(4)?,
-        dataset_name: row.get(5)?,
-        dataset_digest: row.get(6)?,
-    })
-}
-
-fn run_key(conn: &Connection, run_id: &str) -> Result<Option<i64>> {
+/// A run's internal id.
+pub fn run_key(conn: &Connection, run_id: &str) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached("SELECT id FROM runs WHERE run_uuid = ?1")?
         .query_row(params![run_id], |row| row.get(0))
         .optional()?)
 }
 
+type LinkKey = (i64, i64, u64);
+
+fn link_key(point: &Point) -> LinkKey {
+    (point.step, point.timestamp, point.value.to_bits())
+}
+
+/// Points of a series as MLflow metrics, with their model/dataset links.
+fn to_metrics(key: &str, points: &[Point], links: &HashMap<LinkKey, Link>) -> Vec<Metric> {
+    points
+        .iter()
+        .map(|point| {
+            let link = links.get(&link_key(point));
+            Metric {
+                key: key.to_string(),
+                value: point.value,
+                timestamp: point.timestamp,
+                step: point.step,
+                model_id: link.and_then(|l| l.model_id.clone()),
+                dataset_name: link.and_then(|l| l.dataset_name.clone()),
+                dataset_digest: link.and_then(|l| l.dataset_digest.clone()),
+            }
+        })
+        .collect()
+}
+
+fn link_map(conn: &Connection, series: i64) -> Result<HashMap<LinkKey, Link>> {
+    Ok(series::links(conn, series)?
+        .into_iter()
+        .map(|link| (link_key(&link.point), link))
+        .collect())
+}
+
 /// A page of `(step, timestamp, value)`-ordered points. `max_results == 0` means everything.
 /// The token is a keyset position (the last point's sort key), so pages stay consistent while
 /// points are being appended.
 pub fn history(conn: &Connection, request: &HistoryRequest) -> Result<Page<Metric>> {
-    let id = run_key(conn, &request.run_id)?
+    let run = run_key(conn, &request.run_id)?
         .ok_or_else(|| StoreError::run_not_found(&request.run_id))?;
     let query_print = token::fingerprint(&format!("history|{}|{}", request.run_id, request.key));
-    let after = token::decode_history(request.page_token.as_deref(), query_print)?;
-    let limit: i64 = if request.max_results == 0 {
-        -1
-    } else {
-        i64::try_from(request.max_results)
-            .unwrap_or(i64::MAX - 1)
-            .saturating_add(1)
+    let after = token::decode_history(request.page_token.as_deref(), query_print)?.map(
+        |(step, timestamp, is_nan, value)| {
+            Point::new(step, timestamp, if is_nan { f64::NAN } else { value })
+        },
+    );
+    let Some(series) = series::series_id(conn, run, &request.key)? else {
+        return Ok(Page {
+            items: Vec::new(),
+            next_page_token: None,
+        });
     };
-    let (after_step, after_timestamp, after_nan, after_value, has_after) = match after {
-        Some((step, timestamp, is_nan, value)) => (step, timestamp, is_nan, value, true),
-        None => (0, 0, false, 0.0, false),
-    };
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {POINT_COLUMNS} FROM metrics
-         WHERE run_id = ?1 AND key = ?2
-           AND (NOT ?3 OR (step, timestamp, is_nan, value) > (?4, ?5, ?6, ?7))
-         ORDER BY step, timestamp, is_nan, value LIMIT ?8"
-    ))?;
-    let mut points: Vec<Metric> = statement
-        .query_map(
-            params![
-                id,
-                request.key,
-                has_after,
-                after_step,
-                after_timestamp,
-                after_nan,
-                after_value,
-                limit
-            ],
-            |row| point(&request.key, row),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    let next_page_token = if request.max_results > 0 && points.len() > request.max_results {
+    let mut points = series::points(conn, series, after.map_or(i64::MIN, |p| p.step), i64::MAX)?;
+    if let Some(after) = after {
+        let skip = points.partition_point(|p| p.cmp_canonical(&after).is_le());
+        points.drain(..skip);
+    }
+    let mut next_page_token = None;
+    if request.max_results > 0 && points.len() > request.max_results {
         points.truncate(request.max_results);
-        points.last().map(|last| {
-            let (is_nan, value) = sql::split_value(last.value);
-            token::encode_history(query_print, (last.step, last.timestamp, is_nan, value))
-        })
-    } else {
-        None
-    };
+        next_page_token = points.last().map(|last| {
+            token::encode_history(
+                query_print,
+                (
+                    last.step,
+                    last.timestamp,
+                    last.value.is_nan(),
+                    if last.value.is_nan() { 0.0 } else { last.value },
+                ),
+            )
+        });
+    }
+    let links = link_map(conn, series)?;
     Ok(Page {
-        items: points,
+        items: to_metrics(&request.key, &points, &links),
         next_page_token,
     })
 }
@@ -110,49 +122,37 @@ pub fn sampled_history(
 ) -> Result<Vec<RunSeries>> {
     let start = request.start_step.unwrap_or(i64::MIN);
     let end = request.end_step.unwrap_or(i64::MAX);
-    let mut series = Vec::with_capacity(request.run_ids.len());
+    let mut out = Vec::with_capacity(request.run_ids.len());
     for run_id in &request.run_ids {
-        let Some(id) = run_key(conn, run_id)? else {
-            series.push(RunSeries {
+        let series = match run_key(conn, run_id)? {
+            Some(run) => series::series_id(conn, run, &request.key)?,
+            None => None,
+        };
+        let Some(series) = series else {
+            out.push(RunSeries {
                 run_id: run_id.clone(),
                 points: Vec::new(),
             });
             continue;
         };
-        let steps: Vec<i64> = conn
-            .prepare_cached(
-                "SELECT DISTINCT step FROM metrics WHERE run_id = ?1 AND key = ?2 AND step BETWEEN ?3 AND ?4 ORDER BY step",
-            )?
-            .query_map(params![id, request.key, start, end], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let points = series::points(conn, series, start, end)?;
+        let mut steps: Vec<i64> = points.iter().map(|p| p.step).collect();
+        steps.dedup();
         let chosen: Vec<i64> = sample_indices(steps.len(), request.max_results)
             .into_iter()
             .map(|i| steps[i])
             .collect();
-        let mut points = Vec::new();
-        for chunk in chosen.chunks(IN_CHUNK) {
-            let query = format!(
-                "SELECT {POINT_COLUMNS} FROM metrics WHERE run_id = ? AND key = ? AND step IN {}
-                 ORDER BY step, timestamp, is_nan, value",
-                sql::placeholders(chunk.len())
-            );
-            let mut values: Vec<rusqlite::types::Value> =
-                vec![id.into(), request.key.clone().into()];
-            values.extend(chunk.iter().map(|step| (*step).into()));
-            let mut statement = conn.prepare_cached(&query)?;
-            let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
-                point(&request.key, row)
-            })?;
-            for row in rows {
-                points.push(row?);
-            }
-        }
-        series.push(RunSeries {
+        let picked: Vec<Point> = points
+            .into_iter()
+            .filter(|p| chosen.binary_search(&p.step).is_ok())
+            .collect();
+        let links = link_map(conn, series)?;
+        out.push(RunSeries {
             run_id: run_id.clone(),
-            points,
+            points: to_metrics(&request.key, &picked, &links),
         });
     }
-    Ok(series)
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@
 //! a power loss. Group commit amortises the fsync over every job of the group.
 //!
 //! Submodules: [`schema`] (tables + migrations), `writer` (group commit), `experiments`,
-//! `runs` (run writes and loading), `search` (runs search compiled to SQL), `metrics`
-//! (history reads), `models` (logged models), `token` (page tokens), `sql` (shared helpers).
+//! `runs` (run writes and loading), `search` (runs search compiled to SQL), `series` (the metric
+//! engine: raw segments, chunks, merged reads, downsampling), `compactor` (the background thread
+//! that folds raw segments into chunks), `metrics` (MLflow's history reads on top of `series`),
+//! `models` (logged models), `token` (page tokens), `sql` (shared helpers).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -26,16 +28,20 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::{
-    ArtifactLocation, ExperimentSearch, HistoryRequest, LoggedModelSearch, MetaStore, MetricStore,
-    Result, RunSearch, RunSeries, SampledHistoryRequest, StoreError,
+    ArtifactLocation, CompactionStats, ExperimentSearch, HistoryRequest, LoggedModelSearch,
+    MetaStore, MetricStore, Result, RunSearch, RunSeries, SampledHistoryRequest, SeriesPoints,
+    SeriesRequest, SeriesSummary, SeriesView, StoreError,
 };
+use cairn_core::series::Point;
 
+mod compactor;
 mod experiments;
 mod metrics;
 mod models;
 mod runs;
 pub mod schema;
 mod search;
+mod series;
 mod sql;
 mod token;
 mod writer;
@@ -58,6 +64,9 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// How long a write waits for room in the writer's queue before it is refused as `Busy`.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The embedded store. Cheap to clone: clones share the writer thread and the reader pool; the
 /// writer stops (after draining its queue) when the last clone is dropped.
 #[derive(Clone)]
@@ -77,13 +86,22 @@ struct Inner {
     path: PathBuf,
     queue: Option<mpsc::Sender<Box<dyn Job>>>,
     writer: Option<JoinHandle<()>>,
+    compactor: Option<JoinHandle<()>>,
+    compactor_commands: Mutex<Option<std::sync::mpsc::SyncSender<compactor::Command>>>,
     readers: Arc<ReaderPool>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the queue lets the writer drain what is queued and exit; waiting for it means
-        // the file is closed when the last handle is gone (a reopen sees everything).
+        // The compactor holds a writer handle: stop it first. Then closing the queue lets the
+        // writer drain what is queued and exit; waiting for it means the file is closed when the
+        // last handle is gone (a reopen sees everything).
+        if let Ok(mut commands) = self.compactor_commands.lock() {
+            commands.take();
+        }
+        if let Some(handle) = self.compactor.take() {
+            let _ = handle.join();
+        }
         self.queue.take();
         if let Some(handle) = self.writer.take() {
             let _ = handle.join();
@@ -123,7 +141,9 @@ fn reader_connection(path: &Path) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;")?;
+    conn.execute_batch(
+        "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768; PRAGMA mmap_size = 1073741824;",
+    )?;
     conn.set_prepared_statement_cache_capacity(64);
     register_functions(&conn)?;
     Ok(conn)
@@ -173,16 +193,25 @@ impl SqliteStore {
         }
 
         let (queue, receiver) = mpsc::channel(writer::QUEUE_DEPTH);
+        let compactor_queue = queue.clone();
         let writer = std::thread::Builder::new()
             .name("cairn-sqlite-writer".to_string())
             .spawn(move || writer::run_writer(conn, receiver))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        let compactor_conn = reader_connection(path)?;
+        let (commands, command_receiver) = std::sync::mpsc::sync_channel(16);
+        let compactor = std::thread::Builder::new()
+            .name("cairn-compactor".to_string())
+            .spawn(move || compactor::run(compactor_conn, compactor_queue, command_receiver))
+            .map_err(|e| StoreError::Internal(format!("cannot start the compactor: {e}")))?;
 
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 queue: Some(queue),
                 writer: Some(writer),
+                compactor: Some(compactor),
+                compactor_commands: Mutex::new(Some(commands)),
                 readers: Arc::new(ReaderPool {
                     idle: Mutex::new(idle),
                     permits: Arc::new(Semaphore::new(reader_count)),
@@ -209,12 +238,29 @@ impl SqliteStore {
             .as_ref()
             .ok_or_else(|| StoreError::Unavailable("the store is closed".to_string()))?;
         queue
-            .send(job)
+            .send_timeout(job, QUEUE_WAIT)
             .await
-            .map_err(|_| StoreError::Unavailable("the store is shutting down".to_string()))?;
+            .map_err(|error| match error {
+                mpsc::error::SendTimeoutError::Timeout(_) => StoreError::Busy(
+                    "the server is writing as fast as it can; retry after a short pause"
+                        .to_string(),
+                ),
+                mpsc::error::SendTimeoutError::Closed(_) => {
+                    StoreError::Unavailable("the store is shutting down".to_string())
+                }
+            })?;
         answer
             .await
             .map_err(|_| StoreError::Internal("the writer stopped before answering".to_string()))?
+    }
+
+    /// Tells the compactor that something may be due (never waits).
+    fn nudge_compactor(&self) {
+        if let Ok(commands) = self.inner.compactor_commands.lock()
+            && let Some(commands) = commands.as_ref()
+        {
+            let _ = commands.try_send(compactor::Command::Nudge);
+        }
     }
 
     /// Runs `work` on a pooled read-only connection, in one read transaction, off the runtime.
@@ -348,8 +394,14 @@ impl MetaStore for SqliteStore {
         tags: Vec<Tag>,
     ) -> Result<()> {
         let id = run_id.to_string();
-        self.write(move |conn| runs::log_batch(conn, &id, &metrics, &params, &tags))
-            .await
+        let batches = series::batches_from_metrics(&metrics);
+        let appended = self
+            .write(move |conn| runs::log_batch(conn, &id, &metrics, batches, &params, &tags))
+            .await?;
+        if appended.compact {
+            self.nudge_compactor();
+        }
+        Ok(())
     }
 
     async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
@@ -451,5 +503,100 @@ impl MetricStore for SqliteStore {
     async fn sampled_history(&self, request: SampledHistoryRequest) -> Result<Vec<RunSeries>> {
         self.read(move |conn| metrics::sampled_history(conn, &request))
             .await
+    }
+
+    async fn log_points(
+        &self,
+        run_id: &str,
+        series: Vec<SeriesPoints>,
+        idempotency_key: Option<String>,
+    ) -> Result<usize> {
+        let id = run_id.to_string();
+        let batches: Vec<series::Batch> = series
+            .into_iter()
+            .map(|s| series::Batch {
+                key: s.key,
+                points: s.points,
+                links: Vec::new(),
+            })
+            .collect();
+        let (accepted, compact) = self
+            .write(move |conn| {
+                let (run, _) = runs::require_active(conn, &id)?;
+                let now = compactor::now_ms();
+                if let Some(key) = &idempotency_key
+                    && let Some(earlier) = series::earlier_answer(conn, run, key)?
+                {
+                    return Ok((earlier, false));
+                }
+                let appended = series::append(conn, run, batches, now)?;
+                if let Some(key) = &idempotency_key {
+                    series::remember_answer(conn, run, key, appended.points, now)?;
+                }
+                Ok((appended.points, appended.compact))
+            })
+            .await?;
+        if compact {
+            self.nudge_compactor();
+        }
+        Ok(accepted)
+    }
+
+    async fn points(
+        &self,
+        run_id: &str,
+        key: &str,
+        from_step: Option<i64>,
+        to_step: Option<i64>,
+    ) -> Result<Vec<Point>> {
+        let (run_id, key) = (run_id.to_string(), key.to_string());
+        self.read(move |conn| {
+            let run = metrics::run_key(conn, &run_id)?
+                .ok_or_else(|| StoreError::run_not_found(&run_id))?;
+            match series::series_id(conn, run, &key)? {
+                Some(id) => series::points(
+                    conn,
+                    id,
+                    from_step.unwrap_or(i64::MIN),
+                    to_step.unwrap_or(i64::MAX),
+                ),
+                None => Ok(Vec::new()),
+            }
+        })
+        .await
+    }
+
+    async fn series(&self, request: SeriesRequest) -> Result<SeriesView> {
+        self.read(move |conn| series::view(conn, &request)).await
+    }
+
+    async fn summaries(
+        &self,
+        run_ids: Vec<String>,
+        keys: Vec<String>,
+    ) -> Result<Vec<SeriesSummary>> {
+        self.read(move |conn| series::summaries(conn, &run_ids, &keys))
+            .await
+    }
+
+    async fn compact(&self) -> Result<CompactionStats> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let commands = self
+            .inner
+            .compactor_commands
+            .lock()
+            .map_err(|_| StoreError::Internal("compactor handle poisoned".to_string()))?
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the store is closed".to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            commands
+                .send(compactor::Command::Force(reply))
+                .map_err(|_| StoreError::Unavailable("the compactor stopped".to_string()))?;
+            answer
+                .recv()
+                .map_err(|_| StoreError::Internal("the compactor stopped".to_string()))?
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("compaction task failed: {e}")))?
     }
 }

@@ -13,8 +13,8 @@ use cairn_core::model::{
 use cairn_core::validation;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::experiments;
 use super::sql::{self, IN_CHUNK};
+use super::{compactor, experiments, series};
 use crate::{Result, StoreError};
 
 /// The tag that mirrors a run's name.
@@ -214,9 +214,10 @@ pub fn log_batch(
     conn: &Connection,
     run_id: &str,
     metrics: &[Metric],
+    batches: Vec<series::Batch>,
     params: &[Param],
     tags: &[Tag],
-) -> Result<()> {
+) -> Result<series::Appended> {
     let (id, experiment_id) = require_active(conn, run_id)?;
 
     // Insert first; only a key that already exists costs a second statement.
@@ -246,82 +247,38 @@ pub fn log_batch(
         }
     }
 
-    if !metrics.is_empty() {
-        log_metrics(conn, id, run_id, experiment_id, metrics)?;
-    }
-    Ok(())
+    log_model_metrics(conn, run_id, experiment_id, metrics)?;
+    series::append(conn, id, batches, compactor::now_ms())
 }
 
-fn log_metrics(
+/// Points that belong to a logged model are also kept per model (MLflow 3's model metrics).
+fn log_model_metrics(
     conn: &Connection,
-    id: i64,
     run_id: &str,
     experiment_id: i64,
     metrics: &[Metric],
 ) -> Result<()> {
-    let mut insert_point = conn.prepare_cached(
-        "INSERT INTO metrics (run_id, key, step, timestamp, is_nan, value, model_id, dataset_name, dataset_digest)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
-    )?;
     let mut insert_model_point = conn.prepare_cached(
         "INSERT OR IGNORE INTO logged_model_metrics
          (model_id, key, step, timestamp, is_nan, value, run_uuid, experiment_id, dataset_name, dataset_digest)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    // The batch's own latest point per key, so the summary is upserted once per key.
-    let mut latest: HashMap<&str, &Metric> = HashMap::new();
     for metric in metrics {
+        let Some(model_id) = &metric.model_id else {
+            continue;
+        };
         let (is_nan, value) = sql::split_value(metric.value);
-        insert_point.execute(params![
-            id,
+        insert_model_point.execute(params![
+            model_id,
             metric.key,
             metric.step,
             metric.timestamp,
             is_nan,
             value,
-            metric.model_id,
+            run_id,
+            experiment_id,
             metric.dataset_name,
             metric.dataset_digest
-        ])?;
-        if let Some(model_id) = &metric.model_id {
-            insert_model_point.execute(params![
-                model_id,
-                metric.key,
-                metric.step,
-                metric.timestamp,
-                is_nan,
-                value,
-                run_id,
-                experiment_id,
-                metric.dataset_name,
-                metric.dataset_digest
-            ])?;
-        }
-        latest
-            .entry(metric.key.as_str())
-            .and_modify(|current| {
-                if metric.recency_cmp(current).is_gt() {
-                    *current = metric;
-                }
-            })
-            .or_insert(metric);
-    }
-    let mut upsert_latest = conn.prepare_cached(
-        "INSERT INTO latest_metrics (run_id, key, step, timestamp, is_nan, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (run_id, key) DO UPDATE SET
-             step = excluded.step, timestamp = excluded.timestamp, is_nan = excluded.is_nan, value = excluded.value
-         WHERE (excluded.step, excluded.timestamp, excluded.is_nan, excluded.value)
-             > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.is_nan, latest_metrics.value)",
-    )?;
-    for metric in latest.values() {
-        let (is_nan, value) = sql::split_value(metric.value);
-        upsert_latest.execute(params![
-            id,
-            metric.key,
-            metric.step,
-            metric.timestamp,
-            is_nan,
-            value
         ])?;
     }
     Ok(())

@@ -10,9 +10,11 @@
 //! - metric values: SQLite stores a bound NaN as NULL, so a point is `(is_nan, value)` with
 //!   `value = 0` when `is_nan = 1`. `(is_nan, value)` sorts numbers (−∞ … +∞) before NaN, which is
 //!   exactly [`cairn_core::model::value_order`]. ±∞ are stored as REAL and survive as they are.
-//! - `metrics` is clustered (WITHOUT ROWID) on `(run_id, key, step, timestamp, is_nan, value)`:
-//!   history reads are range scans in the order the API returns, and an identical retried point
-//!   hits the primary key and is stored once.
+//! - metric points live in series (`metric_series`): recent points as raw segments
+//!   (`metric_raw`, one compressed blob per ingested batch and key), compacted in the background
+//!   into sorted, non-overlapping compressed chunks (`metric_chunks`) with summary columns; the
+//!   rare per-point links to logged models and datasets sit in `metric_point_links`. Version 1's
+//!   row-per-point `metrics` table is converted by migration 3.
 //! - `latest_metrics` holds one row per (run, key), maintained on write by an upsert whose WHERE
 //!   keeps the greatest `(step, timestamp, is_nan, value)`, so arrival order does not matter.
 
@@ -20,10 +22,17 @@ use rusqlite::Connection;
 
 use crate::StoreError;
 
+/// One schema step: SQL, or code for steps that must transform data (re-encode metric points).
+pub enum Migration {
+    Sql(&'static str),
+    Code(fn(&Connection) -> Result<(), StoreError>),
+}
+
 /// Schema steps, oldest first. Never edit a released step; append a new one.
-pub const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[Migration] = &[
     // 1: the initial schema.
-    r#"
+    Migration::Sql(
+        r#"
     CREATE TABLE experiments (
         experiment_id     INTEGER PRIMARY KEY,
         name              TEXT NOT NULL UNIQUE,
@@ -185,7 +194,79 @@ pub const MIGRATIONS: &[&str] = &[
         ifnull(dataset_name, ''), ifnull(dataset_digest, '')
     );
     "#,
+    ),
+    // 2: the metric engine's series, raw segments and compressed chunks.
+    Migration::Sql(SERIES_TABLES),
+    // 3: points of the row-per-point `metrics` table move into raw segments; the table goes.
+    Migration::Code(super::series::migrate_point_rows),
 ];
+
+/// Metric series storage (see `series.rs`). Chunk summary columns mirror the chunk's blocks so a
+/// view can use a whole chunk without reading its data; `*_bits` hold doubles as their IEEE-754
+/// bit patterns, because SQLite's REAL loses the sign of zero and turns NaN into NULL.
+const SERIES_TABLES: &str = r#"
+    CREATE TABLE metric_series (
+        id           INTEGER PRIMARY KEY,
+        run_id       INTEGER NOT NULL REFERENCES runs (id),
+        key          TEXT NOT NULL,
+        raw_points   INTEGER NOT NULL DEFAULT 0,
+        raw_segments INTEGER NOT NULL DEFAULT 0,
+        raw_since    INTEGER,
+        UNIQUE (run_id, key)
+    );
+    CREATE INDEX metric_series_pending ON metric_series (raw_since) WHERE raw_since IS NOT NULL;
+
+    CREATE TABLE metric_raw (
+        id        INTEGER PRIMARY KEY,
+        series_id INTEGER NOT NULL REFERENCES metric_series (id),
+        points    INTEGER NOT NULL,
+        data      BLOB NOT NULL
+    );
+    CREATE INDEX metric_raw_series ON metric_raw (series_id, id);
+
+    CREATE TABLE metric_chunks (
+        id          INTEGER PRIMARY KEY,
+        series_id   INTEGER NOT NULL REFERENCES metric_series (id),
+        min_step    INTEGER NOT NULL,
+        max_step    INTEGER NOT NULL,
+        min_time    INTEGER NOT NULL,
+        max_time    INTEGER NOT NULL,
+        count       INTEGER NOT NULL,
+        nans        INTEGER NOT NULL,
+        min_bits    INTEGER NOT NULL,
+        max_bits    INTEGER NOT NULL,
+        sum_bits    INTEGER NOT NULL,
+        first_step  INTEGER NOT NULL,
+        first_time  INTEGER NOT NULL,
+        first_bits  INTEGER NOT NULL,
+        last_step   INTEGER NOT NULL,
+        last_time   INTEGER NOT NULL,
+        last_bits   INTEGER NOT NULL,
+        data        BLOB NOT NULL
+    );
+    CREATE INDEX metric_chunks_series ON metric_chunks (series_id, max_step);
+
+    CREATE TABLE metric_point_links (
+        series_id      INTEGER NOT NULL REFERENCES metric_series (id),
+        step           INTEGER NOT NULL,
+        timestamp      INTEGER NOT NULL,
+        is_nan         INTEGER NOT NULL,
+        value          REAL NOT NULL,
+        model_id       TEXT,
+        dataset_name   TEXT,
+        dataset_digest TEXT,
+        PRIMARY KEY (series_id, step, timestamp, is_nan, value)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE ingest_keys (
+        run_id   INTEGER NOT NULL REFERENCES runs (id),
+        key      TEXT NOT NULL,
+        accepted INTEGER NOT NULL,
+        created  INTEGER NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX ingest_keys_created ON ingest_keys (created);
+"#;
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -209,7 +290,10 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        tx.execute_batch(step)?;
+        match step {
+            Migration::Sql(sql) => tx.execute_batch(sql)?,
+            Migration::Code(apply) => apply(&tx)?,
+        }
         tracing::info!(version = index + 1, "applied schema migration");
     }
     tx.pragma_update(None, "user_version", LATEST_VERSION)?;

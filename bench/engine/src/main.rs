@@ -1,0 +1,316 @@
+//! `cairn-bench`: the metric engine's benchmark (run through `bench/metrics`).
+//!
+//! It starts `cairn server` in a fresh temp data folder for each bench (or targets `--url`), drives
+//! it over loopback HTTP and prints one markdown table per bench:
+//!
+//! - `ingest` ([`ingest`]): points/s and request latency of the native ingest API, from a
+//!   generator that pre-encodes its requests; CPU time of generator and server.
+//! - `size` ([`size`]): bytes per point on disk for a 1M-point series (f32-exact and full-f64
+//!   values), from the SQLite files after a clean shutdown minus an empty server's.
+//! - `reads` ([`reads`]): median/p90 latency of a full read, downsampled views, a 100-run compare
+//!   view and summaries.
+//! - `all` (the default): the three in that order.
+//!
+//! `--quick` runs everything at reduced scale (about a minute). The top of the output records the
+//! machine (CPU model, cores, load average) and the git commit. Any non-2xx answer stops the bench
+//! with the answer's body; the server's log is scanned for errors after each bench.
+
+mod data;
+mod http;
+mod ingest;
+mod reads;
+mod server;
+mod size;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::server::{Scratch, Server, Target};
+
+/// Benchmark of Cairn's metric engine: ingest rate, bytes per point, read latency.
+#[derive(Debug, Parser)]
+#[command(name = "cairn-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Bench>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+enum Bench {
+    /// ingest, size and reads, in that order (the default).
+    All,
+    /// Points/s and latency of POST /api/v1/runs/{id}/metrics with pre-encoded bodies.
+    Ingest,
+    /// Bytes per point on disk for a 1M-point series (needs its own servers: not with --url).
+    Size,
+    /// Latency of full reads, views, compare views and summaries.
+    Reads,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct Options {
+    /// Reduced scale: ingest 3 s per shape, 100k-point size rows, reads over 100k/1M/10×100k.
+    #[arg(long, global = true)]
+    quick: bool,
+    /// Target a running server instead of starting one (the size bench is skipped; runs are
+    /// added to its default experiment).
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// With --url: the server's process id, to report its CPU time and wait for it to idle.
+    #[arg(long, global = true, requires = "url")]
+    server_pid: Option<u32>,
+    /// The cairn binary (default: `cairn` next to this program, i.e. target/release/cairn).
+    #[arg(long, env = "CAIRN_BIN", global = true)]
+    cairn_bin: Option<PathBuf>,
+    /// Worker threads of the generator's tokio runtime.
+    #[arg(long, default_value_t = 1, global = true)]
+    threads: usize,
+    /// Requests in flight (ingest workers; also series built at once for the reads dataset).
+    #[arg(long, default_value_t = 4, global = true)]
+    concurrency: usize,
+    /// Runs written by each ingest shape.
+    #[arg(long, default_value_t = 8, global = true)]
+    runs: usize,
+    /// Keys per ingest request (a second shape sends 1 key with keys × points points).
+    #[arg(long, default_value_t = 10, global = true)]
+    keys: usize,
+    /// Points per key per ingest request.
+    #[arg(long, default_value_t = 1_000, global = true)]
+    points: usize,
+    /// Seconds of ingest per shape (default 10; 3 with --quick).
+    #[arg(long, global = true)]
+    duration: Option<f64>,
+    /// Size the pre-encoded body pool for this many points/s over the duration.
+    #[arg(long, default_value_t = 3_000_000.0, global = true)]
+    pool_rate: f64,
+    /// Send an Idempotency-Key header with every ingest request.
+    #[arg(long, global = true)]
+    idempotency_keys: bool,
+    /// Keep the temp data folders and server logs (their paths are printed).
+    #[arg(long, global = true)]
+    keep: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if cli.options.threads == 0 || cli.options.concurrency == 0 {
+        bail!("--threads and --concurrency must be at least 1");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.options.threads)
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    runtime.block_on(run(cli.command.unwrap_or(Bench::All), cli.options))
+}
+
+async fn run(bench: Bench, options: Options) -> Result<()> {
+    let started = std::time::Instant::now();
+    let bin = match &options.url {
+        Some(_) => None,
+        None => Some(cairn_binary(&options)?),
+    };
+    print_facts(bench, &options, bin.as_deref());
+    let client = http::client(options.concurrency)?;
+
+    if matches!(bench, Bench::All | Bench::Ingest) {
+        let ingest_options = ingest::Options {
+            duration: Duration::from_secs_f64(options.duration.unwrap_or(if options.quick {
+                3.0
+            } else {
+                10.0
+            })),
+            concurrency: options.concurrency,
+            runs: options.runs,
+            keys: options.keys,
+            points: options.points,
+            pool_rate: options.pool_rate,
+            idempotency_keys: options.idempotency_keys,
+        };
+        with_server(&options, bin.as_deref(), "ingest", |target| {
+            let client = client.clone();
+            let ingest_options = ingest_options.clone();
+            async move {
+                ingest::run(&client, &target, &ingest_options).await?;
+                Ok(())
+            }
+        })
+        .await?;
+    }
+    if matches!(bench, Bench::All | Bench::Size) {
+        match bin.as_deref() {
+            Some(bin) => {
+                let points = if options.quick { 100_000 } else { 1_000_000 };
+                size::run(&client, bin, points, options.keep).await?;
+            }
+            None => println!("\n## size — skipped: it needs servers of its own (no --url)"),
+        }
+    }
+    if matches!(bench, Bench::All | Bench::Reads) {
+        let scale = if options.quick {
+            reads::Scale::quick()
+        } else {
+            reads::Scale::full()
+        };
+        let concurrency = options.concurrency;
+        with_server(&options, bin.as_deref(), "reads", |target| {
+            let client = client.clone();
+            async move { reads::run(&client, &target, scale, concurrency).await }
+        })
+        .await?;
+    }
+    println!(
+        "\n(done in {:.0} s; generator CPU {:.1} s in all)",
+        started.elapsed().as_secs_f64(),
+        server::own_cpu_seconds()
+    );
+    Ok(())
+}
+
+/// Runs `bench` against `--url`, or against a fresh server in a temp folder that is stopped (and
+/// its log scanned) afterwards.
+async fn with_server<F, Fut>(
+    options: &Options,
+    bin: Option<&std::path::Path>,
+    label: &str,
+    bench: F,
+) -> Result<()>
+where
+    F: FnOnce(Target) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let Some(bin) = bin else {
+        let url = options.url.clone().unwrap_or_default();
+        let target = Target {
+            url: url.trim_end_matches('/').to_string(),
+            pid: options.server_pid,
+        };
+        return bench(target).await;
+    };
+    let scratch = Scratch::new(label)?;
+    let server = Server::start(bin, &scratch.data(), &scratch.log()).await?;
+    let target = server.target.clone();
+    let outcome = bench(target.clone()).await;
+    if let Err(error) = &outcome {
+        eprintln!("{label} failed: {error:#}\n{}", server.log_tail(30));
+    }
+    let peak = target.pid.and_then(peak_rss);
+    let stopped = server.stop().await;
+    if outcome.is_ok() {
+        if let Some(peak) = peak {
+            println!(
+                "- server peak RSS (VmHWM) during the {label} bench: {}",
+                stats::bytes(peak)
+            );
+        }
+        match &stopped {
+            Ok(took) => println!("- server stopped {:.1} s after SIGTERM", took.as_secs_f64()),
+            Err(error) => println!("- server stop FAILED: {error:#}"),
+        }
+        server::report_log(&scratch.log());
+    }
+    if options.keep {
+        scratch.keep();
+    }
+    outcome?;
+    stopped.map(|_| ())
+}
+
+/// `VmHWM` of a process, in bytes.
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn cairn_binary(options: &Options) -> Result<PathBuf> {
+    let path = match &options.cairn_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("locating cairn-bench")?
+            .with_file_name("cairn"),
+    };
+    if !path.is_file() {
+        bail!(
+            "no cairn binary at {} (build it with `cargo build --release -p cairn`, or pass --cairn-bin)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn print_facts(bench: Bench, options: &Options, bin: Option<&std::path::Path>) {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim());
+    let processors = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let usable = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let commit = command_output("git", &["rev-parse", "--short", "HEAD"]).map_or_else(
+        || "unknown".to_string(),
+        |commit| {
+            let dirty = command_output("git", &["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{commit} (+ uncommitted changes)")
+            } else {
+                commit
+            }
+        },
+    );
+    let date = command_output("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]).unwrap_or_default();
+    println!(
+        "# cairn-bench {} ({})\n",
+        format!("{bench:?}").to_lowercase(),
+        if options.quick { "quick" } else { "full" }
+    );
+    println!("- date: {date}");
+    println!(
+        "- machine: {model}; {processors} CPUs in /proc/cpuinfo, {usable} usable; load average {load}"
+    );
+    println!("- commit: {commit}");
+    match bin {
+        Some(bin) => println!(
+            "- server: {} (fresh temp data folder per bench), on the same machine as the generator",
+            bin.display()
+        ),
+        None => println!(
+            "- server: {} (existing; CPU time {})",
+            options.url.as_deref().unwrap_or(""),
+            if options.server_pid.is_some() {
+                "from --server-pid"
+            } else {
+                "not measured"
+            }
+        ),
+    }
+    println!(
+        "- generator: tokio runtime with {} worker thread{}, {} requests in flight, HTTP/1.1 over loopback",
+        options.threads,
+        if options.threads == 1 { "" } else { "s" },
+        options.concurrency
+    );
+}

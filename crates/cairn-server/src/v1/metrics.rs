@@ -1,0 +1,479 @@
+//! Metric routes of the native API.
+//!
+//! - `POST /api/v1/runs/{run_id}/metrics` — ingest `{"metrics": [{"key", "steps", "values",
+//!   "timestamps" | "timestamp"}]}`; an `Idempotency-Key` header makes a retry harmless.
+//! - `GET  /api/v1/runs/{run_id}/metrics` — per-key summaries of the run.
+//! - `GET  /api/v1/runs/{run_id}/metrics/{key}/points?from=&to=` — every point, streamed.
+//! - `GET  /api/v1/runs/{run_id}/metrics/{key}/series?buckets=&x=&from=&to=` — a downsampled view.
+//! - `POST /api/v1/series` — the same view for many runs on one grid (compare charts).
+//! - `POST /api/v1/summaries` — summaries for many runs (tables).
+//!
+//! Keys containing `/` are percent-encoded in paths (`train%2Floss`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use cairn_core::series::buckets::Bucket;
+use cairn_core::series::{Point, Summary};
+use cairn_store::{SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, XAxis};
+use serde::Deserialize;
+
+use super::json::{self, Double};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::tracking::now_ms;
+
+/// Points per streamed piece of a `points` response.
+const STREAM_POINTS: usize = 16_384;
+
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    payload.map(|Json(value)| value).map_err(|rejection| {
+        ApiError::invalid(format!("Invalid request body: {}", rejection.body_text()))
+    })
+}
+
+fn json_response(bytes: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSeries {
+    key: String,
+    steps: Vec<i64>,
+    values: Vec<Double>,
+    #[serde(default)]
+    timestamps: Option<Vec<i64>>,
+    /// One timestamp for every point (when `timestamps` is absent).
+    #[serde(default)]
+    timestamp: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBody {
+    metrics: Vec<IngestSeries>,
+}
+
+impl IngestSeries {
+    fn into_points(self, now: i64) -> ApiResult<SeriesPoints> {
+        let count = self.steps.len();
+        if self.values.len() != count {
+            return Err(ApiError::invalid(format!(
+                "Metric '{}': {} steps but {} values; the arrays must have the same length",
+                self.key,
+                count,
+                self.values.len()
+            )));
+        }
+        let timestamps = match (self.timestamps, self.timestamp) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(format!(
+                    "Metric '{}': give either `timestamps` or `timestamp`, not both",
+                    self.key
+                )));
+            }
+            (Some(list), None) if list.len() != count => {
+                return Err(ApiError::invalid(format!(
+                    "Metric '{}': {} steps but {} timestamps; the arrays must have the same length",
+                    self.key,
+                    count,
+                    list.len()
+                )));
+            }
+            (Some(list), None) => list,
+            (None, one) => vec![one.unwrap_or(now); count],
+        };
+        let points = self
+            .steps
+            .iter()
+            .zip(&timestamps)
+            .zip(&self.values)
+            .map(|((step, timestamp), value)| Point::new(*step, *timestamp, value.0))
+            .collect();
+        Ok(SeriesPoints {
+            key: self.key,
+            points,
+        })
+    }
+}
+
+pub async fn ingest(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+    headers: HeaderMap,
+    payload: Result<Json<IngestBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let request = body(payload)?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key must be visible ASCII"))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let now = now_ms();
+    let series = request
+        .metrics
+        .into_iter()
+        .map(|s| s.into_points(now))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let accepted = state
+        .tracking
+        .log_points(&run_id, series, idempotency_key)
+        .await?;
+    Ok(Json(serde_json::json!({ "accepted": accepted })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+fn query<T>(query: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> ApiResult<T> {
+    query
+        .map(|Query(value)| value)
+        .map_err(|rejection| ApiError::invalid(format!("Invalid query: {}", rejection.body_text())))
+}
+
+/// Writes one point's value of a column.
+type WriteColumn = fn(&mut Vec<u8>, &Point);
+
+/// Streams `{"run_id","key","steps":[..],"timestamps":[..],"values":[..]}` in pieces.
+pub async fn points(
+    State(state): State<AppState>,
+    Path((run_id, key)): Path<(String, String)>,
+    range: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let range = query(range)?;
+    let points = Arc::new(
+        state
+            .tracking
+            .metric_points(&run_id, &key, range.from, range.to)
+            .await?,
+    );
+    let mut head = b"{\"run_id\":".to_vec();
+    json::push_str(&mut head, &run_id);
+    head.extend_from_slice(b",\"key\":");
+    json::push_str(&mut head, &key);
+    head.extend_from_slice(b",\"count\":");
+    json::push_int(&mut head, points.len() as i64);
+    let columns: [(&'static str, WriteColumn); 3] = [
+        ("steps", |out, p| json::push_int(out, p.step)),
+        ("timestamps", |out, p| json::push_int(out, p.timestamp)),
+        ("values", |out, p| json::push_double(out, p.value)),
+    ];
+    let pieces = points.len().div_ceil(STREAM_POINTS).max(1);
+    let stream = futures::stream::iter(
+        std::iter::once(Ok::<Bytes, std::convert::Infallible>(Bytes::from(head))).chain(
+            columns.into_iter().flat_map(move |(name, write)| {
+                let points = Arc::clone(&points);
+                (0..pieces).map(move |piece| {
+                    let start = piece * STREAM_POINTS;
+                    let end = (start + STREAM_POINTS).min(points.len());
+                    let mut out = Vec::with_capacity((end - start) * 20 + 32);
+                    if piece == 0 {
+                        out.extend_from_slice(b",\"");
+                        out.extend_from_slice(name.as_bytes());
+                        out.extend_from_slice(b"\":[");
+                    }
+                    for (index, point) in points[start..end].iter().enumerate() {
+                        if start + index > 0 {
+                            out.push(b',');
+                        }
+                        write(&mut out, point);
+                    }
+                    if piece + 1 == pieces {
+                        out.push(b']');
+                        if name == "values" {
+                            out.push(b'}');
+                        }
+                    }
+                    Ok(Bytes::from(out))
+                })
+            }),
+        ),
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+pub fn parse_axis(x: Option<&str>) -> ApiResult<XAxis> {
+    match x.unwrap_or("step") {
+        "step" => Ok(XAxis::Step),
+        "time" => Ok(XAxis::Time),
+        "relative" => Ok(XAxis::Relative),
+        other => Err(ApiError::invalid(format!(
+            "x must be one of step, time, relative; got '{other}'"
+        ))),
+    }
+}
+
+pub fn axis_name(x: XAxis) -> &'static str {
+    match x {
+        XAxis::Step => "step",
+        XAxis::Time => "time",
+        XAxis::Relative => "relative",
+    }
+}
+
+/// Default bucket count of a view.
+const DEFAULT_BUCKETS: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewQuery {
+    buckets: Option<usize>,
+    x: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+fn push_buckets(out: &mut Vec<u8>, buckets: &[Bucket]) {
+    out.push(b'{');
+    json::push_array(out, "start", buckets, |out, b| json::push_int(out, b.start));
+    out.push(b',');
+    json::push_array(out, "end", buckets, |out, b| json::push_int(out, b.end));
+    out.push(b',');
+    json::push_array(out, "count", buckets, |out, b| {
+        json::push_int(out, b.summary.count as i64)
+    });
+    out.push(b',');
+    json::push_array(out, "min", buckets, |out, b| {
+        json::push_opt_double(out, b.summary.min_max().map(|m| m.0))
+    });
+    out.push(b',');
+    json::push_array(out, "max", buckets, |out, b| {
+        json::push_opt_double(out, b.summary.min_max().map(|m| m.1))
+    });
+    out.push(b',');
+    json::push_array(out, "mean", buckets, |out, b| {
+        json::push_opt_double(out, b.summary.mean())
+    });
+    out.push(b',');
+    json::push_array(out, "last", buckets, |out, b| {
+        json::push_opt_double(out, b.summary.last.map(|p| p.value))
+    });
+    out.push(b',');
+    json::push_array(out, "last_step", buckets, |out, b| {
+        json::push_int(out, b.summary.last.map_or(0, |p| p.step))
+    });
+    out.push(b',');
+    json::push_array(out, "last_timestamp", buckets, |out, b| {
+        json::push_int(out, b.summary.last.map_or(0, |p| p.timestamp))
+    });
+    out.push(b'}');
+}
+
+/// `"x","key","width","from","to"` of a view (no braces).
+fn push_grid(out: &mut Vec<u8>, key: &str, x: XAxis, view: &SeriesView) {
+    out.extend_from_slice(b"\"key\":");
+    json::push_str(out, key);
+    out.extend_from_slice(b",\"x\":");
+    json::push_str(out, axis_name(x));
+    match view.grid {
+        Some(grid) => {
+            out.extend_from_slice(b",\"width\":");
+            json::push_int(out, grid.width);
+            out.extend_from_slice(b",\"from\":");
+            json::push_int(out, grid.from);
+            out.extend_from_slice(b",\"to\":");
+            json::push_int(out, grid.to);
+        }
+        None => out.extend_from_slice(b",\"width\":null,\"from\":null,\"to\":null"),
+    }
+}
+
+pub async fn run_series(
+    State(state): State<AppState>,
+    Path((run_id, key)): Path<(String, String)>,
+    view_query: Result<Query<ViewQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let q = query(view_query)?;
+    let x = parse_axis(q.x.as_deref())?;
+    let view = state
+        .tracking
+        .series_view(SeriesRequest {
+            run_ids: vec![run_id.clone()],
+            key: key.clone(),
+            x,
+            buckets: q.buckets.unwrap_or(DEFAULT_BUCKETS),
+            from: q.from,
+            to: q.to,
+        })
+        .await?;
+    let Some(run) = view.runs.first() else {
+        return Err(ApiError::internal("a one-run view returned no run"));
+    };
+    if !run.found {
+        return Err(ApiError::not_found(format!(
+            "Run with id={run_id} not found"
+        )));
+    }
+    let mut out = b"{\"run_id\":".to_vec();
+    json::push_str(&mut out, &run_id);
+    out.push(b',');
+    push_grid(&mut out, &key, x, &view);
+    out.extend_from_slice(b",\"buckets\":");
+    push_buckets(&mut out, &run.buckets);
+    out.push(b'}');
+    Ok(json_response(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManySeriesBody {
+    run_ids: Vec<String>,
+    key: String,
+    buckets: Option<usize>,
+    x: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+pub async fn many_series(
+    State(state): State<AppState>,
+    payload: Result<Json<ManySeriesBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let request = body(payload)?;
+    let x = parse_axis(request.x.as_deref())?;
+    let view = state
+        .tracking
+        .series_view(SeriesRequest {
+            run_ids: request.run_ids,
+            key: request.key.clone(),
+            x,
+            buckets: request.buckets.unwrap_or(DEFAULT_BUCKETS),
+            from: request.from,
+            to: request.to,
+        })
+        .await?;
+    let mut out = b"{".to_vec();
+    push_grid(&mut out, &request.key, x, &view);
+    out.extend_from_slice(b",\"runs\":[");
+    for (index, run) in view.runs.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"run_id\":");
+        json::push_str(&mut out, &run.run_id);
+        out.extend_from_slice(if run.found {
+            b",\"found\":true,\"buckets\":"
+        } else {
+            b",\"found\":false,\"buckets\":"
+        });
+        push_buckets(&mut out, &run.buckets);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    Ok(json_response(out))
+}
+
+fn push_summary(out: &mut Vec<u8>, key: &str, summary: &Summary) {
+    out.extend_from_slice(b"{\"key\":");
+    json::push_str(out, key);
+    out.extend_from_slice(b",\"count\":");
+    json::push_int(out, summary.count as i64);
+    out.extend_from_slice(b",\"nan_count\":");
+    json::push_int(out, summary.nans as i64);
+    out.extend_from_slice(b",\"min\":");
+    json::push_opt_double(out, summary.min_max().map(|m| m.0));
+    out.extend_from_slice(b",\"max\":");
+    json::push_opt_double(out, summary.min_max().map(|m| m.1));
+    out.extend_from_slice(b",\"mean\":");
+    json::push_opt_double(out, summary.mean());
+    out.extend_from_slice(b",\"last\":");
+    json::push_opt_double(out, summary.last.map(|p| p.value));
+    out.extend_from_slice(b",\"last_step\":");
+    json::push_int(out, summary.last.map_or(0, |p| p.step));
+    out.extend_from_slice(b",\"last_timestamp\":");
+    json::push_int(out, summary.last.map_or(0, |p| p.timestamp));
+    out.push(b'}');
+}
+
+fn push_summaries(out: &mut Vec<u8>, summaries: &[&SeriesSummary]) {
+    out.push(b'[');
+    for (index, s) in summaries.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        push_summary(out, &s.key, &s.summary);
+    }
+    out.push(b']');
+}
+
+pub async fn run_summaries(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Response> {
+    // An unknown run is a 404 here (the many-runs route skips it instead).
+    state.tracking.get_run(&run_id).await?;
+    let summaries = state
+        .tracking
+        .metric_summaries(vec![run_id.clone()], Vec::new())
+        .await?;
+    let mut out = b"{\"run_id\":".to_vec();
+    json::push_str(&mut out, &run_id);
+    out.extend_from_slice(b",\"metrics\":");
+    push_summaries(&mut out, &summaries.iter().collect::<Vec<_>>());
+    out.push(b'}');
+    Ok(json_response(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummariesBody {
+    run_ids: Vec<String>,
+    #[serde(default)]
+    keys: Vec<String>,
+}
+
+pub async fn summaries(
+    State(state): State<AppState>,
+    payload: Result<Json<SummariesBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let request = body(payload)?;
+    let summaries = state
+        .tracking
+        .metric_summaries(request.run_ids.clone(), request.keys)
+        .await?;
+    let mut out = b"{\"runs\":[".to_vec();
+    let mut first = true;
+    for run_id in &request.run_ids {
+        let of_run: Vec<&SeriesSummary> =
+            summaries.iter().filter(|s| &s.run_id == run_id).collect();
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(b"{\"run_id\":");
+        json::push_str(&mut out, run_id);
+        out.extend_from_slice(b",\"metrics\":");
+        push_summaries(&mut out, &of_run);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    Ok(json_response(out))
+}

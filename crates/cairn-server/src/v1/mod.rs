@@ -1,0 +1,47 @@
+//! The native API (`/api/v1`), used by Cairn's SDK and web UI.
+//!
+//! Conventions: JSON bodies; series travel columnar (`steps`, `timestamps`, `values` arrays) so
+//! that a million points cost a few megabytes and one parse; doubles that JSON cannot carry are
+//! the strings `"NaN"`, `"Infinity"` and `"-Infinity"`; errors use the same
+//! `{"error_code", "message"}` body as the MLflow routes.
+//!
+//! - [`metrics`]: ingest, full series, downsampled views (one run or many), summaries.
+//! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
+//! - [`stream`]: the live stream (WebSocket) of new points and run changes.
+//! - [`json`]: the columnar encoders and the lenient double decoder.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::AppState;
+
+pub mod compare;
+pub mod json;
+pub mod metrics;
+pub mod stream;
+
+/// Largest native ingest body (bytes).
+pub const MAX_INGEST_BODY: usize = 256 << 20;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/runs/{run_id}/metrics",
+            post(metrics::ingest)
+                .get(metrics::run_summaries)
+                .layer(DefaultBodyLimit::max(MAX_INGEST_BODY)),
+        )
+        .route(
+            "/api/v1/runs/{run_id}/metrics/{key}/points",
+            get(metrics::points),
+        )
+        .route(
+            "/api/v1/runs/{run_id}/metrics/{key}/series",
+            get(metrics::run_series),
+        )
+        .route("/api/v1/series", post(metrics::many_series))
+        .route("/api/v1/summaries", post(metrics::summaries))
+        .route("/api/v1/stream", get(stream::stream))
+        .route("/api/v1/compare", post(compare::compare))
+}

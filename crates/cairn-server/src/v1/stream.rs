@@ -1,0 +1,285 @@
+//! `GET /api/v1/stream` — the live stream over a WebSocket.
+//!
+//! A client subscribes to runs and/or experiments, in the query (`?runs=a,b&experiments=1,2`)
+//! and later with text messages `{"subscribe": {"runs": [...], "experiments": [...]}}` or
+//! `{"unsubscribe": {...}}`. The server sends text frames `{"events": [...]}` where each event is
+//! `{"type":"points", "run_id", "experiment_id", "key", "steps", "timestamps", "values"}`,
+//! `{"type":"run", "change": "created"|"updated"|"deleted"|"restored", "run_id", ...}`, or
+//! `{"type":"resync", "reason"}` (events were dropped: refetch what is on screen). A bad message
+//! gets `{"type":"error","message"}` and the subscription stays as it was.
+//!
+//! Each connection runs one task that reads the bus and the socket, and a writer task that sends
+//! one frame at a time. Events that arrive while a frame is being written are coalesced into the
+//! next frame; frames go out at most every [`FLUSH_EVERY`]. When more than [`MAX_PENDING_BYTES`]
+//! wait, or the bus reports that this subscriber lagged, pending events are replaced by a single
+//! `resync`. Nothing here can slow down a writer: the bus never waits for subscribers.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::live::Event;
+
+/// Shortest interval between two frames to one subscriber.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(25);
+/// Most bytes of events waiting for one subscriber before they are replaced by a resync.
+pub const MAX_PENDING_BYTES: usize = 8 << 20;
+/// Most runs plus experiments one connection may follow.
+pub const MAX_SUBSCRIPTIONS: usize = 10_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    runs: Option<String>,
+    experiments: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Targets {
+    #[serde(default)]
+    runs: Vec<String>,
+    #[serde(default)]
+    experiments: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+enum ClientMessage {
+    #[serde(rename = "subscribe")]
+    Subscribe(Targets),
+    #[serde(rename = "unsubscribe")]
+    Unsubscribe(Targets),
+}
+
+/// What one connection follows.
+#[derive(Default)]
+struct Subscription {
+    runs: HashSet<String>,
+    experiments: HashSet<String>,
+}
+
+impl Subscription {
+    fn matches(&self, event: &Event) -> bool {
+        self.runs.contains(&event.run_id) || self.experiments.contains(&event.experiment_id)
+    }
+
+    fn add(&mut self, targets: Targets) -> ApiResult<()> {
+        check_targets(&targets)?;
+        if self.runs.len() + self.experiments.len() + targets.runs.len() + targets.experiments.len()
+            > MAX_SUBSCRIPTIONS
+        {
+            return Err(ApiError::invalid(format!(
+                "A stream may follow at most {MAX_SUBSCRIPTIONS} runs and experiments"
+            )));
+        }
+        self.runs.extend(targets.runs);
+        self.experiments.extend(targets.experiments);
+        Ok(())
+    }
+
+    fn remove(&mut self, targets: Targets) -> ApiResult<()> {
+        check_targets(&targets)?;
+        for run in &targets.runs {
+            self.runs.remove(run);
+        }
+        for experiment in &targets.experiments {
+            self.experiments.remove(experiment);
+        }
+        Ok(())
+    }
+}
+
+fn check_targets(targets: &Targets) -> ApiResult<()> {
+    for run in &targets.runs {
+        cairn_core::ids::check_run_id(run)?;
+    }
+    for experiment in &targets.experiments {
+        if experiment.is_empty() || !experiment.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid(format!(
+                "Invalid experiment id '{experiment}': experiment ids are decimal numbers"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn split_list(list: Option<String>) -> Vec<String> {
+    list.map(|text| {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+pub async fn stream(
+    State(state): State<AppState>,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::invalid(format!("Invalid query: {}", rejection.body_text()))
+    })?;
+    let mut subscription = Subscription::default();
+    subscription.add(Targets {
+        runs: split_list(query.runs),
+        experiments: split_list(query.experiments),
+    })?;
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::new(
+            crate::error::ErrorCode::BadRequest,
+            format!("This route speaks WebSocket: {}", rejection.body_text()),
+        )
+    })?;
+    let events = state.tracking.live().subscribe();
+    Ok(upgrade.on_upgrade(move |socket| session(socket, subscription, events)))
+}
+
+/// Events waiting for the next frame.
+#[derive(Default)]
+struct Pending {
+    events: Vec<Arc<Event>>,
+    bytes: usize,
+    resync: Option<&'static str>,
+    notices: Vec<String>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.resync.is_none() && self.notices.is_empty()
+    }
+
+    fn push(&mut self, event: Arc<Event>) {
+        if self.resync.is_some() {
+            return;
+        }
+        self.bytes += event.json.len();
+        self.events.push(event);
+        if self.bytes > MAX_PENDING_BYTES {
+            self.lost("too many events waiting for this subscriber");
+        }
+    }
+
+    fn lost(&mut self, reason: &'static str) {
+        self.events.clear();
+        self.bytes = 0;
+        self.resync = Some(reason);
+    }
+
+    fn take_frame(&mut self) -> String {
+        let mut out = Vec::with_capacity(self.bytes + 64);
+        out.extend_from_slice(b"{\"events\":[");
+        let mut first = true;
+        let mut separate = |out: &mut Vec<u8>| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+        };
+        for notice in self.notices.drain(..) {
+            separate(&mut out);
+            out.extend_from_slice(notice.as_bytes());
+        }
+        if let Some(reason) = self.resync.take() {
+            separate(&mut out);
+            out.extend_from_slice(b"{\"type\":\"resync\",\"reason\":");
+            super::json::push_str(&mut out, reason);
+            out.push(b'}');
+        }
+        for event in self.events.drain(..) {
+            separate(&mut out);
+            out.extend_from_slice(&event.json);
+        }
+        self.bytes = 0;
+        out.extend_from_slice(b"]}");
+        // Every piece is valid UTF-8 JSON.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn notice(kind: &str, message: &str) -> String {
+    let mut out = b"{\"type\":".to_vec();
+    super::json::push_str(&mut out, kind);
+    out.extend_from_slice(b",\"message\":");
+    super::json::push_str(&mut out, message);
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
+}
+
+async fn session(
+    socket: WebSocket,
+    mut subscription: Subscription,
+    mut events: broadcast::Receiver<Arc<Event>>,
+) {
+    let (mut sink, mut source) = socket.split();
+    let (frames, mut outgoing) = mpsc::channel::<Message>(1);
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = outgoing.recv().await {
+            if sink.send(frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut pending = Pending::default();
+    pending.notices.push(notice("hello", "subscribed"));
+    let mut next_flush = Instant::now();
+    loop {
+        let ready = !pending.is_empty();
+        tokio::select! {
+            received = events.recv() => match received {
+                Ok(event) => {
+                    if subscription.matches(&event) {
+                        pending.push(event);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    pending.lost("this subscriber fell behind the live bus");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            incoming = source.next() => match incoming {
+                Some(Ok(Message::Text(text))) => handle_message(&text, &mut subscription, &mut pending),
+                Some(Ok(Message::Binary(_))) => {
+                    pending.notices.push(notice("error", "send JSON text messages"));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
+            permit = frames.reserve(), if ready => {
+                let Ok(permit) = permit else { break };
+                tokio::time::sleep_until(next_flush).await;
+                permit.send(Message::Text(Utf8Bytes::from(pending.take_frame())));
+                next_flush = Instant::now() + FLUSH_EVERY;
+            }
+        }
+    }
+    drop(frames);
+    let _ = writer.await;
+}
+
+fn handle_message(text: &Utf8Bytes, subscription: &mut Subscription, pending: &mut Pending) {
+    let outcome = serde_json::from_str::<ClientMessage>(text.as_str())
+        .map_err(|e| ApiError::invalid(format!("Invalid message: {e}")))
+        .and_then(|message| match message {
+            ClientMessage::Subscribe(targets) => subscription.add(targets),
+            ClientMessage::Unsubscribe(targets) => subscription.remove(targets),
+        });
+    match outcome {
+        Ok(()) => pending.notices.push(notice("ack", "subscription updated")),
+        Err(error) => pending.notices.push(notice("error", &error.message)),
+    }
+}

@@ -1,0 +1,114 @@
+//! The background compactor: one thread that folds raw metric segments into chunks.
+//!
+//! It wakes every [`TICK`], when an ingest reports a series worth compacting, or when asked to
+//! compact everything now. For each due series it computes a [`series::Plan`] on its own
+//! read-only connection (a snapshot), then hands the swap to the writer as one small job, so
+//! ingest never waits for decoding or encoding. It is the only thread that writes chunks, which is
+//! what makes a plan computed from a snapshot still valid when the writer applies it.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::mpsc;
+
+use super::series;
+use super::writer::{Job, TypedJob};
+use crate::{CompactionStats, Result, StoreError};
+
+/// How often the compactor looks for due series without being asked.
+pub const TICK: Duration = Duration::from_millis(250);
+/// How long ingest idempotency keys are remembered (milliseconds).
+pub const IDEMPOTENCY_KEY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
+pub enum Command {
+    /// Something is probably due.
+    Nudge,
+    /// Compact every series with raw data, then answer.
+    Force(SyncSender<Result<CompactionStats>>),
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The thread body; returns when every command sender is gone.
+pub fn run(conn: Connection, writer: mpsc::Sender<Box<dyn Job>>, commands: Receiver<Command>) {
+    let mut last_expiry = 0;
+    loop {
+        let force = match commands.recv_timeout(TICK) {
+            Ok(Command::Nudge) | Err(RecvTimeoutError::Timeout) => None,
+            Ok(Command::Force(reply)) => Some(reply),
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let outcome = pass(&conn, &writer, force.is_some());
+        if let Err(error) = &outcome {
+            tracing::error!(%error, "metric compaction failed");
+        }
+        if let Some(reply) = force {
+            let _ = reply.send(outcome);
+        }
+        let now = now_ms();
+        if now - last_expiry > 60_000 {
+            last_expiry = now;
+            let cutoff = now - IDEMPOTENCY_KEY_TTL_MS;
+            if let Err(error) = write(&writer, move |conn| {
+                series::expire_idempotency_keys(conn, cutoff)
+            }) {
+                tracing::warn!(%error, "expiring ingest idempotency keys failed");
+            }
+        }
+    }
+    tracing::debug!("metric compactor stopped");
+}
+
+fn write<T: Send + 'static>(
+    writer: &mpsc::Sender<Box<dyn Job>>,
+    work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (job, answer) = TypedJob::boxed(Box::new(work));
+    writer
+        .blocking_send(job)
+        .map_err(|_| StoreError::Unavailable("the store is shutting down".to_string()))?;
+    answer
+        .blocking_recv()
+        .map_err(|_| StoreError::Internal("the writer stopped before answering".to_string()))?
+}
+
+fn in_snapshot<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("BEGIN")?;
+    let result = work(conn);
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+/// Compacts due series (every series with raw data when `force`) until none is left due.
+fn pass(
+    conn: &Connection,
+    writer: &mpsc::Sender<Box<dyn Job>>,
+    force: bool,
+) -> Result<CompactionStats> {
+    let mut stats = CompactionStats::default();
+    // Under continuous ingest there is always more; a forced pass stops after a few rounds.
+    for _ in 0..16 {
+        let due = in_snapshot(conn, |conn| series::pending(conn, now_ms(), force, 256))?;
+        if due.is_empty() {
+            return Ok(stats);
+        }
+        for id in due {
+            let Some(plan) = in_snapshot(conn, |conn| series::plan(conn, id))? else {
+                continue;
+            };
+            stats.series += 1;
+            stats.points += plan.points;
+            write(writer, move |conn| series::apply(conn, &plan, now_ms()))?;
+        }
+        if !force {
+            break;
+        }
+    }
+    Ok(stats)
+}

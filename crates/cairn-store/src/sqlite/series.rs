@@ -1,0 +1,809 @@
+//! The metric engine on SQLite: ingest into raw segments, compaction into chunks, and reads that
+//! merge both.
+//!
+//! A series is one (run, key). Every ingested batch lands, per key, as one raw segment: its points
+//! sorted, deduplicated and compressed with the chunk codec (`metric_raw`). Compaction (a
+//! background thread, see `compactor`) folds raw segments into `metric_chunks`: sorted,
+//! non-overlapping runs of at most [`CHUNK_POINTS`] points in canonical order, each with summary
+//! columns (count, NaN count, min, max, sum, first and last point) and its blocks' summaries in
+//! the blob. Compaction is the only writer of chunks, and it swaps raw segments for chunks in one
+//! transaction, so a read (one read transaction) sees every point exactly once.
+//!
+//! Reads walk the chunks that may hold the requested steps in order and merge in the raw points.
+//! A chunk that no raw point falls inside is *clean*: a view uses its summary (or its blocks'
+//! summaries) whenever it lies inside one bucket, and decodes only what straddles a bucket edge.
+//! A chunk with raw points inside its key range is decoded and merged, dropping exact duplicates.
+
+use std::collections::BTreeMap;
+
+use cairn_core::model::Metric;
+use cairn_core::series::buckets::{Axis, Downsampler, Grid};
+use cairn_core::series::codec::{self, Chunk};
+use cairn_core::series::{Point, Summary, normalize};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::sql;
+use crate::{Result, RunBuckets, SeriesRequest, SeriesSummary, SeriesView, StoreError, XAxis};
+
+/// Most points in one compacted chunk.
+pub const CHUNK_POINTS: usize = 2048;
+/// A series is compacted once this many raw points are waiting...
+pub const COMPACT_POINTS: i64 = CHUNK_POINTS as i64;
+/// ...or this many raw segments...
+pub const COMPACT_SEGMENTS: i64 = 32;
+/// ...or its oldest raw segment is this old (milliseconds).
+pub const COMPACT_AFTER_MS: i64 = 1_000;
+/// Most raw points one compaction step folds in (bounds its memory).
+const COMPACT_BATCH_POINTS: i64 = 1 << 20;
+
+/// A point's optional links to a logged model and a dataset (MLflow 3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub point: Point,
+    pub model_id: Option<String>,
+    pub dataset_name: Option<String>,
+    pub dataset_digest: Option<String>,
+}
+
+/// One key's points in a batch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Batch {
+    pub key: String,
+    pub points: Vec<Point>,
+    pub links: Vec<Link>,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Appended {
+    pub points: usize,
+    /// Some series now has enough raw data to be worth compacting.
+    pub compact: bool,
+}
+
+/// Groups MLflow metrics by key.
+pub fn batches_from_metrics(metrics: &[Metric]) -> Vec<Batch> {
+    let mut by_key: BTreeMap<&str, Batch> = BTreeMap::new();
+    for metric in metrics {
+        let batch = by_key.entry(metric.key.as_str()).or_insert_with(|| Batch {
+            key: metric.key.clone(),
+            ..Batch::default()
+        });
+        let point = Point::new(metric.step, metric.timestamp, metric.value);
+        batch.points.push(point);
+        if metric.model_id.is_some()
+            || metric.dataset_name.is_some()
+            || metric.dataset_digest.is_some()
+        {
+            batch.links.push(Link {
+                point,
+                model_id: metric.model_id.clone(),
+                dataset_name: metric.dataset_name.clone(),
+                dataset_digest: metric.dataset_digest.clone(),
+            });
+        }
+    }
+    by_key.into_values().collect()
+}
+
+/// Appends batches to a run's series as raw segments and keeps `latest_metrics` current. Runs in
+/// the writer's transaction; `run` is the run's internal id.
+pub fn append(conn: &Connection, run: i64, batches: Vec<Batch>, now: i64) -> Result<Appended> {
+    let mut upsert_series = conn.prepare_cached(
+        "INSERT INTO metric_series (run_id, key, raw_points, raw_segments, raw_since)
+         VALUES (?1, ?2, ?3, 1, ?4)
+         ON CONFLICT (run_id, key) DO UPDATE SET
+             raw_points = raw_points + excluded.raw_points,
+             raw_segments = raw_segments + 1,
+             raw_since = coalesce(raw_since, excluded.raw_since)
+         RETURNING id, raw_points, raw_segments",
+    )?;
+    let mut insert_raw = conn
+        .prepare_cached("INSERT INTO metric_raw (series_id, points, data) VALUES (?1, ?2, ?3)")?;
+    let mut upsert_latest = conn.prepare_cached(
+        "INSERT INTO latest_metrics (run_id, key, step, timestamp, is_nan, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (run_id, key) DO UPDATE SET
+             step = excluded.step, timestamp = excluded.timestamp, is_nan = excluded.is_nan, value = excluded.value
+         WHERE (excluded.step, excluded.timestamp, excluded.is_nan, excluded.value)
+             > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.is_nan, latest_metrics.value)",
+    )?;
+    let mut insert_link = conn.prepare_cached(
+        "INSERT OR REPLACE INTO metric_point_links
+         (series_id, step, timestamp, is_nan, value, model_id, dataset_name, dataset_digest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut appended = Appended::default();
+    for mut batch in batches {
+        normalize(&mut batch.points);
+        let Some(latest) = batch.points.last().copied() else {
+            continue;
+        };
+        let count = batch.points.len() as i64;
+        let (series, raw_points, raw_segments): (i64, i64, i64) = upsert_series
+            .query_row(params![run, batch.key, count, now], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+        insert_raw.execute(params![series, count, codec::encode(&batch.points)])?;
+        let (is_nan, value) = sql::split_value(latest.value);
+        upsert_latest.execute(params![
+            run,
+            batch.key,
+            latest.step,
+            latest.timestamp,
+            is_nan,
+            value
+        ])?;
+        for link in &batch.links {
+            let (is_nan, value) = sql::split_value(link.point.value);
+            insert_link.execute(params![
+                series,
+                link.point.step,
+                link.point.timestamp,
+                is_nan,
+                value,
+                link.model_id,
+                link.dataset_name,
+                link.dataset_digest
+            ])?;
+        }
+        appended.points += batch.points.len();
+        appended.compact |= raw_points >= COMPACT_POINTS || raw_segments >= COMPACT_SEGMENTS;
+    }
+    Ok(appended)
+}
+
+/// The answer given to an earlier request with this idempotency key on this run, if any.
+pub fn earlier_answer(conn: &Connection, run: i64, key: &str) -> Result<Option<usize>> {
+    let earlier: Option<i64> = conn
+        .prepare_cached("SELECT accepted FROM ingest_keys WHERE run_id = ?1 AND key = ?2")?
+        .query_row(params![run, key], |row| row.get(0))
+        .optional()?;
+    Ok(earlier.map(|n| usize::try_from(n).unwrap_or(0)))
+}
+
+/// Remembers the answer to a request with an idempotency key, in the same transaction as its
+/// points.
+pub fn remember_answer(
+    conn: &Connection,
+    run: i64,
+    key: &str,
+    accepted: usize,
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO ingest_keys (run_id, key, accepted, created) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![run, key, accepted as i64, now])?;
+    Ok(())
+}
+
+/// Forgets idempotency keys older than `cutoff` (ms).
+pub fn expire_idempotency_keys(conn: &Connection, cutoff: i64) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM ingest_keys WHERE created < ?1")?
+        .execute(params![cutoff])?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/// A compacted chunk's row, without its data.
+#[derive(Debug, Clone)]
+pub struct ChunkRow {
+    pub id: i64,
+    pub steps: (i64, i64),
+    pub times: (i64, i64),
+    pub summary: Summary,
+}
+
+impl ChunkRow {
+    fn first(&self) -> Point {
+        self.summary.first.unwrap_or(Point::new(0, 0, 0.0))
+    }
+
+    fn last(&self) -> Point {
+        self.summary.last.unwrap_or(Point::new(0, 0, 0.0))
+    }
+}
+
+const CHUNK_COLUMNS: &str = "id, min_step, max_step, min_time, max_time, count, nans, min_bits, \
+     max_bits, sum_bits, first_step, first_time, first_bits, last_step, last_time, last_bits";
+
+fn double(row: &Row<'_>, index: usize) -> rusqlite::Result<f64> {
+    Ok(f64::from_bits(row.get::<_, i64>(index)? as u64))
+}
+
+fn bits(value: f64) -> i64 {
+    value.to_bits() as i64
+}
+
+fn chunk_row(row: &Row<'_>) -> rusqlite::Result<ChunkRow> {
+    let count: i64 = row.get(5)?;
+    let nans: i64 = row.get(6)?;
+    Ok(ChunkRow {
+        id: row.get(0)?,
+        steps: (row.get(1)?, row.get(2)?),
+        times: (row.get(3)?, row.get(4)?),
+        summary: Summary {
+            count: count as u64,
+            nans: nans as u64,
+            min: double(row, 7)?,
+            max: double(row, 8)?,
+            sum: double(row, 9)?,
+            first: Some(Point::new(row.get(10)?, row.get(11)?, double(row, 12)?)),
+            last: Some(Point::new(row.get(13)?, row.get(14)?, double(row, 15)?)),
+        },
+    })
+}
+
+/// The series id of (run, key), if the run ever logged the key.
+pub fn series_id(conn: &Connection, run: i64, key: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM metric_series WHERE run_id = ?1 AND key = ?2")?
+        .query_row(params![run, key], |row| row.get(0))
+        .optional()?)
+}
+
+/// Chunks of a series that may hold steps in `steps` (all of them when `None`), in canonical
+/// order.
+pub fn chunks(conn: &Connection, series: i64, steps: Option<(i64, i64)>) -> Result<Vec<ChunkRow>> {
+    let (from, to) = steps.unwrap_or((i64::MIN, i64::MAX));
+    let mut rows: Vec<ChunkRow> = conn
+        .prepare_cached(&format!(
+            "SELECT {CHUNK_COLUMNS} FROM metric_chunks
+             WHERE series_id = ?1 AND max_step >= ?2 AND min_step <= ?3"
+        ))?
+        .query_map(params![series, from, to], chunk_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.sort_by(|a, b| a.first().cmp_canonical(&b.first()));
+    Ok(rows)
+}
+
+fn corrupt(error: codec::CodecError) -> StoreError {
+    StoreError::Internal(error.to_string())
+}
+
+/// A chunk's encoded bytes.
+pub fn chunk_data(conn: &Connection, chunk: i64) -> Result<Vec<u8>> {
+    Ok(conn
+        .prepare_cached("SELECT data FROM metric_chunks WHERE id = ?1")?
+        .query_row(params![chunk], |row| row.get(0))?)
+}
+
+fn decode_chunk(conn: &Connection, chunk: i64, out: &mut Vec<Point>) -> Result<()> {
+    let data = chunk_data(conn, chunk)?;
+    Chunk::parse(&data)
+        .and_then(|parsed| parsed.decode(out))
+        .map_err(corrupt)
+}
+
+/// Raw segments of a series: their ids, their point count, and their points normalised.
+pub struct RawTail {
+    pub ids: Vec<i64>,
+    pub points_logged: i64,
+    pub points: Vec<Point>,
+}
+
+/// Raw segments in landing order, up to about `limit` points (at least one segment).
+pub fn raw_tail(conn: &Connection, series: i64, limit: i64) -> Result<RawTail> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, points, data FROM metric_raw WHERE series_id = ?1 ORDER BY id",
+    )?;
+    let mut rows = statement.query(params![series])?;
+    let mut tail = RawTail {
+        ids: Vec::new(),
+        points_logged: 0,
+        points: Vec::new(),
+    };
+    while let Some(row) = rows.next()? {
+        if tail.points_logged >= limit {
+            break;
+        }
+        tail.ids.push(row.get(0)?);
+        tail.points_logged += row.get::<_, i64>(1)?;
+        let data = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+        Chunk::parse(data)
+            .and_then(|chunk| chunk.decode(&mut tail.points))
+            .map_err(corrupt)?;
+    }
+    normalize(&mut tail.points);
+    Ok(tail)
+}
+
+/// A stretch of a series in canonical order, as the merged walk hands it out.
+pub enum Piece<'a> {
+    /// A chunk no raw point falls inside: its summary is exact.
+    Clean(&'a ChunkRow),
+    /// Points, sorted and free of duplicates.
+    Points(Vec<Point>),
+}
+
+/// Walks a series in canonical order: chunks that may hold `steps`, merged with every raw point.
+/// Pieces can contain points outside `steps`; callers filter.
+pub fn walk(
+    conn: &Connection,
+    series: i64,
+    steps: Option<(i64, i64)>,
+    mut visit: impl FnMut(&Connection, Piece<'_>) -> Result<()>,
+) -> Result<()> {
+    let chunks = chunks(conn, series, steps)?;
+    let raw = raw_tail(conn, series, i64::MAX)?.points;
+    let mut next = 0;
+    for chunk in &chunks {
+        let first = chunk.first();
+        let last = chunk.last();
+        let before = next + raw[next..].partition_point(|p| p.cmp_canonical(&first).is_lt());
+        if before > next {
+            visit(conn, Piece::Points(raw[next..before].to_vec()))?;
+        }
+        let inside = before + raw[before..].partition_point(|p| p.cmp_canonical(&last).is_le());
+        if inside == before {
+            visit(conn, Piece::Clean(chunk))?;
+        } else {
+            let mut points = Vec::with_capacity(chunk.summary.count as usize + inside - before);
+            decode_chunk(conn, chunk.id, &mut points)?;
+            points.extend_from_slice(&raw[before..inside]);
+            normalize(&mut points);
+            visit(conn, Piece::Points(points))?;
+        }
+        next = inside;
+    }
+    if next < raw.len() {
+        visit(conn, Piece::Points(raw[next..].to_vec()))?;
+    }
+    Ok(())
+}
+
+/// Every point of a series with a step in `[from, to]`, in canonical order.
+pub fn points(conn: &Connection, series: i64, from: i64, to: i64) -> Result<Vec<Point>> {
+    let mut out = Vec::new();
+    walk(conn, series, Some((from, to)), |conn, piece| {
+        match piece {
+            Piece::Clean(chunk) => decode_chunk(conn, chunk.id, &mut out)?,
+            Piece::Points(points) => out.extend(points),
+        }
+        Ok(())
+    })?;
+    out.retain(|p| (from..=to).contains(&p.step));
+    Ok(out)
+}
+
+/// Links of a series' points, by point.
+pub fn links(conn: &Connection, series: i64) -> Result<Vec<Link>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT step, timestamp, is_nan, value, model_id, dataset_name, dataset_digest
+         FROM metric_point_links WHERE series_id = ?1",
+    )?;
+    let rows = statement.query_map(params![series], |row| {
+        Ok(Link {
+            point: Point::new(
+                row.get(0)?,
+                row.get(1)?,
+                sql::join_value(row.get(2)?, row.get(3)?),
+            ),
+            model_id: row.get(4)?,
+            dataset_name: row.get(5)?,
+            dataset_digest: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The summary of a whole series.
+pub fn summary(conn: &Connection, series: i64) -> Result<Summary> {
+    let mut total = Summary::default();
+    walk(conn, series, None, |_, piece| {
+        match piece {
+            Piece::Clean(chunk) => total.merge(&chunk.summary),
+            Piece::Points(points) => points.iter().for_each(|p| total.add(*p)),
+        }
+        Ok(())
+    })?;
+    Ok(total)
+}
+
+/// Adds a series' points in the grid to a downsampler, decoding only what straddles a bucket edge.
+pub fn downsample(conn: &Connection, series: i64, sampler: &mut Downsampler) -> Result<()> {
+    let axis = sampler.axis;
+    let grid = sampler.grid;
+    let steps = (axis == Axis::Step).then_some((grid.from, grid.to));
+    let mut block_points = Vec::with_capacity(codec::BLOCK_POINTS);
+    walk(conn, series, steps, |conn, piece| {
+        match piece {
+            Piece::Points(points) => points.iter().for_each(|p| sampler.add_point(p)),
+            Piece::Clean(chunk) => {
+                let (lo, hi) = axis.range(chunk.steps, chunk.times);
+                if grid.misses(lo, hi) || sampler.add_summary(lo, hi, &chunk.summary) {
+                    return Ok(());
+                }
+                let data = chunk_data(conn, chunk.id)?;
+                let parsed = Chunk::parse(&data).map_err(corrupt)?;
+                for (index, block) in parsed.blocks().iter().enumerate() {
+                    let (lo, hi) = axis.range(
+                        (block.min_step, block.max_step),
+                        (block.min_time, block.max_time),
+                    );
+                    if grid.misses(lo, hi) || sampler.add_summary(lo, hi, &block.summary) {
+                        continue;
+                    }
+                    block_points.clear();
+                    parsed
+                        .decode_block(index, &mut block_points)
+                        .map_err(corrupt)?;
+                    block_points.iter().for_each(|p| sampler.add_point(p));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Inclusive (step range, time range) of a series.
+pub type Extent = ((i64, i64), (i64, i64));
+
+/// The (step, time) extent of a series, if it has points.
+pub fn extent(conn: &Connection, series: i64) -> Result<Option<Extent>> {
+    let chunked: Option<(i64, i64, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT min(min_step), max(max_step), min(min_time), max(max_time)
+             FROM metric_chunks WHERE series_id = ?1",
+        )?
+        .query_row(params![series], |row| {
+            Ok(match (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?) {
+                (Some(a), Some(b), Some(c), Some(d)) => Some((a, b, c, d)),
+                _ => None,
+            })
+        })?;
+    let mut extent = chunked.map(|(a, b, c, d)| ((a, b), (c, d)));
+    for point in raw_tail(conn, series, i64::MAX)?.points {
+        let ((s0, s1), (t0, t1)) =
+            extent.unwrap_or(((point.step, point.step), (point.timestamp, point.timestamp)));
+        extent = Some((
+            (s0.min(point.step), s1.max(point.step)),
+            (t0.min(point.timestamp), t1.max(point.timestamp)),
+        ));
+    }
+    Ok(extent)
+}
+
+/// A run's internal id and start time.
+fn run_row(conn: &Connection, run_id: &str) -> Result<Option<(i64, i64)>> {
+    Ok(conn
+        .prepare_cached("SELECT id, start_time FROM runs WHERE run_uuid = ?1")?
+        .query_row(params![run_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
+}
+
+/// Answers a [`SeriesRequest`]: one grid over every run, then each run downsampled onto it.
+pub fn view(conn: &Connection, request: &SeriesRequest) -> Result<SeriesView> {
+    struct Target {
+        series: Option<i64>,
+        axis: Axis,
+        found: bool,
+    }
+    let mut targets = Vec::with_capacity(request.run_ids.len());
+    let mut data_range: Option<(i64, i64)> = None;
+    for run_id in &request.run_ids {
+        let Some((run, start_time)) = run_row(conn, run_id)? else {
+            targets.push(Target {
+                series: None,
+                axis: Axis::Step,
+                found: false,
+            });
+            continue;
+        };
+        let axis = match request.x {
+            XAxis::Step => Axis::Step,
+            XAxis::Time => Axis::Time,
+            XAxis::Relative => Axis::Relative { origin: start_time },
+        };
+        let series = series_id(conn, run, &request.key)?;
+        if let Some(series) = series
+            && (request.from.is_none() || request.to.is_none())
+            && let Some((steps, times)) = extent(conn, series)?
+        {
+            let (lo, hi) = axis.range(steps, times);
+            data_range = Some(match data_range {
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+                None => (lo, hi),
+            });
+        }
+        targets.push(Target {
+            series,
+            axis,
+            found: true,
+        });
+    }
+    let from = request.from.or(data_range.map(|r| r.0));
+    let to = request.to.or(data_range.map(|r| r.1));
+    let grid = match (from, to) {
+        (Some(from), Some(to)) => Some(Grid::new(from, to, request.buckets)),
+        _ => None,
+    };
+    let mut runs = Vec::with_capacity(targets.len());
+    for (run_id, target) in request.run_ids.iter().zip(targets) {
+        let buckets = match (grid, target.series) {
+            (Some(grid), Some(series)) => {
+                let mut sampler = Downsampler::new(target.axis, grid);
+                downsample(conn, series, &mut sampler)?;
+                sampler.finish()
+            }
+            _ => Vec::new(),
+        };
+        runs.push(RunBuckets {
+            run_id: run_id.clone(),
+            found: target.found,
+            buckets,
+        });
+    }
+    Ok(SeriesView { grid, runs })
+}
+
+/// Summaries of the runs' series (every key when `keys` is empty), in request order then key order.
+pub fn summaries(
+    conn: &Connection,
+    run_ids: &[String],
+    keys: &[String],
+) -> Result<Vec<SeriesSummary>> {
+    let mut out = Vec::new();
+    for run_id in run_ids {
+        let Some((run, _)) = run_row(conn, run_id)? else {
+            continue;
+        };
+        let series: Vec<(i64, String)> = conn
+            .prepare_cached("SELECT id, key FROM metric_series WHERE run_id = ?1 ORDER BY key")?
+            .query_map(params![run], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, key) in series {
+            if !keys.is_empty() && !keys.contains(&key) {
+                continue;
+            }
+            out.push(SeriesSummary {
+                run_id: run_id.clone(),
+                key,
+                summary: summary(conn, id)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compaction
+
+/// Series with raw segments due for compaction (all of them when `force`).
+pub fn pending(conn: &Connection, now: i64, force: bool, limit: usize) -> Result<Vec<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM metric_series WHERE raw_since IS NOT NULL
+               AND (?1 OR raw_points >= ?2 OR raw_segments >= ?3 OR raw_since <= ?4)
+             ORDER BY raw_since LIMIT ?5",
+        )?
+        .query_map(
+            params![
+                force,
+                COMPACT_POINTS,
+                COMPACT_SEGMENTS,
+                now.saturating_sub(COMPACT_AFTER_MS),
+                limit as i64
+            ],
+            |row| row.get(0),
+        )?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// A new chunk, encoded, with its summary columns.
+#[derive(Debug, Clone)]
+pub struct NewChunk {
+    pub steps: (i64, i64),
+    pub times: (i64, i64),
+    pub summary: Summary,
+    pub data: Vec<u8>,
+}
+
+impl NewChunk {
+    pub fn encode(points: &[Point]) -> NewChunk {
+        let mut steps = (i64::MAX, i64::MIN);
+        let mut times = (i64::MAX, i64::MIN);
+        for p in points {
+            steps = (steps.0.min(p.step), steps.1.max(p.step));
+            times = (times.0.min(p.timestamp), times.1.max(p.timestamp));
+        }
+        NewChunk {
+            steps,
+            times,
+            summary: Summary::of(points),
+            data: codec::encode(points),
+        }
+    }
+}
+
+/// One compaction step for one series, computed from a read snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub series: i64,
+    pub raw_ids: Vec<i64>,
+    pub raw_points: i64,
+    pub replaced_chunks: Vec<i64>,
+    pub new_chunks: Vec<NewChunk>,
+    pub points: usize,
+}
+
+/// Splits sorted points into chunks: full ones from the start when `fill`, else evenly.
+fn split(points: &[Point], fill: bool) -> Vec<NewChunk> {
+    if points.is_empty() {
+        return Vec::new();
+    }
+    let size = if fill {
+        CHUNK_POINTS
+    } else {
+        points.len().div_ceil(points.len().div_ceil(CHUNK_POINTS))
+    };
+    points.chunks(size).map(NewChunk::encode).collect()
+}
+
+/// Plans folding (up to a bound of) a series' raw segments into its chunks. Each raw point goes to
+/// the last chunk starting at or before it (or the first chunk); a chunk receiving points is
+/// decoded, merged and re-split, except that points beyond a full last chunk start new chunks.
+pub fn plan(conn: &Connection, series: i64) -> Result<Option<Plan>> {
+    let tail = raw_tail(conn, series, COMPACT_BATCH_POINTS)?;
+    if tail.ids.is_empty() {
+        return Ok(None);
+    }
+    let chunks = chunks(conn, series, None)?;
+    let mut plan = Plan {
+        series,
+        raw_ids: tail.ids,
+        raw_points: tail.points_logged,
+        ..Plan::default()
+    };
+    let raw = tail.points;
+    if chunks.is_empty() {
+        plan.points = raw.len();
+        plan.new_chunks = split(&raw, true);
+        return Ok(Some(plan));
+    }
+    // Raw points per target chunk, in order.
+    let mut start = 0;
+    for (index, chunk) in chunks.iter().enumerate() {
+        let end = match chunks.get(index + 1) {
+            Some(next) => {
+                let next_first = next.first();
+                start + raw[start..].partition_point(|p| p.cmp_canonical(&next_first).is_lt())
+            }
+            None => raw.len(),
+        };
+        let assigned = &raw[start..end];
+        start = end;
+        if assigned.is_empty() {
+            continue;
+        }
+        let is_last = index + 1 == chunks.len();
+        let beyond = assigned[0].cmp_canonical(&chunk.last()).is_gt();
+        if is_last && beyond && chunk.summary.count as usize >= CHUNK_POINTS {
+            plan.points += assigned.len();
+            plan.new_chunks.extend(split(assigned, true));
+            continue;
+        }
+        let mut merged = Vec::with_capacity(chunk.summary.count as usize + assigned.len());
+        decode_chunk(conn, chunk.id, &mut merged)?;
+        let before = merged.len();
+        merged.extend_from_slice(assigned);
+        normalize(&mut merged);
+        plan.points += merged.len() - before;
+        plan.replaced_chunks.push(chunk.id);
+        plan.new_chunks.extend(split(&merged, is_last && beyond));
+    }
+    Ok(Some(plan))
+}
+
+/// Applies a plan in the writer's transaction.
+pub fn apply(conn: &Connection, plan: &Plan, now: i64) -> Result<()> {
+    let mut delete_raw = conn.prepare_cached("DELETE FROM metric_raw WHERE id = ?1")?;
+    for id in &plan.raw_ids {
+        if delete_raw.execute(params![id])? != 1 {
+            return Err(StoreError::Internal(format!(
+                "compaction of series {} lost raw segment {id}",
+                plan.series
+            )));
+        }
+    }
+    let mut delete_chunk = conn.prepare_cached("DELETE FROM metric_chunks WHERE id = ?1")?;
+    for id in &plan.replaced_chunks {
+        delete_chunk.execute(params![id])?;
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO metric_chunks (series_id, min_step, max_step, min_time, max_time, count, nans,
+             min_bits, max_bits, sum_bits, first_step, first_time, first_bits,
+             last_step, last_time, last_bits, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?;
+    for chunk in &plan.new_chunks {
+        let s = &chunk.summary;
+        let first = s.first.unwrap_or(Point::new(0, 0, 0.0));
+        let last = s.last.unwrap_or(Point::new(0, 0, 0.0));
+        insert.execute(params![
+            plan.series,
+            chunk.steps.0,
+            chunk.steps.1,
+            chunk.times.0,
+            chunk.times.1,
+            s.count as i64,
+            s.nans as i64,
+            bits(s.min),
+            bits(s.max),
+            bits(s.sum),
+            first.step,
+            first.timestamp,
+            bits(first.value),
+            last.step,
+            last.timestamp,
+            bits(last.value),
+            chunk.data
+        ])?;
+    }
+    conn.prepare_cached(
+        "UPDATE metric_series SET
+             raw_points = raw_points - ?2,
+             raw_segments = raw_segments - ?3,
+             raw_since = CASE WHEN raw_segments - ?3 > 0 THEN ?4 ELSE NULL END
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        plan.series,
+        plan.raw_points,
+        plan.raw_ids.len() as i64,
+        now
+    ])?;
+    Ok(())
+}
+
+/// Schema migration 3: moves version 1's row-per-point `metrics` table into raw segments (the
+/// compactor turns them into chunks) and drops it.
+pub fn migrate_point_rows(conn: &Connection) -> Result<()> {
+    let mut current: Option<(i64, String)> = None;
+    let mut batch = Batch::default();
+    let flush =
+        |run: i64, batch: Batch| -> Result<()> { append(conn, run, vec![batch], 0).map(|_| ()) };
+    {
+        let mut statement = conn.prepare(
+            "SELECT run_id, key, step, timestamp, is_nan, value, model_id, dataset_name, dataset_digest
+             FROM metrics ORDER BY run_id, key",
+        )?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let run: i64 = row.get(0)?;
+            let key: String = row.get(1)?;
+            if current.as_ref() != Some(&(run, key.clone())) {
+                if let Some((previous, _)) = current.take() {
+                    flush(previous, std::mem::take(&mut batch))?;
+                }
+                batch.key = key.clone();
+                current = Some((run, key));
+            }
+            let point = Point::new(
+                row.get(2)?,
+                row.get(3)?,
+                sql::join_value(row.get(4)?, row.get(5)?),
+            );
+            batch.points.push(point);
+            let link = Link {
+                point,
+                model_id: row.get(6)?,
+                dataset_name: row.get(7)?,
+                dataset_digest: row.get(8)?,
+            };
+            if link.model_id.is_some()
+                || link.dataset_name.is_some()
+                || link.dataset_digest.is_some()
+            {
+                batch.links.push(link);
+            }
+        }
+    }
+    if let Some((run, _)) = current {
+        flush(run, batch)?;
+    }
+    conn.execute_batch("DROP TABLE metrics")?;
+    Ok(())
+}
