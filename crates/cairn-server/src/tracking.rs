@@ -19,8 +19,9 @@ use cairn_core::model::{
 use cairn_core::series::Point;
 use cairn_core::{ids, names, validation};
 use cairn_store::{
-    ArtifactLocation, ExperimentSearch, HistoryRequest, LoggedModelSearch, RunSearch, RunSeries,
-    SampledHistoryRequest, SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, Store,
+    ArtifactLocation, ExperimentSearch, HistoryRequest, LoggedModelSearch, PointsRead,
+    RetentionPolicy, RunSearch, RunSeries, SampledHistoryRequest, SeriesPoints, SeriesRequest,
+    SeriesSummary, SeriesView, Store,
 };
 
 use crate::error::{ApiError, ApiResult};
@@ -42,6 +43,8 @@ pub const DEFAULT_SEARCH_RESULTS: i64 = 1000;
 pub const MAX_INGEST_POINTS: usize = 1_000_000;
 /// Most buckets a series view returns.
 pub const MAX_VIEW_BUCKETS: usize = 20_000;
+/// Longest retention delay (days) a policy may set.
+pub const MAX_RETENTION_DAYS: i64 = 100 * 366;
 /// Most runs one series view or summaries request covers.
 pub const MAX_VIEW_RUNS: usize = 1_000;
 
@@ -487,10 +490,39 @@ impl Tracking {
         key: &str,
         from_step: Option<i64>,
         to_step: Option<i64>,
-    ) -> ApiResult<Vec<Point>> {
+    ) -> ApiResult<PointsRead> {
         check_run(run_id)?;
         validation::check_metric_key(key)?;
         Ok(self.store.points(run_id, key, from_step, to_step).await?)
+    }
+
+    /// Sets or (with `None`) removes an experiment's retention policy.
+    pub async fn set_retention(
+        &self,
+        experiment_id: &str,
+        policy: Option<RetentionPolicy>,
+    ) -> ApiResult<()> {
+        check_experiment_id(experiment_id)?;
+        if let Some(policy) = policy {
+            if !(0..=MAX_RETENTION_DAYS).contains(&policy.after_days) {
+                return Err(ApiError::invalid(format!(
+                    "after_days must be between 0 and {MAX_RETENTION_DAYS}; got {}",
+                    policy.after_days
+                )));
+            }
+            if policy.resolution < 2 {
+                return Err(ApiError::invalid(format!(
+                    "resolution (steps per kept bucket) must be at least 2; got {}",
+                    policy.resolution
+                )));
+            }
+        }
+        Ok(self.store.set_retention(experiment_id, policy).await?)
+    }
+
+    pub async fn retention(&self, experiment_id: &str) -> ApiResult<Option<RetentionPolicy>> {
+        check_experiment_id(experiment_id)?;
+        Ok(self.store.retention(experiment_id).await?)
     }
 
     /// A downsampled view of a metric for one or more runs on one grid.

@@ -304,3 +304,68 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn retention_policy_round_trips_and_reads_report_thinning() {
+    let server = TestServer::start().await;
+    let path = "/api/v1/experiments/0/retention";
+    let (status, body) = server.get(path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["retention"], Value::Null);
+    let response = server
+        .client
+        .put(server.url(path))
+        .json(&json!({"after_days": 30, "resolution": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, body) = server.get(path).await;
+    assert_eq!(
+        body["retention"],
+        json!({"after_days": 30, "resolution": 1000})
+    );
+    for bad in [
+        json!({"after_days": -1, "resolution": 1000}),
+        json!({"after_days": 1, "resolution": 1}),
+        json!({"after_days": 1}),
+    ] {
+        let response = server
+            .client
+            .put(server.url(path))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let response = server
+        .client
+        .put(server.url("/api/v1/experiments/777/retention"))
+        .json(&json!({"after_days": 1, "resolution": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = server.client.delete(server.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, body) = server.get(path).await;
+    assert_eq!(body["retention"], Value::Null);
+
+    // Reads of intact data say so.
+    let run_id = server.new_run().await;
+    ingest(
+        &server,
+        &run_id,
+        json!({"metrics": [{"key": "m", "steps": [1], "values": [1]}]}),
+    )
+    .await;
+    let (_, body) = server
+        .get(&format!("/api/v1/runs/{run_id}/metrics/m/points"))
+        .await;
+    assert_eq!(body["thinned"], Value::Null);
+    let (_, body) = server
+        .get(&format!("/api/v1/runs/{run_id}/metrics/m/series"))
+        .await;
+    assert_eq!(body["thinned"], Value::Null);
+}

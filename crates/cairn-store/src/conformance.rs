@@ -94,6 +94,7 @@ macro_rules! store_conformance_tests {
             series_buckets_are_stable_as_a_run_grows,
             series_ingest_is_idempotent_and_checked,
             series_links_survive_compaction,
+            series_retention_thins_old_points_only,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {

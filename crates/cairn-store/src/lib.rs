@@ -225,6 +225,8 @@ pub struct RunBuckets {
     pub run_id: String,
     pub found: bool,
     pub buckets: Vec<Bucket>,
+    /// The coarsest retention resolution among the stored points the view read (0: none).
+    pub thinned: i64,
 }
 
 /// Statistics of one (run, key) series over every stored point.
@@ -235,11 +237,28 @@ pub struct SeriesSummary {
     pub summary: Summary,
 }
 
+/// An experiment's retention policy: once a point is `after_days` old, each bucket of
+/// `resolution` steps keeps only its first, last, smallest and largest point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    pub after_days: i64,
+    pub resolution: i64,
+}
+
+/// Points read back, and the coarsest retention resolution applied to any of them (0: none).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PointsRead {
+    pub points: Vec<Point>,
+    pub thinned: i64,
+}
+
 /// What one compaction pass did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CompactionStats {
     pub series: usize,
     pub points: usize,
+    /// Chunks thinned by retention policies.
+    pub thinned_chunks: usize,
 }
 
 /// Metric series: ingest of point batches, full and downsampled reads, summaries.
@@ -268,7 +287,7 @@ pub trait MetricStore: Send + Sync + 'static {
         key: &str,
         from_step: Option<i64>,
         to_step: Option<i64>,
-    ) -> Result<Vec<Point>>;
+    ) -> Result<PointsRead>;
     /// Min, max, mean, last and count per bucket, for each run, on one grid.
     async fn series(&self, request: SeriesRequest) -> Result<SeriesView>;
     /// Summaries of the runs' series; every key when `keys` is empty. Unknown runs are skipped.
@@ -277,8 +296,16 @@ pub trait MetricStore: Send + Sync + 'static {
         run_ids: Vec<String>,
         keys: Vec<String>,
     ) -> Result<Vec<SeriesSummary>>;
-    /// Compacts every series with recently landed points now (normally done in the background).
+    /// Compacts every series with recently landed points, and applies due retention, now
+    /// (normally done in the background).
     async fn compact(&self) -> Result<CompactionStats>;
+    /// Sets (or with `None` removes) an experiment's retention policy.
+    async fn set_retention(
+        &self,
+        experiment_id: &str,
+        policy: Option<RetentionPolicy>,
+    ) -> Result<()>;
+    async fn retention(&self, experiment_id: &str) -> Result<Option<RetentionPolicy>>;
 }
 
 /// Everything a server needs from storage.

@@ -551,7 +551,7 @@ const MAX_BLOCK_BITS_BYTES: usize = (3 * (BLOCK_POINTS - 2) * 69).div_ceil(8);
 
 /// Writes bits after the end of a vector, in room reserved up front (no branch per write).
 struct BitWriter<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut [u8],
     /// The byte where `acc` goes.
     pos: usize,
     acc: u64,
@@ -559,12 +559,11 @@ struct BitWriter<'a> {
 }
 
 impl<'a> BitWriter<'a> {
-    fn new(out: &'a mut Vec<u8>) -> Self {
-        let pos = out.len();
-        out.resize(pos + MAX_BLOCK_BITS_BYTES + 8, 0);
+    /// Writes into `out`, which has room for a block's bits and 8 bytes more.
+    fn new(out: &'a mut [u8]) -> Self {
         BitWriter {
             out,
-            pos,
+            pos: 0,
             acc: 0,
             used: 0,
         }
@@ -613,9 +612,9 @@ impl<'a> BitWriter<'a> {
         }
     }
 
-    fn finish(self) {
-        let len = self.pos + self.used.div_ceil(8) as usize;
-        self.out.truncate(len);
+    /// The bytes written.
+    fn finish(self) -> usize {
+        self.pos + self.used.div_ceil(8) as usize
     }
 }
 
@@ -1489,8 +1488,24 @@ pub fn encode_with(points: &[Point], options: &EncodeOptions) -> Vec<u8> {
     put_varint(&mut out, points.len() as u64);
     let mut data = Vec::with_capacity(points.len() * 4);
     let mut carry = Carry::new();
+    let mut scratch = Box::new(Scratch {
+        steps: [0; BLOCK_POINTS],
+        times: [0; BLOCK_POINTS],
+        values: [0; BLOCK_POINTS],
+        decimal_reprs: [0; BLOCK_POINTS],
+        float_reprs: [0; BLOCK_POINTS],
+        words: [0; BLOCK_POINTS],
+        bits: [0; MAX_BLOCK_BITS_BYTES + 8],
+    });
     for block in points.chunks(BLOCK_POINTS) {
-        encode_block(block, &mut carry, options, &mut out, &mut data);
+        encode_block(
+            block,
+            &mut carry,
+            options,
+            &mut scratch,
+            &mut out,
+            &mut data,
+        );
     }
     out.extend_from_slice(&data);
     out
@@ -1553,13 +1568,35 @@ fn summarize(block: &[Point]) -> Summary {
     }
 }
 
+/// Buffers for encoding one block, reused from block to block (only what a block writes is
+/// read back).
+struct Scratch {
+    steps: [i64; BLOCK_POINTS],
+    times: [i64; BLOCK_POINTS],
+    values: [u64; BLOCK_POINTS],
+    decimal_reprs: [i64; BLOCK_POINTS],
+    float_reprs: [i64; BLOCK_POINTS],
+    words: [u64; BLOCK_POINTS],
+    bits: [u8; MAX_BLOCK_BITS_BYTES + 8],
+}
+
 fn encode_block(
     block: &[Point],
     carry: &mut Carry,
     options: &EncodeOptions,
+    scratch: &mut Scratch,
     index: &mut Vec<u8>,
     data: &mut Vec<u8>,
 ) {
+    let Scratch {
+        steps,
+        times,
+        values: value_bits,
+        decimal_reprs,
+        float_reprs,
+        words,
+        bits,
+    } = scratch;
     let n = block.len();
     let summary = summarize(block);
     let first = block[0];
@@ -1567,15 +1604,12 @@ fn encode_block(
     let m = n.saturating_sub(2);
     let numbers = summary.nans < summary.count;
 
-    let mut steps = [0i64; BLOCK_POINTS];
-    let mut times = [0i64; BLOCK_POINTS];
-    let mut values = [0u64; BLOCK_POINTS];
     for (i, point) in block.iter().enumerate() {
         steps[i] = point.step;
         times[i] = point.timestamp;
-        values[i] = point.value.to_bits();
+        value_bits[i] = point.value.to_bits();
     }
-    let values = &values[..n];
+    let values = &value_bits[..n];
     let range = |xs: &[i64]| {
         let sorted = xs.windows(2).all(|w| w[0] <= w[1]);
         let (min, max) = if sorted {
@@ -1590,9 +1624,6 @@ fn encode_block(
     let (times_sorted, min_time, max_time) = range(&times[..n]);
 
     // Choose the value coding.
-    let mut decimal_reprs = [0i64; BLOCK_POINTS];
-    let mut float_reprs = [0i64; BLOCK_POINTS];
-    let mut words = [0u64; BLOCK_POINTS];
     let min_bits = summary.min.to_bits();
     let max_bits = summary.max.to_bits();
     let reprs_in = |domain: Domain, reprs: &[i64]| -> Option<Reprs> {
@@ -1635,10 +1666,10 @@ fn encode_block(
         );
     } else {
         if options.decimal
-            && let Some(d) = find_decimals(values, &mut decimal_reprs)
+            && let Some(d) = find_decimals(values, &mut decimal_reprs[..])
         {
             let domain = Domain::Decimal(d);
-            if let Some(reprs) = reprs_in(domain, &decimal_reprs) {
+            if let Some(reprs) = reprs_in(domain, &decimal_reprs[..]) {
                 let mut bits = index_value_bits(&reprs, carry.first_ref(domain), numbers);
                 let raw_ref = if numbers { reprs.min } else { reprs.first };
                 let plan = (m > 0).then(|| {
@@ -1686,7 +1717,7 @@ fn encode_block(
                     *word = v;
                 }
             }
-            if let Some(reprs) = reprs_in(domain, &float_reprs) {
+            if let Some(reprs) = reprs_in(domain, &float_reprs[..]) {
                 let index_bits = index_value_bits(&reprs, carry.first_ref(domain), numbers);
                 if options.value_ints || !options.value_xor {
                     let raw_ref = if numbers { reprs.min } else { reprs.first };
@@ -1783,7 +1814,7 @@ fn encode_block(
         if let Some(plan) = &choice.plan {
             put_int_header(data, plan, value_ref);
         }
-        let mut w = BitWriter::new(data);
+        let mut w = BitWriter::new(&mut bits[..]);
         put_ints(&mut w, &step_plan, first.step, &steps[interior.clone()]);
         put_ints(
             &mut w,
@@ -1814,7 +1845,8 @@ fn encode_block(
                 });
             }
         }
-        w.finish();
+        let len = w.finish();
+        data.extend_from_slice(&bits[..len]);
     }
     let data_len = data.len() - data_start;
 

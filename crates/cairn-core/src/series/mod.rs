@@ -86,6 +86,41 @@ fn total_max(a: f64, b: f64) -> f64 {
     if b.total_cmp(&a).is_gt() { b } else { a }
 }
 
+/// Retention thinning (M4): the points to keep — per bucket of `resolution` steps, the first and last point and the points
+/// with the smallest and largest value (NaN never counts as either). Input and output are in
+/// canonical order.
+pub fn thin(points: &[Point], resolution: i64) -> Vec<Point> {
+    let mut keep = Vec::new();
+    let mut start = 0;
+    while start < points.len() {
+        let bucket = points[start].step.div_euclid(resolution);
+        let end = start
+            + points[start..]
+                .iter()
+                .position(|p| p.step.div_euclid(resolution) != bucket)
+                .unwrap_or(points.len() - start);
+        let group = &points[start..end];
+        let mut chosen = vec![0, group.len() - 1];
+        let numbers = group.iter().enumerate().filter(|(_, p)| !p.value.is_nan());
+        if let Some((min, _)) = numbers
+            .clone()
+            .min_by(|a, b| cmp_values(a.1.value, b.1.value).then(a.0.cmp(&b.0)))
+        {
+            chosen.push(min);
+        }
+        if let Some((max, _)) =
+            numbers.max_by(|a, b| cmp_values(a.1.value, b.1.value).then(b.0.cmp(&a.0)))
+        {
+            chosen.push(max);
+        }
+        chosen.sort_unstable();
+        chosen.dedup();
+        keep.extend(chosen.into_iter().map(|i| group[i]));
+        start = end;
+    }
+    keep
+}
+
 /// Statistics over a set of points. `min`, `max` and `sum` ignore NaN (infinities count; `min`
 /// and `max` order `-0.0` below `0.0`);
 /// `first` and `last` are the first and last points in the order they were added.
@@ -194,5 +229,27 @@ mod tests {
         assert_eq!(merged.nans, 1);
         assert_eq!(merged.last, Some(b[1]));
         assert_eq!(Summary::of(&[Point::new(0, 0, f64::NAN)]).mean(), None);
+    }
+
+    #[test]
+    fn thinning_keeps_first_last_min_and_max_per_bucket() {
+        let values = [5.0, 1.0, f64::NAN, 9.0, 3.0, 2.0, 2.0, 7.0];
+        let points: Vec<Point> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Point::new(i as i64, 0, *v))
+            .collect();
+        let kept = thin(&points, 4);
+        let steps: Vec<i64> = kept.iter().map(|p| p.step).collect();
+        // Bucket 0..3: first 5 (0), min 1 (1), max 9 (3), last 9 (3). Bucket 4..7: first 3 (4),
+        // min 2 (5, the first of two), max 7 (7), last 7 (7).
+        assert_eq!(steps, vec![0, 1, 3, 4, 5, 7]);
+        assert_eq!(thin(&points, 1).len(), points.len());
+        let all_nan = [
+            Point::new(0, 0, f64::NAN),
+            Point::new(1, 0, f64::NAN),
+            Point::new(2, 0, f64::NAN),
+        ];
+        assert_eq!(thin(&all_nan, 10).len(), 2);
     }
 }

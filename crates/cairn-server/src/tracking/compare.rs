@@ -319,8 +319,8 @@ impl Tracking {
             let points = |run_id: String| async move {
                 self.metric_points(&run_id, &spec.metric, spec.from_step, spec.to_step)
                     .await
-                    .map(|points| {
-                        points
+                    .map(|read| {
+                        read.points
                             .into_iter()
                             .map(|p| p.value)
                             .filter(|v| !v.is_nan())

@@ -7,6 +7,9 @@
 //! - `GET  /api/v1/runs/{run_id}/metrics/{key}/series?buckets=&x=&from=&to=` — a downsampled view.
 //! - `POST /api/v1/series` — the same view for many runs on one grid (compare charts).
 //! - `POST /api/v1/summaries` — summaries for many runs (tables).
+//! - `GET|PUT|DELETE /api/v1/experiments/{experiment_id}/retention` — the retention policy
+//!   `{"after_days", "resolution"}`: older points keep, per `resolution` steps, only their first,
+//!   last, smallest and largest point. Reads that meet thinned data say so in `thinned`.
 //!
 //! Keys containing `/` are percent-encoded in paths (`train%2Floss`).
 
@@ -20,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use cairn_core::series::buckets::Bucket;
 use cairn_core::series::{Point, Summary};
-use cairn_store::{SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, XAxis};
+use cairn_store::{RetentionPolicy, SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, XAxis};
 use serde::Deserialize;
 
 use super::json::{self, Double};
@@ -162,18 +165,19 @@ pub async fn points(
     range: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     let range = query(range)?;
-    let points = Arc::new(
-        state
-            .tracking
-            .metric_points(&run_id, &key, range.from, range.to)
-            .await?,
-    );
+    let read = state
+        .tracking
+        .metric_points(&run_id, &key, range.from, range.to)
+        .await?;
+    let points = Arc::new(read.points);
     let mut head = b"{\"run_id\":".to_vec();
     json::push_str(&mut head, &run_id);
     head.extend_from_slice(b",\"key\":");
     json::push_str(&mut head, &key);
     head.extend_from_slice(b",\"count\":");
     json::push_int(&mut head, points.len() as i64);
+    head.extend_from_slice(b",\"thinned\":");
+    push_thinned(&mut head, read.thinned);
     let columns: [(&'static str, WriteColumn); 3] = [
         ("steps", |out, p| json::push_int(out, p.step)),
         ("timestamps", |out, p| json::push_int(out, p.timestamp)),
@@ -287,6 +291,15 @@ fn push_buckets(out: &mut Vec<u8>, buckets: &[Bucket]) {
     out.push(b'}');
 }
 
+/// The retention resolution a read met, `null` when every point was intact.
+fn push_thinned(out: &mut Vec<u8>, thinned: i64) {
+    if thinned > 0 {
+        json::push_int(out, thinned);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
 /// `"x","key","width","from","to"` of a view (no braces).
 fn push_grid(out: &mut Vec<u8>, key: &str, x: XAxis, view: &SeriesView) {
     out.extend_from_slice(b"\"key\":");
@@ -336,6 +349,8 @@ pub async fn run_series(
     json::push_str(&mut out, &run_id);
     out.push(b',');
     push_grid(&mut out, &key, x, &view);
+    out.extend_from_slice(b",\"thinned\":");
+    push_thinned(&mut out, run.thinned);
     out.extend_from_slice(b",\"buckets\":");
     push_buckets(&mut out, &run.buckets);
     out.push(b'}');
@@ -380,10 +395,12 @@ pub async fn many_series(
         out.extend_from_slice(b"{\"run_id\":");
         json::push_str(&mut out, &run.run_id);
         out.extend_from_slice(if run.found {
-            b",\"found\":true,\"buckets\":"
+            b",\"found\":true,\"thinned\":"
         } else {
-            b",\"found\":false,\"buckets\":"
+            b",\"found\":false,\"thinned\":"
         });
+        push_thinned(&mut out, run.thinned);
+        out.extend_from_slice(b",\"buckets\":");
         push_buckets(&mut out, &run.buckets);
         out.push(b'}');
     }
@@ -476,4 +493,55 @@ pub async fn summaries(
     }
     out.extend_from_slice(b"]}");
     Ok(json_response(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionBody {
+    after_days: i64,
+    resolution: i64,
+}
+
+fn retention_json(experiment_id: &str, policy: Option<RetentionPolicy>) -> Response {
+    Json(serde_json::json!({
+        "experiment_id": experiment_id,
+        "retention": policy.map(|p| serde_json::json!({
+            "after_days": p.after_days,
+            "resolution": p.resolution,
+        })),
+    }))
+    .into_response()
+}
+
+pub async fn get_retention(
+    State(state): State<AppState>,
+    Path(experiment_id): Path<String>,
+) -> ApiResult<Response> {
+    let policy = state.tracking.retention(&experiment_id).await?;
+    Ok(retention_json(&experiment_id, policy))
+}
+
+pub async fn put_retention(
+    State(state): State<AppState>,
+    Path(experiment_id): Path<String>,
+    payload: Result<Json<RetentionBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let request = body(payload)?;
+    let policy = RetentionPolicy {
+        after_days: request.after_days,
+        resolution: request.resolution,
+    };
+    state
+        .tracking
+        .set_retention(&experiment_id, Some(policy))
+        .await?;
+    Ok(retention_json(&experiment_id, Some(policy)))
+}
+
+pub async fn delete_retention(
+    State(state): State<AppState>,
+    Path(experiment_id): Path<String>,
+) -> ApiResult<Response> {
+    state.tracking.set_retention(&experiment_id, None).await?;
+    Ok(retention_json(&experiment_id, None))
 }

@@ -42,6 +42,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/series", post(metrics::many_series))
         .route("/api/v1/summaries", post(metrics::summaries))
+        .route(
+            "/api/v1/experiments/{experiment_id}/retention",
+            get(metrics::get_retention)
+                .put(metrics::put_retention)
+                .delete(metrics::delete_retention),
+        )
         .route("/api/v1/stream", get(stream::stream))
         .route("/api/v1/compare", post(compare::compare))
 }

@@ -76,7 +76,11 @@ fn random_batch(rng: &mut Rng, next_step: &mut i64, previous: &[Point]) -> Vec<P
 }
 
 async fn stored_points(store: &dyn Store, run_id: &str, key: &str) -> Vec<Point> {
-    store.points(run_id, key, None, None).await.expect("points")
+    store
+        .points(run_id, key, None, None)
+        .await
+        .expect("points")
+        .points
 }
 
 async fn check_reads(store: &dyn Store, run_id: &str, model: &Model, context: &str) {
@@ -115,7 +119,8 @@ async fn check_reads(store: &dyn Store, run_id: &str, model: &Model, context: &s
             let got = store
                 .points(run_id, key, Some(from), Some(to))
                 .await
-                .unwrap();
+                .unwrap()
+                .points;
             let want: Vec<Point> = expected
                 .iter()
                 .filter(|p| (from..=to).contains(&p.step))
@@ -543,4 +548,96 @@ pub async fn series_links_survive_compaction(store: &dyn Store) {
     assert_eq!(history.items.len(), 2);
     assert_eq!(history.items[1], linked);
     assert_eq!(history.items[0].model_id, None);
+}
+
+pub async fn series_retention_thins_old_points_only(store: &dyn Store) {
+    let exp = experiment(store, "series-retention").await;
+    let other_exp = experiment(store, "series-no-retention").await;
+    let old_run = run(store, &exp).await;
+    let fresh_run = run(store, &exp).await;
+    let elsewhere = run(store, &other_exp).await;
+    let mut rng = Rng(99);
+    let old: Vec<Point> = (0..1000)
+        .map(|s| Point::new(s, T0 + s, hostile_value(&mut rng)))
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let fresh: Vec<Point> = (0..1000).map(|s| Point::new(s, now, s as f64)).collect();
+    for (run_id, points) in [(&old_run, &old), (&fresh_run, &fresh), (&elsewhere, &old)] {
+        store
+            .log_points(
+                run_id,
+                vec![SeriesPoints {
+                    key: "m".into(),
+                    points: points.clone(),
+                }],
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.retention(&exp).await.unwrap(), None);
+    let policy = crate::RetentionPolicy {
+        after_days: 1,
+        resolution: 100,
+    };
+    store.set_retention(&exp, Some(policy)).await.unwrap();
+    assert_eq!(store.retention(&exp).await.unwrap(), Some(policy));
+    assert_kind(
+        store.set_retention("424242", Some(policy)).await,
+        ErrorKind::NotFound,
+        "retention of an unknown experiment",
+    );
+    let stats = store.compact().await.unwrap();
+    assert!(stats.thinned_chunks >= 1, "{stats:?}");
+
+    let mut expected = old.clone();
+    normalize(&mut expected);
+    let kept = cairn_core::series::thin(&expected, 100);
+    assert!(kept.len() <= 40 && kept.len() >= 20, "{}", kept.len());
+    let read = store.points(&old_run, "m", None, None).await.unwrap();
+    assert_eq!(bits(&read.points), bits(&kept));
+    assert_eq!(read.thinned, 100);
+    let view = store
+        .series(SeriesRequest {
+            run_ids: vec![old_run.clone(), fresh_run.clone()],
+            key: "m".into(),
+            x: XAxis::Step,
+            buckets: 10,
+            from: None,
+            to: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        view.runs[0].thinned, 100,
+        "the view says it read thinned data"
+    );
+    assert_eq!(view.runs[1].thinned, 0);
+    // Extremes survive thinning.
+    let old_summary = Summary::of(&expected);
+    let got: Vec<Bucket> = view.runs[0].buckets.clone();
+    let max = got
+        .iter()
+        .filter_map(|b| b.summary.min_max())
+        .map(|m| m.1)
+        .fold(f64::NEG_INFINITY, |a, b| {
+            if b.total_cmp(&a).is_gt() { b } else { a }
+        });
+    assert_eq!(max.to_bits(), old_summary.min_max().unwrap().1.to_bits());
+
+    // Recent points and other experiments are untouched; removing the policy stops thinning.
+    assert_eq!(stored_points(store, &fresh_run, "m").await.len(), 1000);
+    let mut untouched = old.clone();
+    normalize(&mut untouched);
+    assert_eq!(
+        bits(&stored_points(store, &elsewhere, "m").await),
+        bits(&untouched)
+    );
+    store.set_retention(&exp, None).await.unwrap();
+    assert_eq!(store.retention(&exp).await.unwrap(), None);
+    let again = store.compact().await.unwrap();
+    assert_eq!(again.thinned_chunks, 0);
 }

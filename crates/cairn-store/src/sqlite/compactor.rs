@@ -1,7 +1,8 @@
 //! The background compactor: one thread that folds raw metric segments into chunks.
 //!
 //! It wakes every [`TICK`], when an ingest reports a series worth compacting, or when asked to
-//! compact everything now. For each due series it computes a [`series::Plan`] on its own
+//! compact everything now. Every [`RETENTION_EVERY_MS`] (and on request) it also thins chunks
+//! that an experiment's retention policy has made due (see `retention`). For each due series it computes a [`series::Plan`] on its own
 //! read-only connection (a snapshot), then hands the swap to the writer as one small job, so
 //! ingest never waits for decoding or encoding. It is the only thread that writes chunks, which is
 //! what makes a plan computed from a snapshot still valid when the writer applies it.
@@ -12,12 +13,14 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
-use super::series;
 use super::writer::{Job, TypedJob};
+use super::{retention, series};
 use crate::{CompactionStats, Result, StoreError};
 
 /// How often the compactor looks for due series without being asked.
 pub const TICK: Duration = Duration::from_millis(250);
+/// How often retention policies are applied without being asked (milliseconds).
+pub const RETENTION_EVERY_MS: i64 = 60_000;
 /// How long ingest idempotency keys are remembered (milliseconds).
 pub const IDEMPOTENCY_KEY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -38,13 +41,18 @@ pub fn now_ms() -> i64 {
 /// The thread body; returns when every command sender is gone.
 pub fn run(conn: Connection, writer: mpsc::Sender<Box<dyn Job>>, commands: Receiver<Command>) {
     let mut last_expiry = 0;
+    let mut last_retention = 0;
     loop {
         let force = match commands.recv_timeout(TICK) {
             Ok(Command::Nudge) | Err(RecvTimeoutError::Timeout) => None,
             Ok(Command::Force(reply)) => Some(reply),
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let outcome = pass(&conn, &writer, force.is_some());
+        let with_retention = force.is_some() || now_ms() - last_retention > RETENTION_EVERY_MS;
+        if with_retention {
+            last_retention = now_ms();
+        }
+        let outcome = pass(&conn, &writer, force.is_some(), with_retention);
         if let Err(error) = &outcome {
             tracing::error!(%error, "metric compaction failed");
         }
@@ -90,13 +98,14 @@ fn pass(
     conn: &Connection,
     writer: &mpsc::Sender<Box<dyn Job>>,
     force: bool,
+    with_retention: bool,
 ) -> Result<CompactionStats> {
     let mut stats = CompactionStats::default();
     // Under continuous ingest there is always more; a forced pass stops after a few rounds.
     for _ in 0..16 {
         let due = in_snapshot(conn, |conn| series::pending(conn, now_ms(), force, 256))?;
         if due.is_empty() {
-            return Ok(stats);
+            break;
         }
         for id in due {
             let Some(plan) = in_snapshot(conn, |conn| series::plan(conn, id))? else {
@@ -108,6 +117,23 @@ fn pass(
         }
         if !force {
             break;
+        }
+    }
+    // Retention runs on compacted chunks, after the raw segments due are folded in.
+    if !with_retention {
+        return Ok(stats);
+    }
+    loop {
+        let due = in_snapshot(conn, |conn| retention::due(conn, now_ms(), 256))?;
+        if due.is_empty() {
+            break;
+        }
+        for (chunk, series, resolution) in due {
+            let plan = in_snapshot(conn, |conn| {
+                retention::plan(conn, chunk, series, resolution)
+            })?;
+            stats.thinned_chunks += 1;
+            write(writer, move |conn| retention::apply(conn, &plan))?;
         }
     }
     Ok(stats)

@@ -69,7 +69,8 @@ pub fn history(conn: &Connection, request: &HistoryRequest) -> Result<Page<Metri
             next_page_token: None,
         });
     };
-    let mut points = series::points(conn, series, after.map_or(i64::MIN, |p| p.step), i64::MAX)?;
+    let mut points =
+        series::points(conn, series, after.map_or(i64::MIN, |p| p.step), i64::MAX)?.points;
     if let Some(after) = after {
         let skip = points.partition_point(|p| p.cmp_canonical(&after).is_le());
         points.drain(..skip);
@@ -135,7 +136,7 @@ pub fn sampled_history(
             });
             continue;
         };
-        let points = series::points(conn, series, start, end)?;
+        let points = series::points(conn, series, start, end)?.points;
         let mut steps: Vec<i64> = points.iter().map(|p| p.step).collect();
         steps.dedup();
         let chosen: Vec<i64> = sample_indices(steps.len(), request.max_results)

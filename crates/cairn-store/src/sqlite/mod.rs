@@ -29,15 +29,15 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::{
     ArtifactLocation, CompactionStats, ExperimentSearch, HistoryRequest, LoggedModelSearch,
-    MetaStore, MetricStore, Result, RunSearch, RunSeries, SampledHistoryRequest, SeriesPoints,
-    SeriesRequest, SeriesSummary, SeriesView, StoreError,
+    MetaStore, MetricStore, PointsRead, Result, RetentionPolicy, RunSearch, RunSeries,
+    SampledHistoryRequest, SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, StoreError,
 };
-use cairn_core::series::Point;
 
 mod compactor;
 mod experiments;
 mod metrics;
 mod models;
+mod retention;
 mod runs;
 pub mod schema;
 mod search;
@@ -548,7 +548,7 @@ impl MetricStore for SqliteStore {
         key: &str,
         from_step: Option<i64>,
         to_step: Option<i64>,
-    ) -> Result<Vec<Point>> {
+    ) -> Result<PointsRead> {
         let (run_id, key) = (run_id.to_string(), key.to_string());
         self.read(move |conn| {
             let run = metrics::run_key(conn, &run_id)?
@@ -560,10 +560,25 @@ impl MetricStore for SqliteStore {
                     from_step.unwrap_or(i64::MIN),
                     to_step.unwrap_or(i64::MAX),
                 ),
-                None => Ok(Vec::new()),
+                None => Ok(PointsRead::default()),
             }
         })
         .await
+    }
+
+    async fn set_retention(
+        &self,
+        experiment_id: &str,
+        policy: Option<RetentionPolicy>,
+    ) -> Result<()> {
+        let id = experiment_id.to_string();
+        self.write(move |conn| retention::set(conn, &id, policy))
+            .await
+    }
+
+    async fn retention(&self, experiment_id: &str) -> Result<Option<RetentionPolicy>> {
+        let id = experiment_id.to_string();
+        self.read(move |conn| retention::get(conn, &id)).await
     }
 
     async fn series(&self, request: SeriesRequest) -> Result<SeriesView> {

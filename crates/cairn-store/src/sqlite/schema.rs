@@ -242,6 +242,7 @@ const SERIES_TABLES: &str = r#"
         last_step   INTEGER NOT NULL,
         last_time   INTEGER NOT NULL,
         last_bits   INTEGER NOT NULL,
+        thinned     INTEGER NOT NULL DEFAULT 0,
         data        BLOB NOT NULL
     );
     CREATE INDEX metric_chunks_series ON metric_chunks (series_id, max_step);
@@ -257,6 +258,12 @@ const SERIES_TABLES: &str = r#"
         dataset_digest TEXT,
         PRIMARY KEY (series_id, step, timestamp, is_nan, value)
     ) WITHOUT ROWID;
+
+    CREATE TABLE retention_policies (
+        experiment_id INTEGER PRIMARY KEY REFERENCES experiments (experiment_id),
+        after_days    INTEGER NOT NULL,
+        resolution    INTEGER NOT NULL
+    );
 
     CREATE TABLE ingest_keys (
         run_id   INTEGER NOT NULL REFERENCES runs (id),

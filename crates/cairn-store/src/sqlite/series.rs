@@ -23,7 +23,9 @@ use cairn_core::series::{Point, Summary, normalize};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql;
-use crate::{Result, RunBuckets, SeriesRequest, SeriesSummary, SeriesView, StoreError, XAxis};
+use crate::{
+    PointsRead, Result, RunBuckets, SeriesRequest, SeriesSummary, SeriesView, StoreError, XAxis,
+};
 
 /// Most points in one compacted chunk.
 pub const CHUNK_POINTS: usize = 2048;
@@ -194,6 +196,8 @@ pub struct ChunkRow {
     pub steps: (i64, i64),
     pub times: (i64, i64),
     pub summary: Summary,
+    /// The retention resolution (steps per kept bucket) applied to it; 0 when intact.
+    pub thinned: i64,
 }
 
 impl ChunkRow {
@@ -207,7 +211,7 @@ impl ChunkRow {
 }
 
 const CHUNK_COLUMNS: &str = "id, min_step, max_step, min_time, max_time, count, nans, min_bits, \
-     max_bits, sum_bits, first_step, first_time, first_bits, last_step, last_time, last_bits";
+     max_bits, sum_bits, first_step, first_time, first_bits, last_step, last_time, last_bits, thinned";
 
 fn double(row: &Row<'_>, index: usize) -> rusqlite::Result<f64> {
     Ok(f64::from_bits(row.get::<_, i64>(index)? as u64))
@@ -233,6 +237,7 @@ fn chunk_row(row: &Row<'_>) -> rusqlite::Result<ChunkRow> {
             first: Some(Point::new(row.get(10)?, row.get(11)?, double(row, 12)?)),
             last: Some(Point::new(row.get(13)?, row.get(14)?, double(row, 15)?)),
         },
+        thinned: row.get(16)?,
     })
 }
 
@@ -319,14 +324,16 @@ pub enum Piece<'a> {
 }
 
 /// Walks a series in canonical order: chunks that may hold `steps`, merged with every raw point.
-/// Pieces can contain points outside `steps`; callers filter.
+/// Pieces can contain points outside `steps`; callers filter. Returns the coarsest retention
+/// resolution among the chunks walked (0 when none was thinned).
 pub fn walk(
     conn: &Connection,
     series: i64,
     steps: Option<(i64, i64)>,
     mut visit: impl FnMut(&Connection, Piece<'_>) -> Result<()>,
-) -> Result<()> {
+) -> Result<i64> {
     let chunks = chunks(conn, series, steps)?;
+    let thinned = chunks.iter().map(|c| c.thinned).max().unwrap_or(0);
     let raw = raw_tail(conn, series, i64::MAX)?.points;
     let mut next = 0;
     for chunk in &chunks {
@@ -351,13 +358,13 @@ pub fn walk(
     if next < raw.len() {
         visit(conn, Piece::Points(raw[next..].to_vec()))?;
     }
-    Ok(())
+    Ok(thinned)
 }
 
 /// Every point of a series with a step in `[from, to]`, in canonical order.
-pub fn points(conn: &Connection, series: i64, from: i64, to: i64) -> Result<Vec<Point>> {
+pub fn points(conn: &Connection, series: i64, from: i64, to: i64) -> Result<PointsRead> {
     let mut out = Vec::new();
-    walk(conn, series, Some((from, to)), |conn, piece| {
+    let thinned = walk(conn, series, Some((from, to)), |conn, piece| {
         match piece {
             Piece::Clean(chunk) => decode_chunk(conn, chunk.id, &mut out)?,
             Piece::Points(points) => out.extend(points),
@@ -365,7 +372,10 @@ pub fn points(conn: &Connection, series: i64, from: i64, to: i64) -> Result<Vec<
         Ok(())
     })?;
     out.retain(|p| (from..=to).contains(&p.step));
-    Ok(out)
+    Ok(PointsRead {
+        points: out,
+        thinned,
+    })
 }
 
 /// Links of a series' points, by point.
@@ -392,7 +402,7 @@ pub fn links(conn: &Connection, series: i64) -> Result<Vec<Link>> {
 /// The summary of a whole series.
 pub fn summary(conn: &Connection, series: i64) -> Result<Summary> {
     let mut total = Summary::default();
-    walk(conn, series, None, |_, piece| {
+    let _thinned = walk(conn, series, None, |_, piece| {
         match piece {
             Piece::Clean(chunk) => total.merge(&chunk.summary),
             Piece::Points(points) => points.iter().for_each(|p| total.add(*p)),
@@ -403,7 +413,8 @@ pub fn summary(conn: &Connection, series: i64) -> Result<Summary> {
 }
 
 /// Adds a series' points in the grid to a downsampler, decoding only what straddles a bucket edge.
-pub fn downsample(conn: &Connection, series: i64, sampler: &mut Downsampler) -> Result<()> {
+/// Returns the coarsest retention resolution among the chunks read.
+pub fn downsample(conn: &Connection, series: i64, sampler: &mut Downsampler) -> Result<i64> {
     let axis = sampler.axis;
     let grid = sampler.grid;
     let steps = (axis == Axis::Step).then_some((grid.from, grid.to));
@@ -522,18 +533,19 @@ pub fn view(conn: &Connection, request: &SeriesRequest) -> Result<SeriesView> {
     };
     let mut runs = Vec::with_capacity(targets.len());
     for (run_id, target) in request.run_ids.iter().zip(targets) {
-        let buckets = match (grid, target.series) {
+        let (buckets, thinned) = match (grid, target.series) {
             (Some(grid), Some(series)) => {
                 let mut sampler = Downsampler::new(target.axis, grid);
-                downsample(conn, series, &mut sampler)?;
-                sampler.finish()
+                let thinned = downsample(conn, series, &mut sampler)?;
+                (sampler.finish(), thinned)
             }
-            _ => Vec::new(),
+            _ => (Vec::new(), 0),
         };
         runs.push(RunBuckets {
             run_id: run_id.clone(),
             found: target.found,
             buckets,
+            thinned,
         });
     }
     Ok(SeriesView { grid, runs })
@@ -598,11 +610,13 @@ pub struct NewChunk {
     pub steps: (i64, i64),
     pub times: (i64, i64),
     pub summary: Summary,
+    pub thinned: i64,
     pub data: Vec<u8>,
 }
 
 impl NewChunk {
-    pub fn encode(points: &[Point]) -> NewChunk {
+    /// A chunk of these points; `thinned` is the retention resolution already applied to them.
+    pub fn encode(points: &[Point], thinned: i64) -> NewChunk {
         let mut steps = (i64::MAX, i64::MIN);
         let mut times = (i64::MAX, i64::MIN);
         for p in points {
@@ -613,6 +627,7 @@ impl NewChunk {
             steps,
             times,
             summary: Summary::of(points),
+            thinned,
             data: codec::encode(points),
         }
     }
@@ -630,7 +645,8 @@ pub struct Plan {
 }
 
 /// Splits sorted points into chunks: full ones from the start when `fill`, else evenly.
-fn split(points: &[Point], fill: bool) -> Vec<NewChunk> {
+/// `thinned` carries a retention resolution over to chunks made from thinned ones.
+fn split(points: &[Point], fill: bool, thinned: i64) -> Vec<NewChunk> {
     if points.is_empty() {
         return Vec::new();
     }
@@ -639,7 +655,10 @@ fn split(points: &[Point], fill: bool) -> Vec<NewChunk> {
     } else {
         points.len().div_ceil(points.len().div_ceil(CHUNK_POINTS))
     };
-    points.chunks(size).map(NewChunk::encode).collect()
+    points
+        .chunks(size)
+        .map(|piece| NewChunk::encode(piece, thinned))
+        .collect()
 }
 
 /// Plans folding (up to a bound of) a series' raw segments into its chunks. Each raw point goes to
@@ -660,7 +679,7 @@ pub fn plan(conn: &Connection, series: i64) -> Result<Option<Plan>> {
     let raw = tail.points;
     if chunks.is_empty() {
         plan.points = raw.len();
-        plan.new_chunks = split(&raw, true);
+        plan.new_chunks = split(&raw, true, 0);
         return Ok(Some(plan));
     }
     // Raw points per target chunk, in order.
@@ -682,7 +701,7 @@ pub fn plan(conn: &Connection, series: i64) -> Result<Option<Plan>> {
         let beyond = assigned[0].cmp_canonical(&chunk.last()).is_gt();
         if is_last && beyond && chunk.summary.count as usize >= CHUNK_POINTS {
             plan.points += assigned.len();
-            plan.new_chunks.extend(split(assigned, true));
+            plan.new_chunks.extend(split(assigned, true, 0));
             continue;
         }
         let mut merged = Vec::with_capacity(chunk.summary.count as usize + assigned.len());
@@ -692,9 +711,44 @@ pub fn plan(conn: &Connection, series: i64) -> Result<Option<Plan>> {
         normalize(&mut merged);
         plan.points += merged.len() - before;
         plan.replaced_chunks.push(chunk.id);
-        plan.new_chunks.extend(split(&merged, is_last && beyond));
+        plan.new_chunks
+            .extend(split(&merged, is_last && beyond, chunk.thinned));
     }
     Ok(Some(plan))
+}
+
+/// Inserts an encoded chunk with its summary columns.
+pub fn insert_chunk(conn: &Connection, series: i64, chunk: &NewChunk) -> Result<()> {
+    let s = &chunk.summary;
+    let first = s.first.unwrap_or(Point::new(0, 0, 0.0));
+    let last = s.last.unwrap_or(Point::new(0, 0, 0.0));
+    conn.prepare_cached(
+        "INSERT INTO metric_chunks (series_id, min_step, max_step, min_time, max_time, count, nans,
+             min_bits, max_bits, sum_bits, first_step, first_time, first_bits,
+             last_step, last_time, last_bits, thinned, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )?
+    .execute(params![
+        series,
+        chunk.steps.0,
+        chunk.steps.1,
+        chunk.times.0,
+        chunk.times.1,
+        s.count as i64,
+        s.nans as i64,
+        bits(s.min),
+        bits(s.max),
+        bits(s.sum),
+        first.step,
+        first.timestamp,
+        bits(first.value),
+        last.step,
+        last.timestamp,
+        bits(last.value),
+        chunk.thinned,
+        chunk.data
+    ])?;
+    Ok(())
 }
 
 /// Applies a plan in the writer's transaction.
@@ -712,35 +766,8 @@ pub fn apply(conn: &Connection, plan: &Plan, now: i64) -> Result<()> {
     for id in &plan.replaced_chunks {
         delete_chunk.execute(params![id])?;
     }
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO metric_chunks (series_id, min_step, max_step, min_time, max_time, count, nans,
-             min_bits, max_bits, sum_bits, first_step, first_time, first_bits,
-             last_step, last_time, last_bits, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?;
     for chunk in &plan.new_chunks {
-        let s = &chunk.summary;
-        let first = s.first.unwrap_or(Point::new(0, 0, 0.0));
-        let last = s.last.unwrap_or(Point::new(0, 0, 0.0));
-        insert.execute(params![
-            plan.series,
-            chunk.steps.0,
-            chunk.steps.1,
-            chunk.times.0,
-            chunk.times.1,
-            s.count as i64,
-            s.nans as i64,
-            bits(s.min),
-            bits(s.max),
-            bits(s.sum),
-            first.step,
-            first.timestamp,
-            bits(first.value),
-            last.step,
-            last.timestamp,
-            bits(last.value),
-            chunk.data
-        ])?;
+        insert_chunk(conn, plan.series, chunk)?;
     }
     conn.prepare_cached(
         "UPDATE metric_series SET
