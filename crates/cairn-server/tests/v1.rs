@@ -66,6 +66,37 @@ async fn ingest_then_read_points_views_and_summaries() {
         .await;
     assert_eq!(body["steps"], json!([10, 11, 12]));
 
+    // The binary form carries the same columns, bit for bit.
+    let response = server
+        .client
+        .get(server.url(&format!(
+            "/api/v1/runs/{run_id}/metrics/train%2Floss/points?format=binary&from=99&to=101"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.cairn.points"
+    );
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(&bytes[..8], b"CAIRNPT1");
+    let word = |i: usize| <[u8; 8]>::try_from(&bytes[8 + i * 8..16 + i * 8]).unwrap();
+    assert_eq!(u64::from_le_bytes(word(0)), 3);
+    assert_eq!(i64::from_le_bytes(word(1)), 0, "nothing thinned");
+    assert_eq!(bytes.len(), 24 + 3 * 24);
+    assert_eq!(i64::from_le_bytes(word(2)), 99);
+    assert_eq!(i64::from_le_bytes(word(5)), T0 + 99 * 3);
+    assert_eq!(f64::from_le_bytes(word(8)), 9.9);
+    assert!(f64::from_le_bytes(word(9)).is_nan());
+    let (status, _) = server
+        .get(&format!(
+            "/api/v1/runs/{run_id}/metrics/train%2Floss/points?format=csv"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     // A view keeps the spike and the ends.
     let (status, body) = server
         .get(&format!(

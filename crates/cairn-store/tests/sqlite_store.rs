@@ -258,3 +258,26 @@ async fn version_one_metric_rows_are_migrated_into_series() {
         .unwrap();
     assert_eq!(chunks, 2, "one chunk per series after compaction");
 }
+
+/// Closing the store folds the write-ahead log into the database file.
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_the_store_checkpoints_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cairn.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let exp = store
+        .create_experiment(
+            new_experiment("wal"),
+            ArtifactLocation::UnderRoot("/tmp".into()),
+        )
+        .await
+        .unwrap();
+    assert!(!exp.is_empty());
+    // A read leaves an idle reader connection open in the pool.
+    store.get_experiment(&exp).await.unwrap();
+    let wal = dir.path().join("cairn.db-wal");
+    assert!(wal.exists() && wal.metadata().unwrap().len() > 0);
+    drop(store);
+    let left = wal.metadata().map(|m| m.len()).unwrap_or(0);
+    assert_eq!(left, 0, "no write-ahead log is left behind");
+}

@@ -11,8 +11,6 @@
 //! Callers feed points (or whole pre-summarised blocks, see [`Downsampler::add_summary`]) in the
 //! canonical series order; a bucket's `last` is then its last point in that order.
 
-use std::collections::BTreeMap;
-
 use super::{Point, Summary};
 
 /// Which coordinate of a point is its x.
@@ -109,30 +107,41 @@ pub struct Bucket {
     pub summary: Summary,
 }
 
-/// Accumulates points and block summaries into the buckets of a [`Grid`].
+/// Accumulates points and block summaries into the buckets of a [`Grid`]: one slot per bucket
+/// of the grid (a grid has at most as many buckets as were asked for), so adding a point is an
+/// index computation, not a map lookup.
 #[derive(Debug, Clone)]
 pub struct Downsampler {
     pub axis: Axis,
     pub grid: Grid,
-    buckets: BTreeMap<i64, Summary>,
+    first: i64,
+    buckets: Vec<Summary>,
 }
 
 impl Downsampler {
     pub fn new(axis: Axis, grid: Grid) -> Downsampler {
+        let first = grid.index(grid.from);
+        let count = usize::try_from(grid.index(grid.to) - first + 1).unwrap_or(1);
         Downsampler {
             axis,
             grid,
-            buckets: BTreeMap::new(),
+            first,
+            buckets: vec![Summary::default(); count],
         }
+    }
+
+    fn slot(&mut self, index: i64) -> &mut Summary {
+        // In range by construction: callers check `grid.contains` first.
+        let last = self.buckets.len() - 1;
+        let offset = usize::try_from(index - self.first).unwrap_or(0);
+        &mut self.buckets[offset.min(last)]
     }
 
     pub fn add_point(&mut self, point: &Point) {
         let x = self.axis.x(point);
         if self.grid.contains(x) {
-            self.buckets
-                .entry(self.grid.index(x))
-                .or_default()
-                .add(*point);
+            let index = self.grid.index(x);
+            self.slot(index).add(*point);
         }
     }
 
@@ -142,7 +151,7 @@ impl Downsampler {
     pub fn add_summary(&mut self, lo: i64, hi: i64, summary: &Summary) -> bool {
         match self.grid.single_bucket(lo, hi) {
             Some(index) => {
-                self.buckets.entry(index).or_default().merge(summary);
+                self.slot(index).merge(summary);
                 true
             }
             None => false,
@@ -152,10 +161,13 @@ impl Downsampler {
     /// Buckets that received at least one point, in x order.
     pub fn finish(self) -> Vec<Bucket> {
         let width = self.grid.width;
+        let first = self.first;
         self.buckets
             .into_iter()
-            .map(|(index, summary)| {
-                let start = index.saturating_mul(width);
+            .enumerate()
+            .filter(|(_, summary)| summary.count > 0)
+            .map(|(offset, summary)| {
+                let start = (first + offset as i64).saturating_mul(width);
                 Bucket {
                     start,
                     end: start.saturating_add(width - 1),

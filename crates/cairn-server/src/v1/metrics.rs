@@ -3,7 +3,8 @@
 //! - `POST /api/v1/runs/{run_id}/metrics` — ingest `{"metrics": [{"key", "steps", "values",
 //!   "timestamps" | "timestamp"}]}`; an `Idempotency-Key` header makes a retry harmless.
 //! - `GET  /api/v1/runs/{run_id}/metrics` — per-key summaries of the run.
-//! - `GET  /api/v1/runs/{run_id}/metrics/{key}/points?from=&to=` — every point, streamed.
+//! - `GET  /api/v1/runs/{run_id}/metrics/{key}/points?from=&to=&format=` — every point, as
+//!   streamed JSON or (`format=binary`) as packed little-endian columns.
 //! - `GET  /api/v1/runs/{run_id}/metrics/{key}/series?buckets=&x=&from=&to=` — a downsampled view.
 //! - `POST /api/v1/series` — the same view for many runs on one grid (compare charts).
 //! - `POST /api/v1/summaries` — summaries for many runs (tables).
@@ -147,6 +148,27 @@ pub async fn ingest(
 pub struct RangeQuery {
     from: Option<i64>,
     to: Option<i64>,
+    /// `json` (default) or `binary` (see [`BINARY_MAGIC`]).
+    format: Option<String>,
+}
+
+/// The binary series format of `points?format=binary` (content type [`BINARY_TYPE`]): the 8 bytes
+/// `CAIRNPT1`, then little-endian `u64` count, `i64` thinned resolution (0: intact), and three
+/// columns of `count` little-endian values: steps (`i64`), timestamps (`i64`, ms), values
+/// (`f64`, any bit pattern). Readers map the columns straight into typed arrays (numpy,
+/// `Float64Array`).
+pub const BINARY_MAGIC: &[u8; 8] = b"CAIRNPT1";
+pub const BINARY_TYPE: &str = "application/vnd.cairn.points";
+
+fn binary_points(points: &[Point], thinned: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + points.len() * 24);
+    out.extend_from_slice(BINARY_MAGIC);
+    out.extend_from_slice(&(points.len() as u64).to_le_bytes());
+    out.extend_from_slice(&thinned.to_le_bytes());
+    out.extend(points.iter().flat_map(|p| p.step.to_le_bytes()));
+    out.extend(points.iter().flat_map(|p| p.timestamp.to_le_bytes()));
+    out.extend(points.iter().flat_map(|p| p.value.to_bits().to_le_bytes()));
+    out
 }
 
 fn query<T>(query: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> ApiResult<T> {
@@ -165,10 +187,26 @@ pub async fn points(
     range: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     let range = query(range)?;
+    let binary = match range.format.as_deref() {
+        None | Some("json") => false,
+        Some("binary") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "format must be json or binary; got '{other}'"
+            )));
+        }
+    };
     let read = state
         .tracking
         .metric_points(&run_id, &key, range.from, range.to)
         .await?;
+    if binary {
+        return Ok((
+            [(header::CONTENT_TYPE, HeaderValue::from_static(BINARY_TYPE))],
+            binary_points(&read.points, read.thinned),
+        )
+            .into_response());
+    }
     let points = Arc::new(read.points);
     let mut head = b"{\"run_id\":".to_vec();
     json::push_str(&mut head, &run_id);

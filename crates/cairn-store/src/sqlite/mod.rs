@@ -102,6 +102,11 @@ impl Drop for Inner {
         if let Some(handle) = self.compactor.take() {
             let _ = handle.join();
         }
+        // Read-only connections cannot checkpoint: close them first, so that the writer's
+        // connection is the last one and leaves a checkpointed file without a WAL.
+        if let Ok(mut idle) = self.readers.idle.lock() {
+            idle.clear();
+        }
         self.queue.take();
         if let Some(handle) = self.writer.take() {
             let _ = handle.join();
