@@ -17,7 +17,8 @@
 //! The first table gives bytes per point (all of it, and the part that is the version, count
 //! and block index, which holds each block's first and last points and summary), encode speed,
 //! decode speed (parse and decode whole chunks), block decode speed (`decode_block` on parsed
-//! chunks) and the time to parse one chunk's index; speeds are medians of 5 runs on one thread.
+//! chunks) and the time to parse one chunk's index; speeds are medians of 5 runs on one thread,
+//! after one untimed run.
 //! The next tables give size and decode speed when the encoder may use only some codings (the
 //! alternatives the format was chosen against), then the codings the encoder picked.
 //! Deterministic: every workload comes from a seeded generator.
@@ -129,8 +130,9 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// Points per second (millions), median over runs.
+/// Points per second (millions), median over runs after one to warm up.
 fn mpps(points: usize, mut run: impl FnMut()) -> f64 {
+    run();
     let samples = (0..RUNS)
         .map(|_| {
             let start = Instant::now();

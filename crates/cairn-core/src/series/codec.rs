@@ -353,25 +353,14 @@ fn f32_bits_slow(bits: u64) -> Option<u32> {
     (!value.is_nan() && f64::from(narrow).to_bits() == bits).then_some(narrow.to_bits())
 }
 
+/// The `f64` bits of an `f32` (exact); every NaN becomes the canonical one.
 #[inline]
 fn f64_of_f32_bits(bits: u32) -> u64 {
-    let exponent = (bits >> 23) & 0xFF;
-    if exponent != 0 && exponent != 0xFF {
-        let bits = u64::from(bits);
-        return ((bits & 0x8000_0000) << 32)
-            | ((u64::from(exponent) + 896) << 52)
-            | ((bits & 0x7F_FFFF) << 29);
-    }
-    f64_of_f32_bits_slow(bits)
-}
-
-#[cold]
-fn f64_of_f32_bits_slow(bits: u32) -> u64 {
-    let value = f32::from_bits(bits);
+    let value = f64::from(f32::from_bits(bits));
     if value.is_nan() {
         CANONICAL_NAN
     } else {
-        f64::from(value).to_bits()
+        value.to_bits()
     }
 }
 
@@ -1192,11 +1181,15 @@ fn unpack<T>(r: &mut BitReader, width: u32, out: &mut [T], mut f: impl FnMut(u64
     }
 }
 
-fn read_ints(
+/// Reads an integer stream after `e0` into `out`, each element mapped through `map` (the
+/// identity for steps and timestamps, a value domain's decoding for values).
+#[inline(always)]
+fn read_ints<T>(
     r: &mut BitReader,
     plan: &IntPlan,
     e0: i64,
-    out: &mut [i64],
+    out: &mut [T],
+    map: impl Fn(i64) -> T,
 ) -> Result<(), CodecError> {
     let (shift, base) = (plan.shift, plan.base);
     match (plan.mode, &plan.patch) {
@@ -1205,19 +1198,19 @@ fn read_ints(
             for slot in out.iter_mut() {
                 delta = delta.wrapping_add(unzigzag(read_dod(r)));
                 prev = prev.wrapping_add(delta);
-                *slot = prev;
+                *slot = map(prev);
             }
         }
         (INT_RAW, None) => {
             unpack(r, plan.width, out, |u| {
-                base.wrapping_add((u << shift) as i64)
+                map(base.wrapping_add((u << shift) as i64))
             });
         }
         (_, None) => {
             let mut prev = e0;
             unpack(r, plan.width, out, |u| {
                 prev = prev.wrapping_add(base.wrapping_add((u << shift) as i64));
-                prev
+                map(prev)
             });
         }
         (mode, Some(patch)) => {
@@ -1242,7 +1235,7 @@ fn read_ints(
             let (lo, width) = (patch.lo, plan.width);
             let mut start = 0;
             if mode == INT_RAW {
-                let value = |s: u64| base.wrapping_add((s << shift) as i64);
+                let value = |s: u64| map(base.wrapping_add((s << shift) as i64));
                 for j in 0..=count {
                     let end = if j < count { positions[j] } else { m };
                     unpack(r, width, &mut out[start..end], |u| {
@@ -1260,12 +1253,12 @@ fn read_ints(
                     unpack(r, width, &mut out[start..end], |u| {
                         prev = prev
                             .wrapping_add(base.wrapping_add((u.wrapping_add(lo) << shift) as i64));
-                        prev
+                        map(prev)
                     });
                     if j < count {
                         prev =
                             prev.wrapping_add(base.wrapping_add((exceptions[j] << shift) as i64));
-                        out[end] = prev;
+                        out[end] = map(prev);
                     }
                     start = end + 1;
                 }
@@ -2086,29 +2079,21 @@ impl<'a> Chunk<'a> {
         let mut times = [0i64; BLOCK_POINTS];
         let mut values = [0u64; BLOCK_POINTS];
         let (steps, times, values) = (&mut steps[..m], &mut times[..m], &mut values[..m]);
-        read_ints(&mut bits, &step_plan, first.step, steps)?;
-        read_ints(&mut bits, &time_plan, first.timestamp, times)?;
+        read_ints(&mut bits, &step_plan, first.step, steps, |e| e)?;
+        read_ints(&mut bits, &time_plan, first.timestamp, times, |e| e)?;
         match (layout.coding, value_plan) {
             (Coding::Ints(domain), Some(plan)) => {
-                let mut reprs = [0i64; BLOCK_POINTS];
-                let reprs = &mut reprs[..m];
-                read_ints(&mut bits, &plan, layout.first_repr, reprs)?;
+                let e0 = layout.first_repr;
                 match domain {
-                    Domain::F64 => {
-                        for (v, &e) in values.iter_mut().zip(reprs.iter()) {
-                            *v = unord64(e);
-                        }
-                    }
-                    Domain::F32 => {
-                        for (v, &e) in values.iter_mut().zip(reprs.iter()) {
-                            *v = f64_of_f32_bits(unord32(e as i32));
-                        }
-                    }
+                    Domain::F64 => read_ints(&mut bits, &plan, e0, values, unord64)?,
+                    Domain::F32 => read_ints(&mut bits, &plan, e0, values, |e| {
+                        f64_of_f32_bits(unord32(e as i32))
+                    })?,
                     Domain::Decimal(d) => {
                         let scale = POW10[d as usize];
-                        for (v, &e) in values.iter_mut().zip(reprs.iter()) {
-                            *v = (e as f64 / scale).to_bits();
-                        }
+                        read_ints(&mut bits, &plan, e0, values, |e| {
+                            (e as f64 / scale).to_bits()
+                        })?
                     }
                 }
             }

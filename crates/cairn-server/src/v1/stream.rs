@@ -8,11 +8,12 @@
 //! `{"type":"resync", "reason"}` (events were dropped: refetch what is on screen). A bad message
 //! gets `{"type":"error","message"}` and the subscription stays as it was.
 //!
-//! Each connection runs one task that reads the bus and the socket, and a writer task that sends
-//! one frame at a time. Events that arrive while a frame is being written are coalesced into the
-//! next frame; frames go out at most every [`FLUSH_EVERY`]. When more than [`MAX_PENDING_BYTES`]
-//! wait, or the bus reports that this subscriber lagged, pending events are replaced by a single
-//! `resync`. Nothing here can slow down a writer: the bus never waits for subscribers.
+//! Each connection runs three tasks: one reads the bus and decides what to send, one reads the
+//! socket (it wakes only when the client speaks), and one writes one frame at a time. Events that
+//! arrive while a frame is being written are coalesced into the next frame; frames go out at most
+//! every [`FLUSH_EVERY`]. When more than [`MAX_PENDING_BYTES`] wait, the oldest has waited more
+//! than [`MAX_LAG`], or the bus reports that this subscriber lagged, pending events are replaced
+//! by a single `resync`. Nothing here can slow down a writer: the bus never waits for subscribers.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -34,6 +35,10 @@ use crate::live::Event;
 pub const FLUSH_EVERY: Duration = Duration::from_millis(25);
 /// Most bytes of events waiting for one subscriber before they are replaced by a resync.
 pub const MAX_PENDING_BYTES: usize = 8 << 20;
+/// Longest time an event may wait for a subscriber before its pending events become a resync.
+pub const MAX_LAG: Duration = Duration::from_secs(2);
+/// Read buffer of a stream socket (bytes).
+const READ_BUFFER: usize = 4096;
 /// Most runs plus experiments one connection may follow.
 pub const MAX_SUBSCRIPTIONS: usize = 10_000;
 
@@ -145,7 +150,11 @@ pub async fn stream(
         )
     })?;
     let events = state.tracking.live().subscribe();
-    Ok(upgrade.on_upgrade(move |socket| session(socket, subscription, events)))
+    // Clients send only small subscription messages: a small read buffer saves zeroing the
+    // default 128 KiB on every read.
+    Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| session(socket, subscription, events)))
 }
 
 /// Events waiting for the next frame.
@@ -153,6 +162,8 @@ pub async fn stream(
 struct Pending {
     events: Vec<Arc<Event>>,
     bytes: usize,
+    /// When the oldest waiting event arrived.
+    since: Option<Instant>,
     resync: Option<&'static str>,
     notices: Vec<String>,
 }
@@ -166,16 +177,21 @@ impl Pending {
         if self.resync.is_some() {
             return;
         }
+        let now = Instant::now();
+        let since = *self.since.get_or_insert(now);
         self.bytes += event.json.len();
         self.events.push(event);
         if self.bytes > MAX_PENDING_BYTES {
             self.lost("too many events waiting for this subscriber");
+        } else if now.duration_since(since) > MAX_LAG {
+            self.lost("this subscriber reads more slowly than the stream");
         }
     }
 
     fn lost(&mut self, reason: &'static str) {
         self.events.clear();
         self.bytes = 0;
+        self.since = None;
         self.resync = Some(reason);
     }
 
@@ -204,6 +220,7 @@ impl Pending {
             out.extend_from_slice(&event.json);
         }
         self.bytes = 0;
+        self.since = None;
         out.extend_from_slice(b"]}");
         // Every piece is valid UTF-8 JSON.
         String::from_utf8(out).unwrap_or_default()
@@ -234,11 +251,27 @@ async fn session(
         }
         let _ = sink.close().await;
     });
+    // The socket is read by its own task, which wakes only when the client sends something.
+    let (messages, mut incoming) = mpsc::channel::<Option<Utf8Bytes>>(16);
+    let reader = tokio::spawn(async move {
+        while let Some(message) = source.next().await {
+            let forwarded = match message {
+                Ok(Message::Text(text)) => Some(text),
+                Ok(Message::Binary(_)) => None,
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                Ok(Message::Close(_)) | Err(_) => break,
+            };
+            if messages.send(forwarded).await.is_err() {
+                break;
+            }
+        }
+    });
     let mut pending = Pending::default();
     pending.notices.push(notice("hello", "subscribed"));
     let mut next_flush = Instant::now();
+    let mut flush_due = false;
     loop {
-        let ready = !pending.is_empty();
+        let waiting = !pending.is_empty();
         tokio::select! {
             received = events.recv() => match received {
                 Ok(event) => {
@@ -251,22 +284,34 @@ async fn session(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
-            incoming = source.next() => match incoming {
-                Some(Ok(Message::Text(text))) => handle_message(&text, &mut subscription, &mut pending),
-                Some(Ok(Message::Binary(_))) => {
-                    pending.notices.push(notice("error", "send JSON text messages"));
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            message = incoming.recv() => match message {
+                Some(Some(text)) => handle_message(&text, &mut subscription, &mut pending),
+                Some(None) => pending.notices.push(notice("error", "send JSON text messages")),
+                None => break,
             },
-            permit = frames.reserve(), if ready => {
+            () = tokio::time::sleep_until(next_flush), if waiting && !flush_due => {
+                flush_due = true;
+            }
+            permit = frames.reserve(), if waiting && flush_due => {
                 let Ok(permit) = permit else { break };
-                tokio::time::sleep_until(next_flush).await;
+                // Take what arrived while the previous frame was being written.
+                loop {
+                    match events.try_recv() {
+                        Ok(event) if subscription.matches(&event) => pending.push(event),
+                        Ok(_) => {}
+                        Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                            pending.lost("this subscriber fell behind the live bus");
+                        }
+                        Err(_) => break,
+                    }
+                }
                 permit.send(Message::Text(Utf8Bytes::from(pending.take_frame())));
+                flush_due = false;
                 next_flush = Instant::now() + FLUSH_EVERY;
             }
         }
     }
+    reader.abort();
     drop(frames);
     let _ = writer.await;
 }
