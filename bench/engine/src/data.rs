@@ -122,8 +122,18 @@ struct IngestBody<'a> {
 /// The `POST /api/v1/runs/{id}/metrics` body for steps `first..first+count` of each
 /// `(key, curve)`: `{"metrics":[{"key","steps","timestamps","values"}, ...]}`.
 pub fn ingest_body(series: &[(String, Curve)], first: i64, count: usize) -> Bytes {
+    ingest_body_stamped(series, first, count, &timestamps(first, count))
+}
+
+/// [`ingest_body`] with the given timestamps (one per step, shared by every key) instead of the
+/// synthetic clock: the stream bench puts the send time there.
+pub fn ingest_body_stamped(
+    series: &[(String, Curve)],
+    first: i64,
+    count: usize,
+    stamps: &[i64],
+) -> Bytes {
     let steps: Vec<i64> = (first..first + count as i64).collect();
-    let stamps = timestamps(first, count);
     let values: Vec<Vec<f64>> = series
         .iter()
         .map(|(_, curve)| curve.values(first, count))
@@ -135,7 +145,7 @@ pub fn ingest_body(series: &[(String, Curve)], first: i64, count: usize) -> Byte
             .map(|((key, _), values)| IngestSeries {
                 key,
                 steps: &steps,
-                timestamps: &stamps,
+                timestamps: stamps,
                 values,
             })
             .collect(),

@@ -9,7 +9,9 @@
 //!   values), from the SQLite files after a clean shutdown minus an empty server's.
 //! - `reads` ([`reads`]): median/p90 latency of a full read, downsampled views, a 100-run compare
 //!   view and summaries.
-//! - `all` (the default): the three in that order.
+//! - `stream` ([`stream`]): WebSocket subscribers following a run while it logs — delivery
+//!   latency, and the ingest rate with and without them.
+//! - `all` (the default): the four in that order.
 //!
 //! `--quick` runs everything at reduced scale (about a minute). The top of the output records the
 //! machine (CPU model, cores, load average) and the git commit. Any non-2xx answer stops the bench
@@ -22,6 +24,7 @@ mod reads;
 mod server;
 mod size;
 mod stats;
+mod stream;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -32,7 +35,7 @@ use clap::{Parser, Subcommand};
 
 use crate::server::{Scratch, Server, Target};
 
-/// Benchmark of Cairn's metric engine: ingest rate, bytes per point, read latency.
+/// Benchmark of Cairn's metric engine: ingest rate, bytes per point, read latency, live stream.
 #[derive(Debug, Parser)]
 #[command(name = "cairn-bench", version, about)]
 struct Cli {
@@ -44,7 +47,7 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 enum Bench {
-    /// ingest, size and reads, in that order (the default).
+    /// ingest, size, reads and stream, in that order (the default).
     All,
     /// Points/s and latency of POST /api/v1/runs/{id}/metrics with pre-encoded bodies.
     Ingest,
@@ -52,11 +55,14 @@ enum Bench {
     Size,
     /// Latency of full reads, views, compare views and summaries.
     Reads,
+    /// WebSocket subscribers on a run that logs: delivery latency, ingest rate with/without them.
+    Stream,
 }
 
 #[derive(Debug, Clone, clap::Args)]
 struct Options {
-    /// Reduced scale: ingest 3 s per shape, 100k-point size rows, reads over 100k/1M/10×100k.
+    /// Reduced scale: ingest 3 s per shape, 100k-point size rows, reads over 100k/1M/10×100k,
+    /// stream 3 s per phase with 100 subscribers.
     #[arg(long, global = true)]
     quick: bool,
     /// Target a running server instead of starting one (the size bench is skipped; runs are
@@ -84,7 +90,7 @@ struct Options {
     /// Points per key per ingest request.
     #[arg(long, default_value_t = 1_000, global = true)]
     points: usize,
-    /// Seconds of ingest per shape (default 10; 3 with --quick).
+    /// Seconds of ingest per shape, and of logging per stream phase (default 10; 3 with --quick).
     #[arg(long, global = true)]
     duration: Option<f64>,
     /// Size the pre-encoded body pool for this many points/s over the duration.
@@ -93,6 +99,19 @@ struct Options {
     /// Send an Idempotency-Key header with every ingest request.
     #[arg(long, global = true)]
     idempotency_keys: bool,
+    /// Stream bench: WebSocket subscribers (default 500; 100 with --quick).
+    #[arg(long, global = true)]
+    subscribers: Option<usize>,
+    /// Stream bench: points/s of the paced logger.
+    #[arg(long, default_value_t = 10_000.0, global = true)]
+    stream_rate: f64,
+    /// Stream bench: points per ingest request (one key).
+    #[arg(long, default_value_t = 100, global = true)]
+    stream_batch: usize,
+    /// Stream bench: worker threads of the subscribers' own tokio runtime (one thread cannot
+    /// parse 500 subscribers' frames at 10,000 points/s on the 2-core reference machine).
+    #[arg(long, default_value_t = 2, global = true)]
+    stream_threads: usize,
     /// Keep the temp data folders and server logs (their paths are printed).
     #[arg(long, global = true)]
     keep: bool,
@@ -119,14 +138,16 @@ async fn run(bench: Bench, options: Options) -> Result<()> {
     };
     print_facts(bench, &options, bin.as_deref());
     let client = http::client(options.concurrency)?;
+    let duration =
+        Duration::from_secs_f64(
+            options
+                .duration
+                .unwrap_or(if options.quick { 3.0 } else { 10.0 }),
+        );
 
     if matches!(bench, Bench::All | Bench::Ingest) {
         let ingest_options = ingest::Options {
-            duration: Duration::from_secs_f64(options.duration.unwrap_or(if options.quick {
-                3.0
-            } else {
-                10.0
-            })),
+            duration,
             concurrency: options.concurrency,
             runs: options.runs,
             keys: options.keys,
@@ -163,6 +184,23 @@ async fn run(bench: Bench, options: Options) -> Result<()> {
         with_server(&options, bin.as_deref(), "reads", |target| {
             let client = client.clone();
             async move { reads::run(&client, &target, scale, concurrency).await }
+        })
+        .await?;
+    }
+    if matches!(bench, Bench::All | Bench::Stream) {
+        let stream_options = stream::Options {
+            duration,
+            subscribers: options
+                .subscribers
+                .unwrap_or(if options.quick { 100 } else { 500 }),
+            rate: options.stream_rate,
+            batch: options.stream_batch,
+            concurrency: options.concurrency,
+            threads: options.stream_threads,
+        };
+        with_server(&options, bin.as_deref(), "stream", |target| {
+            let client = client.clone();
+            async move { stream::run(&client, &target, &stream_options).await }
         })
         .await?;
     }
@@ -225,10 +263,7 @@ where
 
 /// `VmHWM` of a process, in bytes.
 fn peak_rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    server::status_bytes(pid, "VmHWM")
 }
 
 fn cairn_binary(options: &Options) -> Result<PathBuf> {

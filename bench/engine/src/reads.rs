@@ -9,6 +9,7 @@
 //! After the server has gone idle (background compaction done) each read is made 2 times to warm
 //! up and then 15 times, one at a time on one connection; the table gives the median and p90 of
 //! the 15 (send to last byte of the answer) and the answer's size:
+//! - (a2) the same as packed binary columns (`?format=binary`), checked bit for bit once.
 //! - (a) `GET /points` of the 1M series — the whole body is read; it is parsed once (untimed) and
 //!   checked bit for bit against the regenerated series;
 //! - (b) `GET /series?buckets=2000` of the 10M series;
@@ -199,6 +200,32 @@ struct Points {
     values: Vec<f64>,
 }
 
+/// The binary form: `CAIRNPT1`, count, thinned, then the step, timestamp and value columns.
+fn check_binary_points(body: &Bytes, curve: Curve, n: usize) -> Result<()> {
+    ensure!(
+        body.len() == 24 + n * 24,
+        "{} bytes for {n} points",
+        body.len()
+    );
+    ensure!(&body[..8] == b"CAIRNPT1", "bad magic");
+    let word = |i: usize| -> [u8; 8] {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&body[i * 8..i * 8 + 8]);
+        bytes
+    };
+    ensure!(u64::from_le_bytes(word(1)) == n as u64, "count differs");
+    let expected = curve.stretch(0, n);
+    for i in 0..n {
+        ensure!(
+            i64::from_le_bytes(word(3 + i)) == expected.steps[i]
+                && i64::from_le_bytes(word(3 + n + i)) == expected.timestamps[i]
+                && u64::from_le_bytes(word(3 + 2 * n + i)) == expected.values[i].to_bits(),
+            "point {i} differs from what was ingested"
+        );
+    }
+    Ok(())
+}
+
 fn check_points(body: &Bytes, curve: Curve, n: usize) -> Result<()> {
     let points: Points = serde_json::from_slice(body)?;
     ensure!(
@@ -308,6 +335,7 @@ pub async fn run(client: &Client, target: &Target, scale: Scale, concurrency: us
     // The reads.
     let base = target.url.clone();
     let points_url = format!("{base}/api/v1/runs/{one_run}/metrics/{KEY}/points");
+    let binary_url = format!("{points_url}?format=binary");
     let view_url = format!("{base}/api/v1/runs/{big_run}/metrics/{KEY}/series?buckets=2000&x=step");
     let from = (scale.big / 2).saturating_sub(scale.window / 2);
     let to = (from + scale.window).min(scale.big) - 1;
@@ -331,6 +359,18 @@ pub async fn run(client: &Client, target: &Target, scale: Scale, concurrency: us
             Some(150.0),
             || crate::http::get(client, &points_url),
             |body| check_points(body, one_curve, scale.one),
+        )
+        .await?,
+    );
+    timings.push(
+        time(
+            &format!(
+                "(a2) full read, GET …/points?format=binary, {} points",
+                stats::thousands(scale.one as u64)
+            ),
+            Some(150.0),
+            || crate::http::get(client, &binary_url),
+            |body| check_binary_points(body, one_curve, scale.one),
         )
         .await?,
     );

@@ -302,6 +302,35 @@ pub fn server_cpu_seconds(pid: Option<u32>) -> Option<f64> {
     pid.and_then(|pid| cpu_seconds(&pid.to_string()).ok())
 }
 
+/// CPU seconds of this process's threads whose name (`/proc/self/task/*/comm`) starts with
+/// `prefix` (threads that have exited are not counted).
+pub fn threads_cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(std::result::Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with(prefix))
+        })
+        .filter_map(|task| {
+            let tid = task.file_name().to_string_lossy().into_owned();
+            cpu_seconds(&format!("self/task/{tid}")).ok()
+        })
+        .sum()
+}
+
+/// A size field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, …), in bytes.
+pub fn status_bytes(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// How long [`settle`] waited and how much CPU the server spent meanwhile.
 #[derive(Debug, Clone, Copy)]
 pub struct Settled {

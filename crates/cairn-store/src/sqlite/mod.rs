@@ -117,6 +117,8 @@ impl Drop for Inner {
 struct ReaderPool {
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    /// Connections in the pool.
+    size: usize,
 }
 
 fn writer_connection(path: &Path) -> Result<Connection> {
@@ -220,6 +222,7 @@ impl SqliteStore {
                 readers: Arc::new(ReaderPool {
                     idle: Mutex::new(idle),
                     permits: Arc::new(Semaphore::new(reader_count)),
+                    size: reader_count,
                 }),
             }),
         })
@@ -587,7 +590,25 @@ impl MetricStore for SqliteStore {
     }
 
     async fn series(&self, request: SeriesRequest) -> Result<SeriesView> {
-        self.read(move |conn| series::view(conn, &request)).await
+        let (grid, targets) = self
+            .read(move |conn| series::plan_view(conn, &request))
+            .await?;
+        // Runs are independent: downsample them on every reader connection at once.
+        let lanes = self.inner.readers.size.min(targets.len()).max(1);
+        let per_lane = targets.len().div_ceil(lanes).max(1);
+        let parts = targets
+            .chunks(per_lane)
+            .map(|part| {
+                let part = part.to_vec();
+                self.read(move |conn| series::view_runs(conn, grid, &part))
+            })
+            .collect::<Vec<_>>();
+        let runs = futures::future::try_join_all(parts)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(SeriesView { grid, runs })
     }
 
     async fn summaries(

@@ -23,9 +23,7 @@ use cairn_core::series::{Point, Summary, normalize};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql;
-use crate::{
-    PointsRead, Result, RunBuckets, SeriesRequest, SeriesSummary, SeriesView, StoreError, XAxis,
-};
+use crate::{PointsRead, Result, RunBuckets, SeriesRequest, SeriesSummary, StoreError, XAxis};
 
 /// Most points in one compacted chunk.
 pub const CHUNK_POINTS: usize = 2048;
@@ -485,21 +483,29 @@ fn run_row(conn: &Connection, run_id: &str) -> Result<Option<(i64, i64)>> {
         .optional()?)
 }
 
-/// Answers a [`SeriesRequest`]: one grid over every run, then each run downsampled onto it.
-pub fn view(conn: &Connection, request: &SeriesRequest) -> Result<SeriesView> {
-    struct Target {
-        series: Option<i64>,
-        axis: Axis,
-        found: bool,
-    }
+/// One run of a view: where its points are and how its x axis reads.
+#[derive(Debug, Clone)]
+pub struct ViewTarget {
+    pub run_id: String,
+    pub found: bool,
+    pub series: Option<i64>,
+    pub axis: Axis,
+}
+
+/// A view's grid (from the request, else the extent of every listed run's data) and its runs.
+pub fn plan_view(
+    conn: &Connection,
+    request: &SeriesRequest,
+) -> Result<(Option<Grid>, Vec<ViewTarget>)> {
     let mut targets = Vec::with_capacity(request.run_ids.len());
     let mut data_range: Option<(i64, i64)> = None;
     for run_id in &request.run_ids {
         let Some((run, start_time)) = run_row(conn, run_id)? else {
-            targets.push(Target {
+            targets.push(ViewTarget {
+                run_id: run_id.clone(),
+                found: false,
                 series: None,
                 axis: Axis::Step,
-                found: false,
             });
             continue;
         };
@@ -519,10 +525,11 @@ pub fn view(conn: &Connection, request: &SeriesRequest) -> Result<SeriesView> {
                 None => (lo, hi),
             });
         }
-        targets.push(Target {
+        targets.push(ViewTarget {
+            run_id: run_id.clone(),
+            found: true,
             series,
             axis,
-            found: true,
         });
     }
     let from = request.from.or(data_range.map(|r| r.0));
@@ -531,8 +538,17 @@ pub fn view(conn: &Connection, request: &SeriesRequest) -> Result<SeriesView> {
         (Some(from), Some(to)) => Some(Grid::new(from, to, request.buckets)),
         _ => None,
     };
+    Ok((grid, targets))
+}
+
+/// Downsamples the targets onto the grid.
+pub fn view_runs(
+    conn: &Connection,
+    grid: Option<Grid>,
+    targets: &[ViewTarget],
+) -> Result<Vec<RunBuckets>> {
     let mut runs = Vec::with_capacity(targets.len());
-    for (run_id, target) in request.run_ids.iter().zip(targets) {
+    for target in targets {
         let (buckets, thinned) = match (grid, target.series) {
             (Some(grid), Some(series)) => {
                 let mut sampler = Downsampler::new(target.axis, grid);
@@ -542,13 +558,13 @@ pub fn view(conn: &Connection, request: &SeriesRequest) -> Result<SeriesView> {
             _ => (Vec::new(), 0),
         };
         runs.push(RunBuckets {
-            run_id: run_id.clone(),
+            run_id: target.run_id.clone(),
             found: target.found,
             buckets,
             thinned,
         });
     }
-    Ok(SeriesView { grid, runs })
+    Ok(runs)
 }
 
 /// Summaries of the runs' series (every key when `keys` is empty), in request order then key order.
