@@ -26,7 +26,7 @@ use super::sql;
 use crate::{PointsRead, Result, RunBuckets, SeriesRequest, SeriesSummary, StoreError, XAxis};
 
 /// Most points in one compacted chunk.
-pub const CHUNK_POINTS: usize = 2048;
+pub const CHUNK_POINTS: usize = 4096;
 /// A series is compacted once this many raw points are waiting...
 pub const COMPACT_POINTS: i64 = CHUNK_POINTS as i64;
 /// ...or this many raw segments...
