@@ -56,11 +56,13 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// The finest power-of-two grid with at most `buckets` buckets over `[from, to]`
-    /// (`from <= to`, `buckets >= 1`).
+    /// The finest power-of-two grid with at most `buckets` buckets over `[from, to]` (bounds in
+    /// either order). Buckets are aligned to multiples of the width, so no bucket holds both `-1`
+    /// and `0`: a range that crosses zero gets at least 2 buckets even when 1 is asked for.
     pub fn new(from: i64, to: i64, buckets: usize) -> Grid {
         let (from, to) = if from <= to { (from, to) } else { (to, from) };
-        let buckets = i128::try_from(buckets.max(1)).unwrap_or(i128::MAX);
+        let least = if from < 0 && to >= 0 { 2 } else { 1 };
+        let buckets = i128::try_from(buckets.max(least)).unwrap_or(i128::MAX);
         let mut width: i128 = 1;
         loop {
             let first = i128::from(from).div_euclid(width);
@@ -197,6 +199,9 @@ mod tests {
         assert_eq!(Grid::new(0, 9_999_999, 2000).width, 8192);
         assert_eq!(Grid::new(5, 5, 1).width, 1);
         assert_eq!(Grid::new(i64::MIN, i64::MAX, 1).width, i64::MAX);
+        let across_zero = Grid::new(-1, 0, 1);
+        assert_eq!(across_zero.index(0) - across_zero.index(-1), 1, "two buckets, not one");
+        assert_eq!(Grid::new(3, 5, 1).index(5), Grid::new(3, 5, 1).index(3));
         let grid = Grid::new(-10, 10, 4);
         assert!(grid.index(10) - grid.index(-10) < 4);
         assert_eq!(Grid::new(10, -10, 4), grid);
@@ -272,5 +277,97 @@ mod tests {
         assert_eq!(buckets.len(), 1);
         assert_eq!((buckets[0].start, buckets[0].end), (0, 511));
         assert_eq!(axis.range((0, 1), (1_000, 1_500)), (0, 500));
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::series::normalize;
+
+    fn points() -> impl Strategy<Value = Vec<Point>> {
+        prop::collection::vec(
+            (
+                -50i64..5_000,
+                0i64..1_000_000,
+                prop_oneof![
+                    4 => -1e6f64..1e6,
+                    1 => Just(f64::NAN),
+                    1 => Just(f64::INFINITY),
+                    1 => Just(f64::NEG_INFINITY),
+                ],
+            ),
+            1..400,
+        )
+        .prop_map(|raw| {
+            let mut points: Vec<Point> = raw
+                .into_iter()
+                .map(|(step, time, value)| Point::new(step, time, value))
+                .collect();
+            normalize(&mut points);
+            points
+        })
+    }
+
+    fn view(points: &[Point], grid: Grid) -> Vec<Bucket> {
+        let mut sampler = Downsampler::new(Axis::Step, grid);
+        points.iter().for_each(|p| sampler.add_point(p));
+        sampler.finish()
+    }
+
+    proptest! {
+        /// Every point lands in exactly one bucket, and each bucket's extremes, last point and
+        /// count are those of the points inside it.
+        #[test]
+        fn buckets_partition_points_and_keep_extremes(points in points(), buckets in 1usize..300) {
+            let (lo, hi) = (points[0].step, points[points.len() - 1].step);
+            let grid = Grid::new(lo, hi, buckets);
+            let allowed = if lo < 0 && hi >= 0 { buckets.max(2) } else { buckets };
+            prop_assert!(grid.index(hi) - grid.index(lo) < allowed as i64);
+            let out = view(&points, grid);
+            prop_assert!(out.len() <= allowed);
+            prop_assert_eq!(out.iter().map(|b| b.summary.count).sum::<u64>(), points.len() as u64);
+            for bucket in &out {
+                let inside: Vec<Point> = points
+                    .iter()
+                    .filter(|p| (bucket.start..=bucket.end).contains(&p.step))
+                    .copied()
+                    .collect();
+                let expected = Summary::of(&inside);
+                prop_assert_eq!(bucket.summary.count, expected.count);
+                prop_assert_eq!(
+                    bucket.summary.min_max().map(|(a, b)| (a.to_bits(), b.to_bits())),
+                    expected.min_max().map(|(a, b)| (a.to_bits(), b.to_bits()))
+                );
+                prop_assert_eq!(
+                    bucket.summary.last.map(|p| (p.step, p.timestamp, p.value.to_bits())),
+                    expected.last.map(|p| (p.step, p.timestamp, p.value.to_bits()))
+                );
+            }
+        }
+
+        /// Appending points after the current end changes only the buckets they fall in.
+        #[test]
+        fn appends_leave_earlier_buckets_alone(points in points(), split in 0usize..400, buckets in 1usize..100) {
+            let split = split.min(points.len());
+            let grid = Grid::new(-50, 5_000, buckets);
+            let before = view(&points[..split], grid);
+            let after = view(&points, grid);
+            let first_new = points.get(split).map(|p| grid.index(p.step));
+            for bucket in &before {
+                let untouched = first_new.is_none_or(|new| grid.index(bucket.start) < new);
+                if untouched {
+                    let kept = after.iter().any(|b| {
+                        b.start == bucket.start
+                            && b.summary.count == bucket.summary.count
+                            && b.summary.min_max().map(|(a, c)| (a.to_bits(), c.to_bits()))
+                                == bucket.summary.min_max().map(|(a, c)| (a.to_bits(), c.to_bits()))
+                    });
+                    prop_assert!(kept, "bucket at {} changed", bucket.start);
+                }
+            }
+        }
     }
 }
