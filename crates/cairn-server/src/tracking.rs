@@ -473,14 +473,15 @@ impl Tracking {
             ));
         }
         let published = (self.live.subscribers() > 0).then(|| series.clone());
-        let accepted = self
+        let logged = self
             .store
             .log_points(run_id, series, idempotency_key)
             .await?;
-        if let Some(series) = published {
+        // A replayed request wrote nothing, so there is nothing new to show.
+        if let Some(series) = published.filter(|_| !logged.replay) {
             self.publish_points(run_id, series).await;
         }
-        Ok(accepted)
+        Ok(logged.accepted)
     }
 
     /// Every point of a run's metric with a step in the range.

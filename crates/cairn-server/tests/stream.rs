@@ -188,3 +188,39 @@ async fn bad_stream_requests_are_4xx() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_replayed_ingest_is_not_published_again() {
+    let server = TestServer::start().await;
+    let run_id = server.new_run().await;
+    let mut socket = connect(&server, &format!("?runs={run_id}")).await;
+    wait_for(&mut socket, |e| e["type"] == "hello").await;
+    let send = |step: i64, key: &'static str| {
+        server
+            .client
+            .post(server.url(&format!("/api/v1/runs/{run_id}/metrics")))
+            .header("Idempotency-Key", key)
+            .json(&json!({"metrics": [{"key": "m", "steps": [step], "values": [1]}]}))
+            .send()
+    };
+    for (step, key) in [(1, "a"), (1, "a"), (2, "b")] {
+        assert_eq!(send(step, key).await.unwrap().status(), StatusCode::OK);
+    }
+    let mut steps = Vec::new();
+    while steps.len() < 2 {
+        for event in next_events(&mut socket).await {
+            if event["type"] == "points" {
+                steps.extend(
+                    event["steps"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_i64().unwrap()),
+                );
+            }
+        }
+    }
+    assert_eq!(steps, vec![1, 2], "the retry of step 1 was not sent again");
+    let quiet = tokio::time::timeout(Duration::from_millis(200), socket.next()).await;
+    assert!(quiet.is_err(), "nothing more arrives: {quiet:?}");
+}

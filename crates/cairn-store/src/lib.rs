@@ -245,6 +245,15 @@ pub struct RetentionPolicy {
     pub resolution: i64,
 }
 
+/// The answer to an ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Logged {
+    /// Points accepted (a batch's own exact duplicates count once).
+    pub accepted: usize,
+    /// The idempotency key had been used: nothing was written, `accepted` is the first answer.
+    pub replay: bool,
+}
+
 /// Points read back, and the coarsest retention resolution applied to any of them (0: none).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PointsRead {
@@ -272,14 +281,14 @@ pub trait MetricStore: Send + Sync + 'static {
     /// Points at up to `max_results` evenly spaced steps per run, always the first and last.
     async fn sampled_history(&self, request: SampledHistoryRequest) -> Result<Vec<RunSeries>>;
     /// Appends points to an active run's series (any order; exact duplicates are kept once) and
-    /// returns how many points were accepted. With an idempotency key, a repeated call with the
-    /// same key changes nothing and returns the first call's answer.
+    /// says how many points were accepted. With an idempotency key, a repeated call with the
+    /// same key changes nothing and returns the first call's answer, marked as a replay.
     async fn log_points(
         &self,
         run_id: &str,
         series: Vec<SeriesPoints>,
         idempotency_key: Option<String>,
-    ) -> Result<usize>;
+    ) -> Result<Logged>;
     /// Every point of `key` in a run with a step in `[from_step, to_step]`, in canonical order.
     async fn points(
         &self,

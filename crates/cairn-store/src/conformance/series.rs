@@ -220,7 +220,8 @@ pub async fn series_random_writes_read_back_exactly(store: &dyn Store) {
                         None,
                     )
                     .await
-                    .expect("log points");
+                    .expect("log points")
+                    .accepted;
                 assert!(accepted <= points.len());
             } else {
                 // MLflow's log-batch lands in the same series (at most 1000 metrics per batch).
@@ -463,12 +464,17 @@ pub async fn series_ingest_is_idempotent_and_checked(store: &dyn Store) {
         .log_points(&run_id, batch.clone(), Some("k-1".into()))
         .await
         .unwrap();
-    assert_eq!(first, 3, "a batch's own duplicates count once");
+    assert_eq!(first.accepted, 3, "a batch's own duplicates count once");
+    assert!(!first.replay);
     let again = store
         .log_points(&run_id, batch.clone(), Some("k-1".into()))
         .await
         .unwrap();
-    assert_eq!(again, first, "a retry answers like the first call");
+    assert_eq!(
+        again.accepted, first.accepted,
+        "a retry answers like the first call"
+    );
+    assert!(again.replay, "and says it was a replay");
     // A retry changes nothing, even with new points under the same key.
     let different = vec![SeriesPoints {
         key: "a".into(),

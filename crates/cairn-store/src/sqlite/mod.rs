@@ -28,7 +28,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::{
-    ArtifactLocation, CompactionStats, ExperimentSearch, HistoryRequest, LoggedModelSearch,
+    ArtifactLocation, CompactionStats, ExperimentSearch, HistoryRequest, Logged, LoggedModelSearch,
     MetaStore, MetricStore, PointsRead, Result, RetentionPolicy, RunSearch, RunSeries,
     SampledHistoryRequest, SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, StoreError,
 };
@@ -521,7 +521,7 @@ impl MetricStore for SqliteStore {
         run_id: &str,
         series: Vec<SeriesPoints>,
         idempotency_key: Option<String>,
-    ) -> Result<usize> {
+    ) -> Result<Logged> {
         let id = run_id.to_string();
         let batches: Vec<series::Batch> = series
             .into_iter()
@@ -531,26 +531,38 @@ impl MetricStore for SqliteStore {
                 links: Vec::new(),
             })
             .collect();
-        let (accepted, compact) = self
+        let (logged, compact) = self
             .write(move |conn| {
                 let (run, _) = runs::require_active(conn, &id)?;
                 let now = compactor::now_ms();
                 if let Some(key) = &idempotency_key
                     && let Some(earlier) = series::earlier_answer(conn, run, key)?
                 {
-                    return Ok((earlier, false));
+                    return Ok((
+                        Logged {
+                            accepted: earlier,
+                            replay: true,
+                        },
+                        false,
+                    ));
                 }
                 let appended = series::append(conn, run, batches, now)?;
                 if let Some(key) = &idempotency_key {
                     series::remember_answer(conn, run, key, appended.points, now)?;
                 }
-                Ok((appended.points, appended.compact))
+                Ok((
+                    Logged {
+                        accepted: appended.points,
+                        replay: false,
+                    },
+                    appended.compact,
+                ))
             })
             .await?;
         if compact {
             self.nudge_compactor();
         }
-        Ok(accepted)
+        Ok(logged)
     }
 
     async fn points(
