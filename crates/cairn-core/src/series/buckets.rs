@@ -200,7 +200,11 @@ mod tests {
         assert_eq!(Grid::new(5, 5, 1).width, 1);
         assert_eq!(Grid::new(i64::MIN, i64::MAX, 1).width, i64::MAX);
         let across_zero = Grid::new(-1, 0, 1);
-        assert_eq!(across_zero.index(0) - across_zero.index(-1), 1, "two buckets, not one");
+        assert_eq!(
+            across_zero.index(0) - across_zero.index(-1),
+            1,
+            "two buckets, not one"
+        );
         assert_eq!(Grid::new(3, 5, 1).index(5), Grid::new(3, 5, 1).index(3));
         let grid = Grid::new(-10, 10, 4);
         assert!(grid.index(10) - grid.index(-10) < 4);
