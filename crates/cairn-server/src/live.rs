@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_core::model::{RunInfo, RunStatus};
+use cairn_core::model::RunInfo;
 use cairn_core::series::Point;
 use tokio::sync::broadcast;
 
@@ -127,7 +127,7 @@ impl Hub {
         out.extend_from_slice(b",\"run_name\":");
         json::push_str(&mut out, &info.run_name);
         out.extend_from_slice(b",\"status\":");
-        json::push_str(&mut out, status_name(info.status));
+        json::push_str(&mut out, info.status.as_str());
         out.extend_from_slice(b",\"lifecycle_stage\":");
         json::push_str(&mut out, info.lifecycle_stage.as_str());
         out.extend_from_slice(b",\"start_time\":");
@@ -148,8 +148,4 @@ impl Hub {
             json: Bytes::from(json),
         }));
     }
-}
-
-fn status_name(status: RunStatus) -> &'static str {
-    status.as_str()
 }

@@ -1640,6 +1640,21 @@ fn encode_block(
             *best = Some((choice, reprs));
         }
     };
+    // An integer stream of a domain's representations: the index bits plus the stream's cost.
+    let int_choice = |domain: Domain, reprs: &Reprs, ints: &[i64], index_bits: u64| {
+        let raw_ref = if numbers { reprs.min } else { reprs.first };
+        let mut bits = index_bits;
+        let plan = (m > 0).then(|| {
+            let (plan, cost) = plan_ints(reprs.first, &ints[1..=m], raw_ref, true, true);
+            bits += cost;
+            plan
+        });
+        ValueChoice {
+            coding: Coding::Ints(domain),
+            plan,
+            bits,
+        }
+    };
     if is_const {
         let repr = ord64(values[0]);
         let reprs = Reprs {
@@ -1663,23 +1678,9 @@ fn encode_block(
         {
             let domain = Domain::Decimal(d);
             if let Some(reprs) = reprs_in(domain, &decimal_reprs[..]) {
-                let mut bits = index_value_bits(&reprs, carry.first_ref(domain), numbers);
-                let raw_ref = if numbers { reprs.min } else { reprs.first };
-                let plan = (m > 0).then(|| {
-                    let (plan, cost) =
-                        plan_ints(reprs.first, &decimal_reprs[1..=m], raw_ref, true, true);
-                    bits += cost;
-                    plan
-                });
-                consider(
-                    &mut best,
-                    ValueChoice {
-                        coding: Coding::Ints(domain),
-                        plan,
-                        bits,
-                    },
-                    reprs,
-                );
+                let index_bits = index_value_bits(&reprs, carry.first_ref(domain), numbers);
+                let choice = int_choice(domain, &reprs, &decimal_reprs[..], index_bits);
+                consider(&mut best, choice, reprs);
             }
         }
         // Decimals that cost at most 16 bits a point leave the float domains no chance worth
@@ -1713,23 +1714,8 @@ fn encode_block(
             if let Some(reprs) = reprs_in(domain, &float_reprs[..]) {
                 let index_bits = index_value_bits(&reprs, carry.first_ref(domain), numbers);
                 if options.value_ints || !options.value_xor {
-                    let raw_ref = if numbers { reprs.min } else { reprs.first };
-                    let mut bits = index_bits;
-                    let plan = (m > 0).then(|| {
-                        let (plan, cost) =
-                            plan_ints(reprs.first, &float_reprs[1..=m], raw_ref, true, true);
-                        bits += cost;
-                        plan
-                    });
-                    consider(
-                        &mut best,
-                        ValueChoice {
-                            coding: Coding::Ints(domain),
-                            plan,
-                            bits,
-                        },
-                        reprs,
-                    );
+                    let choice = int_choice(domain, &reprs, &float_reprs[..], index_bits);
+                    consider(&mut best, choice, reprs);
                 }
                 let xor = if narrow { &XOR32 } else { &XOR64 };
                 // The XOR code's cost, estimated from a sample first (it is rarely the cheapest).

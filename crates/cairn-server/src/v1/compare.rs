@@ -321,9 +321,9 @@ pub async fn compare(
     State(state): State<AppState>,
     payload: Result<Json<CompareBody>, JsonRejection>,
 ) -> ApiResult<Response> {
-    let body = payload.map(|Json(b)| b).map_err(|rejection| {
-        ApiError::invalid(format!("Invalid request body: {}", rejection.body_text()))
-    })?;
-    let result = state.tracking.compare(body.into_request()?).await?;
+    let result = state
+        .tracking
+        .compare(super::body(payload)?.into_request()?)
+        .await?;
     Ok(Json(to_json(&result)).into_response())
 }

@@ -28,18 +28,13 @@ use cairn_store::{RetentionPolicy, SeriesPoints, SeriesRequest, SeriesSummary, S
 use serde::Deserialize;
 
 use super::json::{self, Double};
+use super::{body, query};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::tracking::now_ms;
 
 /// Points per streamed piece of a `points` response.
 const STREAM_POINTS: usize = 16_384;
-
-fn body<T>(payload: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    payload.map(|Json(value)| value).map_err(|rejection| {
-        ApiError::invalid(format!("Invalid request body: {}", rejection.body_text()))
-    })
-}
 
 fn json_response(bytes: Vec<u8>) -> Response {
     (
@@ -169,12 +164,6 @@ fn binary_points(points: &[Point], thinned: i64) -> Vec<u8> {
     out.extend(points.iter().flat_map(|p| p.timestamp.to_le_bytes()));
     out.extend(points.iter().flat_map(|p| p.value.to_bits().to_le_bytes()));
     out
-}
-
-fn query<T>(query: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> ApiResult<T> {
-    query
-        .map(|Query(value)| value)
-        .map_err(|rejection| ApiError::invalid(format!("Invalid query: {}", rejection.body_text())))
 }
 
 /// Writes one point's value of a column.

@@ -10,11 +10,13 @@
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
 //! - [`json`]: the columnar encoders and the lenient double decoder.
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 
 use crate::AppState;
+use crate::error::{ApiError, ApiResult};
 
 pub mod compare;
 pub mod json;
@@ -50,4 +52,18 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/stream", get(stream::stream))
         .route("/api/v1/compare", post(compare::compare))
+}
+
+/// A JSON body, or a 400 that says what is wrong with it.
+pub(crate) fn body<T>(payload: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    payload.map(|Json(value)| value).map_err(|rejection| {
+        ApiError::invalid(format!("Invalid request body: {}", rejection.body_text()))
+    })
+}
+
+/// A query string, or a 400 that says what is wrong with it.
+pub(crate) fn query<T>(query: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    query
+        .map(|Query(value)| value)
+        .map_err(|rejection| ApiError::invalid(format!("Invalid query: {}", rejection.body_text())))
 }

@@ -135,9 +135,7 @@ pub async fn stream(
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::invalid(format!("Invalid query: {}", rejection.body_text()))
-    })?;
+    let query = super::query(query)?;
     let mut subscription = Subscription::default();
     subscription.add(Targets {
         runs: split_list(query.runs),

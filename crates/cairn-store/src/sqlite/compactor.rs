@@ -13,8 +13,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
+use super::sql::now_ms;
 use super::writer::{Job, TypedJob};
-use super::{retention, series};
+use super::{in_read_transaction, retention, series};
 use crate::{CompactionStats, Result, StoreError};
 
 /// How often the compactor looks for due series without being asked.
@@ -29,13 +30,6 @@ pub enum Command {
     Nudge,
     /// Compact every series with raw data, then answer.
     Force(SyncSender<Result<CompactionStats>>),
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The thread body; returns when every command sender is gone.
@@ -86,13 +80,6 @@ fn write<T: Send + 'static>(
         .map_err(|_| StoreError::Internal("the writer stopped before answering".to_string()))?
 }
 
-fn in_snapshot<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("BEGIN")?;
-    let result = work(conn);
-    let _ = conn.execute_batch("COMMIT");
-    result
-}
-
 /// Compacts due series (every series with raw data when `force`) until none is left due.
 fn pass(
     conn: &Connection,
@@ -103,12 +90,12 @@ fn pass(
     let mut stats = CompactionStats::default();
     // Under continuous ingest there is always more; a forced pass stops after a few rounds.
     for _ in 0..16 {
-        let due = in_snapshot(conn, |conn| series::pending(conn, now_ms(), force, 256))?;
+        let due = in_read_transaction(conn, |conn| series::pending(conn, now_ms(), force, 256))?;
         if due.is_empty() {
             break;
         }
         for id in due {
-            let Some(plan) = in_snapshot(conn, |conn| series::plan(conn, id))? else {
+            let Some(plan) = in_read_transaction(conn, |conn| series::plan(conn, id))? else {
                 continue;
             };
             stats.series += 1;
@@ -124,12 +111,12 @@ fn pass(
         return Ok(stats);
     }
     loop {
-        let due = in_snapshot(conn, |conn| retention::due(conn, now_ms(), 256))?;
+        let due = in_read_transaction(conn, |conn| retention::due(conn, now_ms(), 256))?;
         if due.is_empty() {
             break;
         }
         for (chunk, series, resolution) in due {
-            let plan = in_snapshot(conn, |conn| {
+            let plan = in_read_transaction(conn, |conn| {
                 retention::plan(conn, chunk, series, resolution)
             })?;
             stats.thinned_chunks += 1;

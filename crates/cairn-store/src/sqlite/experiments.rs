@@ -17,7 +17,7 @@ const COLUMNS: &str = "e.experiment_id, e.name, e.artifact_location, e.lifecycle
 
 /// Creates experiment 0 (`Default`) when the database has none.
 pub fn ensure_default(conn: &Connection) -> Result<()> {
-    let now = now_millis();
+    let now = sql::now_ms();
     conn.execute(
         "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
          SELECT 0, 'Default', 'mlflow-artifacts:/0', 'active', ?1, ?1
@@ -25,13 +25,6 @@ pub fn ensure_default(conn: &Connection) -> Result<()> {
         params![now],
     )?;
     Ok(())
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Parses an experiment id; anything that is not a stored id's form is simply not found.

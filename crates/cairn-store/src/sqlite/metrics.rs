@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use cairn_core::model::{Metric, Page};
 use cairn_core::series::Point;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use super::series::{self, Link};
 use super::token;
@@ -13,10 +13,7 @@ use crate::{HistoryRequest, Result, RunSeries, SampledHistoryRequest, StoreError
 
 /// A run's internal id.
 pub fn run_key(conn: &Connection, run_id: &str) -> Result<Option<i64>> {
-    Ok(conn
-        .prepare_cached("SELECT id FROM runs WHERE run_uuid = ?1")?
-        .query_row(params![run_id], |row| row.get(0))
-        .optional()?)
+    Ok(series::run_row(conn, run_id)?.map(|(id, _)| id))
 }
 
 type LinkKey = (i64, i64, u64);

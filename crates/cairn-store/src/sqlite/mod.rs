@@ -310,6 +310,7 @@ impl SqliteStore {
     }
 }
 
+/// Runs `work` inside one read transaction: a consistent snapshot across its queries.
 fn in_read_transaction<T>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> Result<T>,
@@ -534,7 +535,7 @@ impl MetricStore for SqliteStore {
         let (logged, compact) = self
             .write(move |conn| {
                 let (run, _) = runs::require_active(conn, &id)?;
-                let now = compactor::now_ms();
+                let now = sql::now_ms();
                 if let Some(key) = &idempotency_key
                     && let Some(earlier) = series::earlier_answer(conn, run, key)?
                 {

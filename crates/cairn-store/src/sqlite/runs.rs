@@ -14,7 +14,7 @@ use cairn_core::validation;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{self, IN_CHUNK};
-use super::{compactor, experiments, series};
+use super::{experiments, series};
 use crate::{Result, StoreError};
 
 /// The tag that mirrors a run's name.
@@ -248,7 +248,7 @@ pub fn log_batch(
     }
 
     log_model_metrics(conn, run_id, experiment_id, metrics)?;
-    series::append(conn, id, batches, compactor::now_ms())
+    series::append(conn, id, batches, sql::now_ms())
 }
 
 /// Points that belong to a logged model are also kept per model (MLflow 3's model metrics).

@@ -476,7 +476,7 @@ pub fn extent(conn: &Connection, series: i64) -> Result<Option<Extent>> {
 }
 
 /// A run's internal id and start time.
-fn run_row(conn: &Connection, run_id: &str) -> Result<Option<(i64, i64)>> {
+pub fn run_row(conn: &Connection, run_id: &str) -> Result<Option<(i64, i64)>> {
     Ok(conn
         .prepare_cached("SELECT id, start_time FROM runs WHERE run_uuid = ?1")?
         .query_row(params![run_id], |row| Ok((row.get(0)?, row.get(1)?)))
