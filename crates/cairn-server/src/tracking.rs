@@ -24,7 +24,7 @@ use cairn_store::{
     SeriesSummary, SeriesView, Store,
 };
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::live::{Hub, RunChange};
 
 pub mod compare;
@@ -63,6 +63,25 @@ pub struct CreateRun {
     pub run_name: Option<String>,
     pub start_time: Option<i64>,
     pub tags: Vec<Tag>,
+}
+
+/// Which experiment `ensure_run` puts a run in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunExperiment {
+    /// Experiment `0` (`Default`).
+    Default,
+    /// An existing experiment, by id.
+    Id(String),
+    /// An experiment by name, created (with the default artifact location) when missing.
+    Name(String),
+}
+
+/// What `ensure_run` did.
+#[derive(Debug, Clone)]
+pub struct EnsuredRun {
+    pub run: Run,
+    /// False when the run existed already (nothing was changed).
+    pub created: bool,
 }
 
 /// Arguments of a runs search, as text the way clients send them.
@@ -274,9 +293,9 @@ impl Tracking {
             .await
         {
             // MLflow answers a rename onto a taken name with BAD_REQUEST, not ALREADY_EXISTS.
-            Err(error) if error.kind() == cairn_store::ErrorKind::AlreadyExists => Err(
-                ApiError::new(crate::error::ErrorCode::BadRequest, error.to_string()),
-            ),
+            Err(error) if error.kind() == cairn_store::ErrorKind::AlreadyExists => {
+                Err(ApiError::new(ErrorCode::BadRequest, error.to_string()))
+            }
             other => Ok(other?),
         }
     }
@@ -318,16 +337,141 @@ impl Tracking {
     pub async fn create_run(&self, request: CreateRun) -> ApiResult<Run> {
         let experiment_id = request
             .experiment_id
+            .clone()
             .filter(|id| !id.is_empty())
             .unwrap_or_else(|| "0".into());
         let experiment = self.get_experiment(&experiment_id).await?;
+        self.insert_run(ids::new_run_id(), &experiment, request)
+            .await
+    }
+
+    /// Creates a run with a client-chosen id unless it already exists (the native `PUT` of a
+    /// run). Idempotent: when the run is there already and belongs to `target`'s experiment,
+    /// nothing changes and `created` is false; when it belongs to another experiment the answer
+    /// is `RESOURCE_ALREADY_EXISTS`. Concurrent calls with the same new id all succeed, and
+    /// exactly one of them creates the run. `request.experiment_id` is ignored: `target` says
+    /// where the run goes. An experiment named by `target` is created when missing.
+    pub async fn ensure_run(
+        &self,
+        run_id: &str,
+        target: RunExperiment,
+        request: CreateRun,
+    ) -> ApiResult<EnsuredRun> {
+        check_run(run_id)?;
+        if let Some(run) = self.find_run(run_id).await? {
+            let experiment = self.resolve_experiment(&target, false).await?;
+            return self.existing_run(run, experiment.as_ref(), &target).await;
+        }
+        let Some(experiment) = self.resolve_experiment(&target, true).await? else {
+            return Err(ApiError::internal(
+                "an experiment was created but cannot be read back",
+            ));
+        };
+        match self
+            .insert_run(run_id.to_string(), &experiment, request)
+            .await
+        {
+            Ok(run) => Ok(EnsuredRun { run, created: true }),
+            // A concurrent call created the run between our read and our write.
+            Err(error) if error.code == ErrorCode::ResourceAlreadyExists => {
+                match self.find_run(run_id).await? {
+                    Some(run) => self.existing_run(run, Some(&experiment), &target).await,
+                    None => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A run by id, `None` when there is none.
+    async fn find_run(&self, run_id: &str) -> ApiResult<Option<Run>> {
+        match self.store.get_run(run_id).await {
+            Ok(run) => Ok(Some(run)),
+            Err(error) if error.kind() == cairn_store::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The experiment `target` names. A missing name is created when `create` is set and is
+    /// `None` otherwise; a missing id is always an error.
+    async fn resolve_experiment(
+        &self,
+        target: &RunExperiment,
+        create: bool,
+    ) -> ApiResult<Option<Experiment>> {
+        let name = match target {
+            RunExperiment::Default => return Ok(Some(self.get_experiment("0").await?)),
+            RunExperiment::Id(experiment_id) => {
+                return Ok(Some(self.get_experiment(experiment_id).await?));
+            }
+            RunExperiment::Name(name) => name,
+        };
+        if let Some(found) = self.store.get_experiment_by_name(name).await? {
+            return Ok(Some(found));
+        }
+        if !create {
+            return Ok(None);
+        }
+        match self.create_experiment(name, None, Vec::new()).await {
+            Ok(experiment_id) => Ok(Some(self.get_experiment(&experiment_id).await?)),
+            // A concurrent call created it first.
+            Err(error) if error.code == ErrorCode::ResourceAlreadyExists => {
+                Ok(self.store.get_experiment_by_name(name).await?)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The answer for a run that exists already: unchanged if it is in `experiment`, else a
+    /// conflict that names both experiments.
+    async fn existing_run(
+        &self,
+        run: Run,
+        experiment: Option<&Experiment>,
+        target: &RunExperiment,
+    ) -> ApiResult<EnsuredRun> {
+        if experiment.is_some_and(|e| e.experiment_id == run.info.experiment_id) {
+            self.remember_run(&run.info);
+            return Ok(EnsuredRun {
+                run,
+                created: false,
+            });
+        }
+        let actual = match self.store.get_experiment(&run.info.experiment_id).await {
+            Ok(e) => format!("experiment {} ('{}')", e.experiment_id, e.name),
+            Err(_) => format!("experiment {}", run.info.experiment_id),
+        };
+        let requested = match (experiment, target) {
+            (Some(e), _) => format!("experiment {} ('{}')", e.experiment_id, e.name),
+            (None, RunExperiment::Name(name)) => format!("experiment '{name}'"),
+            (None, RunExperiment::Id(id)) => format!("experiment {id}"),
+            (None, RunExperiment::Default) => "experiment 0".to_string(),
+        };
+        Err(ApiError::new(
+            ErrorCode::ResourceAlreadyExists,
+            format!(
+                "Run with id={} already exists in {actual}; it cannot be created in {requested}",
+                run.info.run_id
+            ),
+        ))
+    }
+
+    /// Creates a run with the given id in `experiment`: the one code path behind `create_run`
+    /// and `ensure_run` (active-experiment rule, tag normalisation, run names, artifact URI,
+    /// live publication).
+    async fn insert_run(
+        &self,
+        run_id: String,
+        experiment: &Experiment,
+        request: CreateRun,
+    ) -> ApiResult<Run> {
+        let experiment_id = experiment.experiment_id.clone();
         if experiment.lifecycle_stage != LifecycleStage::Active {
             return Err(ApiError::invalid(format!(
                 "The experiment {experiment_id} must be in the 'active' state. Current state is deleted."
             )));
         }
         let mut tags = normalize_run_tags(request.tags)?;
-        let run_id = ids::new_run_id();
         let tagged_name = tags
             .iter()
             .find(|t| t.key == RUN_NAME_TAG)
@@ -341,7 +485,7 @@ impl Tracking {
             }
             (Some(name), _) => name,
             (None, Some(tagged)) if !tagged.is_empty() => tagged,
-            _ => names::run_name_from_seed(u128::from_str_radix(&run_id, 16).unwrap_or(0)),
+            _ => names::run_name_from_seed(run_name_seed(&run_id)),
         };
         tags.retain(|t| t.key != RUN_NAME_TAG);
         tags.push(Tag::new(RUN_NAME_TAG, run_name.clone()));
@@ -903,6 +1047,23 @@ fn check_experiment_id(experiment_id: &str) -> ApiResult<()> {
 
 pub(crate) fn check_run(run_id: &str) -> ApiResult<()> {
     ids::check_run_id(run_id).map_err(ApiError::from)
+}
+
+/// The seed of a run's generated name: the id as a hex number (every server-made id), or, for a
+/// client-chosen id that is not one, a hash of it, so that such runs do not all get one name.
+fn run_name_seed(run_id: &str) -> u128 {
+    match u128::from_str_radix(run_id, 16) {
+        Ok(seed) => seed,
+        Err(_) => {
+            // FNV-1a, 128-bit: stable across builds and platforms.
+            let mut hash: u128 = 0x6c62272e07bb014262b821756295c58d;
+            for byte in run_id.bytes() {
+                hash ^= u128::from(byte);
+                hash = hash.wrapping_mul(0x0000000001000000000000000000013b);
+            }
+            hash
+        }
+    }
 }
 
 fn normalize_run_tags(tags: Vec<Tag>) -> ApiResult<Vec<Tag>> {

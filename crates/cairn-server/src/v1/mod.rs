@@ -5,14 +5,20 @@
 //! the strings `"NaN"`, `"Infinity"` and `"-Infinity"`; errors use the same
 //! `{"error_code", "message"}` body as the MLflow routes.
 //!
+//! - [`runs`]: `PUT /api/v1/runs/{run_id}`, idempotent creation of a run with a client-chosen id.
 //! - [`metrics`]: ingest, full series, downsampled views (one run or many), summaries.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
 //! - [`json`]: the columnar encoders and the lenient double decoder.
+//!
+//! `GET /api/v1/openapi.yaml` serves the OpenAPI 3.1 document of every route here
+//! (`crates/cairn-server/openapi.yaml`); a route added here belongs there too.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query};
-use axum::routing::{get, post};
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
 use crate::AppState;
@@ -21,13 +27,19 @@ use crate::error::{ApiError, ApiResult};
 pub mod compare;
 pub mod json;
 pub mod metrics;
+pub mod runs;
 pub mod stream;
+
+/// The OpenAPI 3.1 document of the native API.
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 
 /// Largest native ingest body (bytes).
 pub const MAX_INGEST_BODY: usize = 256 << 20;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/openapi.yaml", get(openapi))
+        .route("/api/v1/runs/{run_id}", put(runs::put_run))
         .route(
             "/api/v1/runs/{run_id}/metrics",
             post(metrics::ingest)
@@ -52,6 +64,17 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/stream", get(stream::stream))
         .route("/api/v1/compare", post(compare::compare))
+}
+
+/// `GET /api/v1/openapi.yaml`.
+async fn openapi() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/yaml"),
+        )],
+        OPENAPI_YAML,
+    )
 }
 
 /// A JSON body, or a 400 that says what is wrong with it.

@@ -1,0 +1,117 @@
+"""A small HTTP/1.1 client over :mod:`http.client` with keep-alive.
+
+One :class:`Http` per thread (connections are not shared). Errors come back as
+:class:`~cairn.errors.ApiError` subclasses; a connection failure is a
+:class:`~cairn.errors.ServerError` with ``status`` None.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from typing import IO, Any
+from urllib.parse import quote, urlsplit
+
+from .errors import ServerError, from_response
+
+USER_AGENT = "cairn-python"
+
+
+class Http:
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0):
+        parts = urlsplit(base_url)
+        self.scheme = parts.scheme
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.timeout = timeout
+        self.headers = {"User-Agent": USER_AGENT}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+            self._conn = cls(self.host, self.port, timeout=self.timeout)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | IO[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+        length: int | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Sends one request; returns (status, headers, body). Raises ServerError when the
+        server cannot be reached. A request on a stale keep-alive connection is retried once
+        when it is safe (the body is bytes, so it can be sent again)."""
+        all_headers = dict(self.headers)
+        if headers:
+            all_headers.update(headers)
+        if length is not None:
+            all_headers["Content-Length"] = str(length)
+        for attempt in (0, 1):
+            conn = self._connection()
+            try:
+                conn.request(method, self.prefix + path, body=body, headers=all_headers)
+                response = conn.getresponse()
+                data = response.read()
+                return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+                self.close()
+                if attempt == 0 and (body is None or isinstance(body, bytes)):
+                    continue
+                raise ServerError(f"connection to {self.host}:{self.port} lost: {e}") from e
+            except (TimeoutError, OSError, http.client.HTTPException) as e:
+                self.close()
+                raise ServerError(f"cannot reach {self.host}:{self.port}: {e}") from e
+        raise AssertionError("unreachable")
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """A JSON request; returns the parsed JSON answer or raises the matching ApiError."""
+        body = None
+        all_headers = dict(headers or {})
+        if payload is not None:
+            body = json.dumps(payload).encode()
+            all_headers["Content-Type"] = "application/json"
+        status, _, data = self.request(method, path, body=body, headers=all_headers)
+        if status >= 400:
+            raise from_response(status, data)
+        return json.loads(data) if data else {}
+
+    def get_bytes(self, path: str) -> bytes:
+        status, _, data = self.request("GET", path)
+        if status >= 400:
+            raise from_response(status, data)
+        return data
+
+
+def segment(text: str) -> str:
+    """One path segment, percent-encoded (``train/loss`` → ``train%2Floss``)."""
+    return quote(text, safe="")
+
+
+def artifact_path(artifact_uri: str, path: str = "") -> str:
+    """The proxy route path of an ``mlflow-artifacts:`` URI plus a relative path."""
+    rest = artifact_uri.split(":", 1)[1] if ":" in artifact_uri else artifact_uri
+    rest = rest.lstrip("/")
+    if artifact_uri.startswith("mlflow-artifacts://"):
+        # mlflow-artifacts://host:port/path names the path after the authority.
+        rest = rest.split("/", 1)[1] if "/" in rest else ""
+    full = "/".join(p for p in (rest.strip("/"), path.strip("/")) if p)
+    return "/api/2.0/mlflow-artifacts/artifacts/" + quote(full, safe="/")

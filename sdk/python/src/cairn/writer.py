@@ -1,0 +1,282 @@
+"""The write path: ``log()`` appends to memory; threads spool and send.
+
+::
+
+    training thread ── add() ──► deque (bounded) ──► spooler thread ──► Spool (disk) ──► sender ──► server
+                                      └── full: the training thread spools itself (disk, never network)
+
+- :meth:`Writer.add` is the hot path: one ``deque.append`` and a counter. It never waits on the
+  network and never takes a lock.
+- The spooler cuts batches every :attr:`Settings.batch_interval` seconds (or sooner when
+  :attr:`Settings.batch_points` are waiting), encodes them as the native columnar ingest body
+  and appends them to the spool with a fresh idempotency key.
+- The sender delivers spool records in order, retrying transient failures with backoff (the
+  server may be away for as long as it likes: records wait on disk, memory stays bounded).
+- :meth:`Writer.close` flushes and waits a bounded time for delivery; anything undelivered
+  stays in the spool for the next process or ``cairn sync``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from .deliver import Deliverer, Rejected, Retry
+from .http import Http
+from .settings import Settings
+from .spool import Spool, SpoolReader
+
+log = logging.getLogger("cairn")
+
+_NON_FINITE = re.compile(r"-?Infinity|NaN")
+
+
+def _quote_non_finite(match: re.Match[str]) -> str:
+    return '"' + match.group() + '"'
+
+
+def _numbers(values: list[Any]) -> str:
+    """A JSON array of numbers, with NaN and ±Infinity as the strings the server accepts."""
+    text = json.dumps(values)
+    if "N" in text or "I" in text:
+        text = _NON_FINITE.sub(_quote_non_finite, text)
+    return text
+
+
+def encode_metrics(items: list[tuple[int, int, dict[str, float]]]) -> tuple[bytes, int]:
+    """Columnar ingest body of ``(step, timestamp_ms, {key: value})`` items; returns the body and
+    its point count."""
+    columns: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    count = 0
+    for step, ts, data in items:
+        for key, value in data.items():
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = ([], [], [])
+            column[0].append(step)
+            column[1].append(ts)
+            column[2].append(value)
+        count += len(data)
+    parts = []
+    for key, (steps, stamps, values) in columns.items():
+        if len(set(stamps)) == 1:
+            time_part = '"timestamp":' + str(stamps[0])
+        else:
+            time_part = '"timestamps":' + json.dumps(stamps)
+        parts.append(
+            '{"key":'
+            + json.dumps(key)
+            + ',"steps":'
+            + json.dumps(steps)
+            + ","
+            + time_part
+            + ',"values":'
+            + _numbers(values)
+            + "}"
+        )
+    return ('{"metrics":[' + ",".join(parts) + "]}").encode(), count
+
+
+class Writer:
+    """Owns one run's spool and, online, the threads that deliver it."""
+
+    def __init__(self, run_id: str, run_dir: Path, settings: Settings, *, online: bool):
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.settings = settings
+        self.online = online
+        self.spool = Spool(run_dir / "spool")
+        self._items: deque[tuple[int, int, dict[str, float]]] = deque()
+        self._added = 0  # points added (written by the training thread only)
+        self._taken = 0  # points spooled (written under _drain_lock only)
+        self._drain_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._spooled = threading.Condition()
+        self._closing = threading.Event()
+        self._spooler_done = threading.Event()
+        self._deadline: float | None = None
+        self._deadline_set = threading.Event()
+        self.delivered_records = 0
+        self.rejected_records = 0
+        self.last_error: str | None = None
+        self._spooler = threading.Thread(target=self._spool_loop, name="cairn-spooler", daemon=True)
+        self._spooler.start()
+        self._sender: threading.Thread | None = None
+        if online:
+            self._sender = threading.Thread(target=self._send_loop, name="cairn-sender", daemon=True)
+            self._sender.start()
+
+    # ----- the training thread -----
+
+    def add(self, step: int, timestamp: int, data: dict[str, float]) -> None:
+        self._items.append((step, timestamp, data))
+        self._added += len(data)
+        if self._added - self._taken >= self.settings.max_buffered_points:
+            # The spooler is starved: spool here, on disk, rather than grow without bound.
+            self._drain()
+
+    def op(self, header: dict[str, Any], body: bytes = b"") -> None:
+        """Appends a non-metric record, after every point added before it."""
+        with self._drain_lock:
+            self._drain_locked()
+            self.spool.append(header, body)
+        self._notify()
+
+    # ----- spooling -----
+
+    def _drain(self) -> None:
+        with self._drain_lock:
+            spooled = self._drain_locked()
+        if spooled:
+            self._notify()
+
+    def _drain_locked(self) -> bool:
+        items = self._items
+        spooled = False
+        while items:
+            batch = []
+            points = 0
+            limit = self.settings.batch_points
+            while items and points < limit:
+                item = items.popleft()
+                batch.append(item)
+                points += len(item[2])
+            body, count = encode_metrics(batch)
+            self.spool.append({"op": "metrics", "run_id": self.run_id, "key": uuid.uuid4().hex}, body)
+            self._taken += count
+            spooled = True
+        return spooled
+
+    def _notify(self) -> None:
+        with self._spooled:
+            self._spooled.notify_all()
+
+    def _spool_loop(self) -> None:
+        interval = self.settings.batch_interval
+        try:
+            while not self._closing.is_set():
+                self._wake.wait(interval)
+                self._wake.clear()
+                if self._items:
+                    try:
+                        self._drain()
+                    except Exception:  # noqa: BLE001 — never raise into the process
+                        log.exception("cairn: spooling failed; points stay in memory, retrying")
+                        self._closing.wait(1.0)
+        finally:
+            self._spooler_done.set()
+
+    # ----- sending -----
+
+    def _send_loop(self) -> None:
+        http = Http(
+            self.settings.url,
+            token=self.settings.token,
+            timeout=self.settings.request_timeout,
+        )
+        deliverer = Deliverer(http, self.run_dir)
+        reader = self.spool.reader()
+        backoff = 0.05
+        try:
+            while True:
+                record = reader.next()
+                if record is None:
+                    if self._spooler_done.is_set() and not self._items:
+                        return
+                    with self._spooled:
+                        self._spooled.wait(0.2)
+                    continue
+                while True:
+                    if self._past_deadline():
+                        return
+                    try:
+                        deliverer.deliver(record)
+                        self.delivered_records += 1
+                        backoff = 0.05
+                        break
+                    except Retry as e:
+                        if self.last_error != str(e):
+                            log.warning("cairn: server unavailable (%s); spooling and retrying", e)
+                        self.last_error = str(e)
+                        wait = e.after if e.after is not None else backoff
+                        backoff = min(backoff * 2, 5.0)
+                        self._sleep(wait * (0.75 + random.random() / 2))
+                    except Rejected as e:
+                        self._reject(record, str(e))
+                        break
+                reader.ack(record)
+                deliverer.cleanup(record)
+                if self.last_error is not None:
+                    log.warning("cairn: server reachable again; delivering the spool")
+                    self.last_error = None
+        except Exception:  # noqa: BLE001
+            log.exception("cairn: the sender stopped; undelivered records stay in the spool")
+        finally:
+            reader.close()
+            http.close()
+
+    def _reject(self, record: Any, reason: str) -> None:
+        self.rejected_records += 1
+        log.error(
+            "cairn: the server rejected a %s record of run %s: %s (kept in %s)",
+            record.header.get("op"),
+            self.run_id,
+            reason,
+            self.run_dir / "rejected.log",
+        )
+        with open(self.run_dir / "rejected.log", "a") as f:
+            f.write(json.dumps({"header": record.header, "reason": reason}) + "\n")
+            f.write(record.body.decode("utf-8", "replace") + "\n")
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    def _sleep(self, seconds: float) -> None:
+        if self._deadline is not None:
+            time.sleep(min(seconds, max(0.0, self._deadline - time.monotonic())))
+        else:
+            self._deadline_set.wait(seconds)
+
+    # ----- closing -----
+
+    def flush(self) -> None:
+        """Spools everything added so far (disk; the sender picks it up)."""
+        self._drain()
+
+    def close(self, timeout: float) -> bool:
+        """Stops spooling and waits up to ``timeout`` seconds for delivery. Returns whether
+        every record was delivered (offline: whether the spool was written)."""
+        self._drain()
+        self._closing.set()
+        self._wake.set()
+        self._spooler.join()
+        self._drain()
+        self.spool.sync()
+        delivered = True
+        if self._sender is not None:
+            self._deadline = time.monotonic() + max(0.0, timeout)
+            self._deadline_set.set()
+            self._notify()
+            self._sender.join(max(0.0, timeout) + 1.0)
+            delivered = not self._sender.is_alive() and not self._pending_on_disk()
+        self.spool.close()
+        return delivered
+
+    def _pending_on_disk(self) -> bool:
+        reader = SpoolReader(self.spool)
+        try:
+            return reader.next() is not None
+        finally:
+            reader.close()
+
+    @property
+    def buffered_points(self) -> int:
+        return self._added - self._taken
