@@ -14,17 +14,20 @@ ensure_cargo() {
   fi
 }
 
-# Creates the test virtual environment in .venv (once) and installs the pinned test requirements.
+# Creates the test virtual environment in .venv (once) and installs the pinned test requirements
+# and the Python SDK (editable).
 ensure_test_venv() {
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
   fi
   local stamp=.venv/.requirements-stamp
   local want
-  want=$(cat tests/requirements.txt tests/constraints.txt | sha256sum | cut -d' ' -f1)
+  want=$(cat tests/requirements.txt tests/constraints.txt sdk/python/pyproject.toml | sha256sum | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -r tests/requirements.txt -c tests/constraints.txt
+    # The SDK, editable: tests exercise the working tree's code.
+    .venv/bin/python -m pip install --quiet --no-deps -e sdk/python -c tests/constraints.txt
     echo "$want" > "$stamp"
   fi
 }

@@ -11,6 +11,7 @@ import types
 from pathlib import Path
 
 import pytest
+
 from cairn import environment
 from cairn.environment import Captured, capture
 from cairn.redact import REDACTED, is_secret_key, redact_mapping, redact_text, strip_url_credentials

@@ -12,6 +12,7 @@ from collections import namedtuple
 from collections.abc import Callable
 
 import pytest
+
 from cairn import system
 from cairn.system import THREAD_NAME, SystemMonitor
 

@@ -424,6 +424,9 @@ class Run:
     def log_bytes(self, data: bytes, artifact_file: str) -> None:
         """Stores ``data`` as the artifact ``artifact_file`` (a relative path)."""
         self._check_open()
+        _check_artifact_path(artifact_file)
+        if self._writer is None:
+            return
         staged = self._staging_path()
         staged.write_bytes(data)
         self._artifact_op(staged, artifact_file)
@@ -435,6 +438,7 @@ class Run:
         return folder / uuid.uuid4().hex
 
     def _artifact_file(self, source: Path, artifact_path: str) -> None:
+        _check_artifact_path(artifact_path)
         if self._writer is None:
             return
         staged = self._staging_path()
@@ -479,8 +483,9 @@ class Run:
     def finish(self, exit_code: int | None = None, *, status: str | None = None, timeout: float | None = None) -> bool:
         """Ends the run (FINISHED, or FAILED for a non-zero ``exit_code``) and waits up to
         ``timeout`` seconds (``Settings.finish_timeout`` by default) for delivery. Returns
-        whether everything reached the server; what did not stays in the run folder for the
-        next process or ``cairn sync``."""
+        whether everything reached the server and was accepted; what did not stays in the run
+        folder (undelivered records for the next process or ``cairn sync``; rejected ones in
+        ``rejected.log``)."""
         global _current
         if self._finished:
             return True
@@ -513,6 +518,7 @@ class Run:
             log.info("cairn: offline run saved in %s; upload it with `cairn sync %s`", self.dir, self.dir)
         elif delivered and self._writer.rejected_records == 0:
             shutil.rmtree(self.dir, ignore_errors=True)
+            return True
         else:
             log.warning(
                 "cairn: run %s is not fully delivered yet; it stays in %s and the next run or "
@@ -521,7 +527,7 @@ class Run:
                 self.dir,
                 self.dir,
             )
-        return delivered
+        return delivered and self._writer.rejected_records == 0
 
     def _at_exit(self) -> None:
         try:

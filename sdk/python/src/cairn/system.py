@@ -366,7 +366,7 @@ class SystemMonitor:
             except Exception:
                 pass
             try:
-                memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+                memory = _gpu_memory(nvml, handle)
                 out[prefix + "memory_used_mb"] = float(memory.used) / _MB
                 if float(memory.total) > 0:
                     out[prefix + "memory_percent"] = 100.0 * float(memory.used) / float(memory.total)
@@ -426,3 +426,16 @@ def _netdev_totals(text: str) -> tuple[float, float]:
         received += float(fields[0])
         sent += float(fields[8])
     return sent, received
+
+
+def _gpu_memory(nvml: Any, handle: Any) -> Any:
+    """Memory in use as ``nvidia-smi`` shows it: the v2 query leaves out memory the driver
+    reserves for itself (hundreds of MB on recent GPUs); older bindings and drivers fall
+    back to v1."""
+    version = getattr(nvml, "nvmlMemory_v2", None)
+    if version is not None:
+        try:
+            return nvml.nvmlDeviceGetMemoryInfo(handle, version=version)
+        except Exception:  # noqa: BLE001 — driver without v2
+            pass
+    return nvml.nvmlDeviceGetMemoryInfo(handle)

@@ -1,0 +1,114 @@
+"""Fixtures: a real ``cairn server`` (``CAIRN_BIN``, default ``target/debug/cairn``) on a free
+loopback port, and a fresh SDK folder per test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class CairnServer:
+    """A server process that tests may kill and start again on the same port and data."""
+
+    def __init__(self, root: Path):
+        self.binary = os.environ.get("CAIRN_BIN", str(REPO / "target" / "debug" / "cairn"))
+        if not Path(self.binary).exists():
+            pytest.exit(f"CAIRN_BIN={self.binary} does not exist (cargo build -p cairn first)", 2)
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = root / "server.log"
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [self.binary, "server", "--host", "127.0.0.1", "--port", str(self.port)] + ["--data", str(self.data)],
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cairn server exited: {self.log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("cairn server did not become healthy")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush (what a crash or an OOM kill does)."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def server():
+    root = Path(tempfile.mkdtemp(prefix="cairn-sdk-"))
+    srv = CairnServer(root)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    """A server of the test's own, free to be killed and restarted."""
+    srv = CairnServer(tmp_path)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def sdk_env(tmp_path, monkeypatch, server):
+    """Points the SDK at the shared server with its own folder, a fresh project, no system
+    metrics and no environment capture (tests that want them turn them on)."""
+    import cairn
+    from cairn import runs
+
+    monkeypatch.setenv("CAIRN_URL", server.url)
+    monkeypatch.setenv("CAIRN_DIR", str(tmp_path / "cairn"))
+    monkeypatch.setenv("CAIRN_PROJECT", f"p-{uuid.uuid4().hex[:10]}")
+    monkeypatch.setenv("CAIRN_SYSTEM_METRICS", "0")
+    monkeypatch.setenv("CAIRN_CAPTURE_ENV", "0")
+    monkeypatch.delenv("CAIRN_MODE", raising=False)
+    monkeypatch.delenv("CAIRN_TOKEN", raising=False)
+    yield tmp_path / "cairn"
+    current = runs.current()
+    if current is not None:
+        current.finish(timeout=5)
+    assert cairn.active_run() is None
