@@ -400,3 +400,93 @@ async fn retention_policy_round_trips_and_reads_report_thinning() {
         .await;
     assert_eq!(body["thinned"], Value::Null);
 }
+
+#[tokio::test]
+async fn binary_ingest_matches_json_and_rejects_malformed_bodies() {
+    use cairn_core::series::Point;
+    use cairn_server::v1::ingest;
+    use cairn_store::SeriesPoints;
+
+    let server = TestServer::start().await;
+    let run_id = server.new_run().await;
+    let path = format!("/api/v1/runs/{run_id}/metrics");
+    let body = ingest::encode(&[
+        SeriesPoints {
+            key: "train/loss".into(),
+            points: vec![
+                Point::new(0, 1000, 0.5),
+                Point::new(1, 1000, f64::NAN),
+                Point::new(2, 1000, 0.25),
+            ],
+        },
+        SeriesPoints {
+            key: "acc".into(),
+            points: vec![Point::new(5, 7, 1.0), Point::new(3, 8, 0.0)],
+        },
+    ]);
+    let send = |bytes: Vec<u8>, content_type: &'static str| {
+        server
+            .client
+            .post(server.url(&path))
+            .header("content-type", content_type)
+            .header("idempotency-key", "bin-1")
+            .body(bytes)
+            .send()
+    };
+    let response = send(body.clone(), ingest::CONTENT_TYPE).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["accepted"], 5);
+    // The same key again is a replay: nothing is applied twice.
+    let again = send(body.clone(), ingest::CONTENT_TYPE).await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+
+    let (_, points) = server
+        .get(&format!(
+            "/api/v1/runs/{run_id}/metrics/train%2Floss/points"
+        ))
+        .await;
+    assert_eq!(points["steps"], json!([0, 1, 2]));
+    assert_eq!(points["values"], json!([0.5, "NaN", 0.25]));
+    let (_, points) = server
+        .get(&format!("/api/v1/runs/{run_id}/metrics/acc/points"))
+        .await;
+    assert_eq!(points["steps"], json!([3, 5]));
+    assert_eq!(points["timestamps"], json!([8, 7]));
+
+    let mut truncated = body.clone();
+    truncated.truncate(body.len() - 3);
+    for (bytes, content_type, expect) in [
+        (truncated, ingest::CONTENT_TYPE, "Invalid request body"),
+        (b"CAIRNIN9".to_vec(), ingest::CONTENT_TYPE, "CAIRNIN1"),
+        (body.clone(), "text/csv", "Unsupported content type"),
+    ] {
+        let response = server
+            .client
+            .post(server.url(&path))
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error_code"], "INVALID_PARAMETER_VALUE");
+        assert!(
+            error["message"].as_str().unwrap().contains(expect),
+            "{error}"
+        );
+    }
+    let (_, summaries) = server.get(&path).await;
+    let counts: Vec<_> = summaries["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["count"].clone())
+        .collect();
+    assert_eq!(
+        counts,
+        vec![json!(2), json!(3)],
+        "rejected bodies stored nothing"
+    );
+}

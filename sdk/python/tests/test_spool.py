@@ -3,8 +3,8 @@ columnar encoder."""
 
 from __future__ import annotations
 
-import json
 import math
+import struct
 
 from cairn import spool as spool_module
 from cairn.spool import MAGIC, Spool
@@ -84,21 +84,49 @@ def test_acked_segments_are_removed(tmp_path, monkeypatch):
     assert not s.pending()
 
 
-def test_encoder_columns_and_non_finite_values():
+def decode_binary(body: bytes) -> dict[str, tuple[list[int], list[int], list[float]]]:
+    """A reader of the binary ingest layout, written from its description."""
+    assert body[:8] == b"CAIRNIN1"
+    (count,) = struct.unpack_from("<I", body, 8)
+    at = 12
+    out = {}
+    for _ in range(count):
+        (length,) = struct.unpack_from("<H", body, at)
+        key = body[at + 2 : at + 2 + length].decode()
+        at += 2 + length
+        n, flags = struct.unpack_from("<IB", body, at)
+        at += 5
+        shared = None
+        if flags & 1:
+            (shared,) = struct.unpack_from("<q", body, at)
+            at += 8
+        steps = list(struct.unpack_from(f"<{n}q", body, at))
+        at += 8 * n
+        if shared is None:
+            stamps = list(struct.unpack_from(f"<{n}q", body, at))
+            at += 8 * n
+        else:
+            stamps = [shared] * n
+        values = list(struct.unpack_from(f"<{n}d", body, at))
+        at += 8 * n
+        out[key] = (steps, stamps, values)
+    assert at == len(body)
+    return out
+
+
+def test_encoder_columns_shared_timestamps_and_special_values():
     body, count = encode_metrics(
         [
             (0, 1000, {"loss": 0.5, "acc": 1}),
             (1, 1000, {"loss": float("nan")}),
-            (2, 1001, {"loss": float("inf"), "NaN_key": float("-inf")}),
+            (2, 1001, {"loss": float("inf"), "big": 10**400}),
         ]
     )
     assert count == 5
-    parsed = json.loads(body)
-    by_key = {m["key"]: m for m in parsed["metrics"]}
-    assert by_key["loss"]["steps"] == [0, 1, 2]
-    assert by_key["loss"]["timestamps"] == [1000, 1000, 1001]
-    assert by_key["loss"]["values"][0] == 0.5
-    assert by_key["loss"]["values"][1:] == ["NaN", "Infinity"]
-    assert by_key["acc"] == {"key": "acc", "steps": [0], "timestamp": 1000, "values": [1]}
-    assert by_key["NaN_key"]["values"] == ["-Infinity"]
-    assert not any(isinstance(v, float) and math.isnan(v) for v in by_key["loss"]["values"])
+    columns = decode_binary(body)
+    steps, stamps, values = columns["loss"]
+    assert steps == [0, 1, 2] and stamps == [1000, 1000, 1001]
+    assert values[0] == 0.5 and math.isnan(values[1]) and values[2] == math.inf
+    assert columns["acc"] == ([0], [1000], [1.0])
+    assert columns["big"] == ([2], [1001], [math.inf])
+    assert len(body) < 200

@@ -1,7 +1,9 @@
 //! Metric routes of the native API.
 //!
 //! - `POST /api/v1/runs/{run_id}/metrics` — ingest `{"metrics": [{"key", "steps", "values",
-//!   "timestamps" | "timestamp"}]}`; an `Idempotency-Key` header makes a retry harmless.
+//!   "timestamps" | "timestamp"}]}` as JSON, or the same columns in the binary layout of
+//!   [`super::ingest`] (`application/vnd.cairn.metrics`); an `Idempotency-Key` header makes a
+//!   retry harmless.
 //! - `GET  /api/v1/runs/{run_id}/metrics` — per-key summaries of the run.
 //! - `GET  /api/v1/runs/{run_id}/metrics/{key}/points?from=&to=&format=` — every point, as
 //!   streamed JSON or (`format=binary`) as packed little-endian columns.
@@ -27,6 +29,7 @@ use cairn_core::series::{Point, Summary};
 use cairn_store::{RetentionPolicy, SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, XAxis};
 use serde::Deserialize;
 
+use super::ingest;
 use super::json::{self, Double};
 use super::{body, query};
 use crate::AppState;
@@ -109,13 +112,44 @@ impl IngestSeries {
     }
 }
 
+/// The series of an ingest body: columnar JSON (`application/json`, the default) or the binary
+/// layout of [`ingest::decode`](super::ingest) (`application/vnd.cairn.metrics`).
+fn ingest_series(headers: &HeaderMap, bytes: &[u8], now: i64) -> ApiResult<Vec<SeriesPoints>> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match content_type.as_deref() {
+        Some(ingest::CONTENT_TYPE) => ingest::decode(bytes)
+            .map_err(|e| ApiError::invalid(format!("Invalid request body: {}", e.0))),
+        None | Some("application/json") => {
+            let request: IngestBody = serde_json::from_slice(bytes)
+                .map_err(|e| ApiError::invalid(format!("Invalid request body: {e}")))?;
+            request
+                .metrics
+                .into_iter()
+                .map(|s| s.into_points(now))
+                .collect()
+        }
+        Some(other) => Err(ApiError::invalid(format!(
+            "Unsupported content type '{other}': send application/json or {}",
+            ingest::CONTENT_TYPE
+        ))),
+    }
+}
+
 pub async fn ingest(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
     headers: HeaderMap,
-    payload: Result<Json<IngestBody>, JsonRejection>,
+    payload: Bytes,
 ) -> ApiResult<Response> {
-    let request = body(payload)?;
     let idempotency_key = match headers.get("idempotency-key") {
         Some(value) => Some(
             value
@@ -125,12 +159,7 @@ pub async fn ingest(
         ),
         None => None,
     };
-    let now = now_ms();
-    let series = request
-        .metrics
-        .into_iter()
-        .map(|s| s.into_points(now))
-        .collect::<ApiResult<Vec<_>>>()?;
+    let series = ingest_series(&headers, &payload, now_ms())?;
     let accepted = state
         .tracking
         .log_points(&run_id, series, idempotency_key)

@@ -6,7 +6,7 @@
 //! `{"error_code", "message"}` body as the MLflow routes.
 //!
 //! - [`runs`]: `PUT /api/v1/runs/{run_id}`, idempotent creation of a run with a client-chosen id.
-//! - [`metrics`]: ingest, full series, downsampled views (one run or many), summaries.
+//! - [`metrics`]: ingest (columnar JSON, or the binary layout of [`ingest`]), full series, downsampled views (one run or many), summaries.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
 //! - [`json`]: the columnar encoders and the lenient double decoder.
@@ -25,6 +25,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
 pub mod compare;
+pub mod ingest;
 pub mod json;
 pub mod metrics;
 pub mod runs;

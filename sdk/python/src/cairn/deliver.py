@@ -54,7 +54,10 @@ class Deliverer:
                     "POST",
                     f"/api/v1/runs/{segment(header['run_id'])}/metrics",
                     record.body,
-                    {"Idempotency-Key": header["key"], "Content-Type": "application/json"},
+                    {
+                        "Idempotency-Key": header["key"],
+                        "Content-Type": header.get("type", "application/json"),
+                    },
                 )
             elif op == "run":
                 answer = self._send(

@@ -326,6 +326,8 @@ class Run:
                 if isinstance(step, bool) or not isinstance(step, int):
                     raise UsageError(f"step must be an integer; got {step!r}")
                 step = int(step)
+            if not -(2**63) <= step < 2**63:
+                raise UsageError(f"step must fit in 64 bits; got {step}")
             at = step
             if commit is False:
                 if at > self._step:

@@ -108,8 +108,9 @@ class Spool:
 
     def _start_segment(self, number: int) -> None:
         if self._file is not None:
+            # No fsync here: it would stall whoever appends (a training thread spilling) for
+            # as long as the disk takes; ``close`` makes everything durable at the end.
             self._file.flush()
-            os.fsync(self._file.fileno())
             self._file.close()
         path = self.dir / _segment_name(number)
         self._file = open(path, "wb")

