@@ -304,3 +304,38 @@ def test_environment_captured_with_secrets_redacted(sdk_env, monkeypatch, tmp_pa
     text = env_file.read_text()
     assert "tok-123456" not in text and "hunter2" not in text
     assert json.loads(text)["environment"]["MY_SERVICE_TOKEN"] == "[REDACTED]"
+
+
+def test_environment_of_a_dirty_git_checkout(sdk_env, monkeypatch, tmp_path):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "t@example.invalid")
+    git("config", "user.name", "t")
+    (repo / "train.py").write_text("print('v1')\n")
+    git("add", "train.py")
+    git("commit", "-q", "-m", "first")
+    git("remote", "add", "origin", "https://someone:s3cret@example.invalid/org/repo.git")
+    (repo / "train.py").write_text("print('v2')\n")
+    commit = git("rev-parse", "HEAD")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("CAIRN_CAPTURE_ENV", "1")
+    run = cairn.init()
+    run.finish()
+    c = Client()
+    tags = c.get_run(run.id).tags
+    assert tags["cairn.git.commit"] == tags["mlflow.source.git.commit"] == commit
+    assert tags["cairn.git.branch"] == "main"
+    assert tags["cairn.git.dirty"] == "true"
+    assert "s3cret" not in tags["mlflow.source.git.repoURL"]
+    assert tags["mlflow.source.git.repoURL"].endswith("example.invalid/org/repo.git")
+    diff = c.download_artifacts(run.id, "git/diff.patch", tmp_path / "down").read_text()
+    assert "-print('v1')" in diff and "+print('v2')" in diff
