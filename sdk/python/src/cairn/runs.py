@@ -245,10 +245,12 @@ class Run:
         params = self._params_of(dict(config or {}))
 
         online = self.mode == "online"
-        created = online and self._create_now(body)
+        if online:
+            self._create_now(body)
         self._writer = Writer(self.id, self.dir, settings, online=online)
-        if not created:
-            self._writer.op({"op": "run", "run_id": self.id}, json.dumps(body).encode())
+        # Spooled even when the run was just created (the PUT is idempotent), so that the spool
+        # alone can recreate the run wherever it is synced.
+        self._writer.op({"op": "run", "run_id": self.id}, json.dumps(body).encode())
         if config:
             self.config._data.update(config)
         self._send_params(params)
