@@ -193,3 +193,19 @@ def test_a_rejected_record_is_kept_and_reported(server, sdk_env):
     lines = (folder / "rejected.log").read_text().splitlines()
     assert json.loads(lines[0])["header"]["op"] == "batch"
     assert Client(server.url).get_run(run.id).metrics == {"ok": 1.0}
+
+
+def test_a_script_that_crashes_leaves_a_failed_run_and_one_that_ends_a_finished_one(server, sdk_env, tmp_path):
+    ids = {}
+    for name, ending in (("crash", "raise SystemError('boom')"), ("clean", "pass")):
+        script = tmp_path / f"{name}.py"
+        script.write_text(
+            f"import cairn\nrun = cairn.init()\nprint(run.id, flush=True)\nrun.log({{'x': 1.0}})\n{ending}\n"
+        )
+        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+        assert (proc.returncode != 0) == (name == "crash"), proc.stderr
+        ids[name] = proc.stdout.split()[0]
+    client = Client(server.url)
+    assert client.get_run(ids["crash"]).status == "FAILED"
+    assert client.get_run(ids["clean"]).status == "FINISHED"
+    assert client.get_run(ids["crash"]).metrics == {"x": 1.0}

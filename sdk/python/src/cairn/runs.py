@@ -42,6 +42,24 @@ INIT_TIMEOUT = 5.0
 
 _current: Run | None = None
 _current_lock = threading.Lock()
+# The status a run still open at interpreter exit gets: an uncaught exception fails it.
+_exit_status = "FINISHED"
+_hook_installed = False
+
+
+def _install_excepthook() -> None:
+    global _hook_installed
+    if _hook_installed:
+        return
+    _hook_installed = True
+    previous = sys.excepthook
+
+    def hook(kind: Any, value: Any, traceback: Any) -> None:
+        global _exit_status
+        _exit_status = "KILLED" if issubclass(kind, KeyboardInterrupt) else "FAILED"
+        previous(kind, value, traceback)
+
+    sys.excepthook = hook
 
 
 def current() -> Run | None:
@@ -264,6 +282,7 @@ class Run:
             self._system_step = 0
             self._monitor = SystemMonitor(self._log_system, settings.system_metrics_interval)
             self._monitor.start()
+        _install_excepthook()
         atexit.register(self._at_exit)
 
     # ----- creation -----
@@ -535,7 +554,7 @@ class Run:
 
     def _at_exit(self) -> None:
         try:
-            self.finish()
+            self.finish(status=_exit_status)
         except Exception:  # noqa: BLE001 — interpreter shutdown
             log.exception("cairn: could not finish run %s at exit", self.id)
 
@@ -594,7 +613,3 @@ def set_current(run: Run | None) -> None:
 
 def runs_dir(settings: Settings) -> Path:
     return settings.dir / "runs"
-
-
-def _python() -> str:
-    return sys.version.split()[0]
