@@ -313,9 +313,7 @@ def test_environment_of_a_dirty_git_checkout(sdk_env, monkeypatch, tmp_path):
     repo.mkdir()
 
     def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=repo, check=True, capture_output=True, text=True
-        ).stdout.strip()
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
     git("init", "-q", "-b", "main")
     git("config", "user.email", "t@example.invalid")

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import runs as _run_module
+from .autologging import autolog
 from .client import Client, Experiment, MetricHistory, RunRecord
 from .errors import (
     ApiError,
@@ -69,6 +70,7 @@ __all__ = [
     "Summary",
     "UsageError",
     "active_run",
+    "autolog",
     "end_run",
     "finish",
     "init",
@@ -107,6 +109,7 @@ def init(
     capture_environment: bool | None = None,
     mlflow_tags: Mapping[str, Any] | None = None,
     reinit: bool = False,
+    _run_class: type[Run] = Run,
 ) -> Run:
     """Starts a run and makes it the current one (``cairn.log`` / ``cairn.finish``).
 
@@ -132,7 +135,7 @@ def init(
         system_metrics_interval=system_metrics_interval,
         capture_environment=capture_environment,
     )
-    run = Run(
+    run = _run_class(
         settings,
         name=name,
         config=config,

@@ -194,6 +194,9 @@ class Summary(MutableMapping[str, Any]):
 class Run:
     """One tracked run. Create it with :func:`cairn.init`."""
 
+    #: The class of :attr:`config` (a subclass may widen what config accepts).
+    config_class: type[Config] = Config
+
     def __init__(
         self,
         settings: Settings,
@@ -212,7 +215,7 @@ class Run:
         self.mode = settings.mode
         self.experiment_id: str | None = None
         self.artifact_uri: str | None = None
-        self.config = Config(self)
+        self.config = self.config_class(self)
         self.summary = Summary(self)
         self._step = 0
         self._known: set[str] = set()
