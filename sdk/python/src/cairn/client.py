@@ -152,22 +152,35 @@ class Client:
         max_results: int | None = None,
         view: str = "active",
     ) -> list[Experiment]:
-        out: list[Experiment] = []
-        token = None
+        body: dict[str, Any] = {"view_type": _view(view)}
+        pages = self._paged("experiments/search", "experiments", body, filter, order_by, max_results)
+        return [Experiment.from_wire(e) for e in pages]
+
+    def _paged(
+        self,
+        route: str,
+        field: str,
+        body: dict[str, Any],
+        filter: str | None,
+        order_by: list[str] | None,
+        max_results: int | None,
+    ) -> list[dict[str, Any]]:
+        """Every item of a paged MLflow search, up to ``max_results``."""
+        out: list[dict[str, Any]] = []
+        if filter:
+            body["filter"] = filter
+        if order_by:
+            body["order_by"] = order_by
         while True:
             page = 1000 if max_results is None else min(1000, max_results - len(out))
-            body: dict[str, Any] = {"max_results": page, "view_type": _view(view)}
-            if filter:
-                body["filter"] = filter
-            if order_by:
-                body["order_by"] = order_by
-            if token:
-                body["page_token"] = token
-            answer = self._call("POST", f"{MLFLOW}/experiments/search", body)
-            out.extend(Experiment.from_wire(e) for e in answer.get("experiments", []))
-            token = answer.get("next_page_token")
-            if not token or (max_results is not None and len(out) >= max_results):
+            if page <= 0:
                 return out
+            answer = self._call("POST", f"{MLFLOW}/{route}", {**body, "max_results": page})
+            out.extend(answer.get(field, []))
+            token = answer.get("next_page_token")
+            if not token:
+                return out
+            body["page_token"] = token
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         self._call(
@@ -276,28 +289,9 @@ class Client:
             ids = [e.experiment_id for e in self.search_experiments(view="all")]
         else:
             ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
-        runs: list[RunRecord] = []
-        token = None
-        while True:
-            page = 1000 if max_results is None else min(1000, max_results - len(runs))
-            if page <= 0:
-                break
-            body: dict[str, Any] = {
-                "experiment_ids": ids,
-                "max_results": page,
-                "run_view_type": _view(view),
-            }
-            if filter:
-                body["filter"] = filter
-            if order_by:
-                body["order_by"] = order_by
-            if token:
-                body["page_token"] = token
-            answer = self._call("POST", f"{MLFLOW}/runs/search", body)
-            runs.extend(RunRecord.from_wire(r) for r in answer.get("runs", []))
-            token = answer.get("next_page_token")
-            if not token:
-                break
+        body: dict[str, Any] = {"experiment_ids": ids, "run_view_type": _view(view)}
+        pages = self._paged("runs/search", "runs", body, filter, order_by, max_results)
+        runs = [RunRecord.from_wire(r) for r in pages]
         if output == "list":
             return runs
         if output == "pandas":

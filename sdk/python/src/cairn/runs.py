@@ -28,7 +28,7 @@ from . import redact
 from .errors import ApiError, ParamChangedError, ServerError, UsageError
 from .http import Http, segment
 from .settings import Settings
-from .values import check_key, metric_values, param_value, tag_value
+from .values import check_key, flatten, metric_values, param_value, tag_value
 from .writer import Writer
 
 log = logging.getLogger("cairn")
@@ -384,7 +384,7 @@ class Run:
     def _params_of(self, values: Mapping[str, Any]) -> dict[str, str]:
         """Params for config values: checked, stringified, and compared with what was logged."""
         params: dict[str, str] = {}
-        for key, value in _flatten_config(values).items():
+        for key, value in flatten(values, ".").items():
             check_key(key, "param")
             text = param_value(key, value)
             if redact.is_secret_key(key):
@@ -587,19 +587,6 @@ class Run:
         from .display import run_html
 
         return run_html(self)
-
-
-def _flatten_config(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if not isinstance(key, str):
-            raise UsageError(f"Config keys must be strings; got {key!r}")
-        name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, Mapping):
-            out.update(_flatten_config(value, name))
-        else:
-            out[name] = value
-    return out
 
 
 def _check_artifact_path(path: str) -> None:
