@@ -288,6 +288,7 @@ def test_jupyter_repr_links_the_run(sdk_env):
     run.finish()
     html = run._repr_html_()
     assert run.id in html and "nb" in html and "loss" in html
+    assert "<polyline" in html, "a small chart of the metric"
 
 
 def test_environment_captured_with_secrets_redacted(sdk_env, monkeypatch, tmp_path):

@@ -21,14 +21,9 @@ def _series(run: Run, key: str) -> list[float]:
         answer = http.call("GET", f"/api/v1/runs/{segment(run.id)}/metrics/{segment(key)}/series?buckets=64")
     finally:
         http.close()
-    out = []
-    for bucket in answer.get("buckets", []):
-        value = bucket.get("last", bucket.get("mean"))
-        if isinstance(value, dict):
-            value = value.get("value")
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            out.append(float(value))
-    return out
+    # Buckets travel as columns; the last value of each bucket draws the line.
+    last = (answer.get("buckets") or {}).get("last", [])
+    return [float(v) for v in last if isinstance(v, (int, float)) and math.isfinite(v)]
 
 
 def sparkline(values: list[float]) -> str:
