@@ -130,3 +130,15 @@ def test_encoder_columns_shared_timestamps_and_special_values():
     assert columns["acc"] == ([0], [1000], [1.0])
     assert columns["big"] == ([2], [1001], [math.inf])
     assert len(body) < 200
+
+
+def test_uniform_and_mixed_batches_encode_the_same_points():
+    uniform = [(s, 1000 + s // 3, {"a": s * 0.5, "b": -s}) for s in range(10)]
+    mixed = uniform + [(10, 2000, {"c": 1.0})]
+    for items in (uniform, mixed, uniform[:1], [(0, 5, {"only": 10**400})]):
+        body, count = encode_metrics(items)
+        assert count == sum(len(d) for _, _, d in items)
+        columns = decode_binary(body)
+        for key in {k for _, _, d in items for k in d}:
+            rows = [(s, t, float(d[key]) if d[key] < 10**300 else math.inf) for s, t, d in items if key in d]
+            assert list(zip(*columns[key], strict=True)) == rows

@@ -187,8 +187,34 @@ class SpoolReader:
         self._file_segment = number
         return True
 
+    def _read(self) -> Record | bool:
+        """The whole record at the offset of the open segment; False when there is none yet
+        (or the segment ends torn); raises ValueError when its checksum fails."""
+        self._file.seek(self.offset)
+        head = self._file.read(_HEAD.size)
+        if len(head) < _HEAD.size:
+            return False
+        length, crc = _HEAD.unpack(head)
+        payload = self._file.read(length)
+        if len(payload) < length:
+            return False
+        if zlib.crc32(payload) != crc:
+            raise ValueError("checksum")
+        line, _, body = payload.partition(b"\n")
+        end = self.offset + _HEAD.size + length
+        self.offset = end
+        return Record(json.loads(line), body, self.segment, end)
+
     def next(self) -> Record | None:
         """The next whole record, or None when there is none (yet)."""
+        # The common case, a record right at the offset of the open segment, needs no listing.
+        if self._file is not None and self._file_segment == self.segment and self.offset >= len(MAGIC):
+            try:
+                record = self._read()
+            except ValueError:
+                record = False
+            if record:
+                return record
         while True:
             segments = self.spool.segments()
             later = [s for s in segments if s > self.segment]
@@ -200,27 +226,19 @@ class SpoolReader:
                 continue
             if self.offset < len(MAGIC):
                 self.offset = len(MAGIC)
-            self._file.seek(self.offset)
-            head = self._file.read(_HEAD.size)
-            if len(head) == _HEAD.size:
-                length, crc = _HEAD.unpack(head)
-                payload = self._file.read(length)
-                if len(payload) == length:
-                    if zlib.crc32(payload) == crc:
-                        line, _, body = payload.partition(b"\n")
-                        end = self.offset + _HEAD.size + length
-                        self.offset = end
-                        return Record(json.loads(line), body, self.segment, end)
-                    log.error(
-                        "cairn: spool record at %s:%d fails its checksum; skipping the rest of that segment",
-                        _segment_name(self.segment),
-                        self.offset,
-                    )
-                    if not later:
-                        return None
-                    self.segment, self.offset = later[0], len(MAGIC)
-                    continue
-            # Incomplete: either still being written, or a torn tail of a finished segment.
+            try:
+                record = self._read()
+            except ValueError:
+                log.error(
+                    "cairn: spool record at %s:%d fails its checksum; skipping the rest of that segment",
+                    _segment_name(self.segment),
+                    self.offset,
+                )
+                record = False
+            else:
+                if record:
+                    return record
+                # Incomplete: still being written, or the torn tail of a finished segment.
             if not later:
                 return None
             self.segment, self.offset = later[0], len(MAGIC)

@@ -27,6 +27,7 @@ import time
 import uuid
 from array import array
 from collections import deque
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ from .settings import Settings
 from .spool import Spool, SpoolReader
 
 log = logging.getLogger("cairn")
+
+# Seconds between ack-file updates while records flow (delivery is idempotent, so a crash
+# before the next update only sends the last few records again).
+ACK_INTERVAL = 0.5
 
 BINARY_TYPE = "application/vnd.cairn.metrics"
 _MAGIC = b"CAIRNIN1"
@@ -49,6 +54,12 @@ def encode_metrics(items: list[tuple[int, int, dict[str, float]]]) -> tuple[byte
     ``v1/ingest.rs``) of ``(step, timestamp_ms, {key: value})`` items; returns the body and its
     point count. Columns become machine arrays in one C call each, which costs a quarter of
     what ``json.dumps`` of the same columns does."""
+    if items:
+        # The usual batch, every item with the same keys, is transposed by C loops.
+        dicts = list(map(_third, items))
+        keys = dicts[0].keys()
+        if keys and all(map(keys.__eq__, map(dict.keys, dicts))):
+            return _encode_uniform(items, dicts, list(keys))
     columns: dict[str, tuple[list[int], list[int], list[float]]] = {}
     count = 0
     for step, ts, data in items:
@@ -62,22 +73,59 @@ def encode_metrics(items: list[tuple[int, int, dict[str, float]]]) -> tuple[byte
         count += len(data)
     parts = [_MAGIC, struct.pack("<I", len(columns))]
     for key, (steps, stamps, values) in columns.items():
-        raw = key.encode()
-        parts.append(_SERIES_HEAD.pack(len(raw)))
-        parts.append(raw)
-        first = stamps[0]
-        shared = stamps.count(first) == len(stamps)
-        parts.append(_COUNT_FLAGS.pack(len(steps), 1 if shared else 0))
-        if shared:
-            parts.append(_TIMESTAMP.pack(first))
-        parts.append(array("q", steps).tobytes())
-        if not shared:
-            parts.append(array("q", stamps).tobytes())
-        try:
-            parts.append(array("d", values).tobytes())
-        except OverflowError:  # an int too large for a double
-            parts.append(array("d", [_double(v) for v in values]).tobytes())
+        _append_series(parts, key, len(steps), array("q", steps).tobytes(), _timestamps(stamps), values)
     return b"".join(parts), count
+
+
+_first, _second, _third = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+def _encode_uniform(
+    items: list[tuple[int, int, dict[str, float]]], dicts: list[dict[str, float]], names: list[str]
+) -> tuple[bytes, int]:
+    """``encode_metrics`` of items that all have the keys ``names``: the same body, built
+    with C loops (itemgetter rows, zip transposition, one steps array for every key)."""
+    n = len(items)
+    steps = array("q", map(_first, items)).tobytes()
+    stamps = _timestamps(list(map(_second, items)))
+    get = itemgetter(*names)
+    rows = map(get, dicts) if len(names) > 1 else ((v,) for v in map(get, dicts))
+    parts = [_MAGIC, struct.pack("<I", len(names))]
+    for name, values in zip(names, zip(*rows, strict=True), strict=True):
+        _append_series(parts, name, n, steps, stamps, values)
+    return b"".join(parts), n * len(names)
+
+
+def _timestamps(stamps: list[int]) -> tuple[int | None, bytes]:
+    """One shared timestamp, or the packed column when they differ."""
+    first = stamps[0]
+    if stamps.count(first) == len(stamps):
+        return first, b""
+    return None, array("q", stamps).tobytes()
+
+
+def _append_series(
+    parts: list[bytes],
+    name: str,
+    count: int,
+    steps: bytes,
+    stamps: tuple[int | None, bytes],
+    values: Any,
+) -> None:
+    raw = name.encode()
+    shared, column = stamps
+    parts.append(_SERIES_HEAD.pack(len(raw)))
+    parts.append(raw)
+    parts.append(_COUNT_FLAGS.pack(count, 0 if shared is None else 1))
+    if shared is not None:
+        parts.append(_TIMESTAMP.pack(shared))
+    parts.append(steps)
+    if shared is None:
+        parts.append(column)
+    try:
+        parts.append(array("d", values).tobytes())
+    except OverflowError:  # an int too large for a double
+        parts.append(array("d", [_double(v) for v in values]).tobytes())
 
 
 def _double(value: float) -> float:
@@ -199,10 +247,15 @@ class Writer:
         deliverer = Deliverer(http, self.run_dir)
         reader = self.spool.reader()
         backoff = 0.05
+        unacked = None  # the last delivered record not yet in the ack file
+        last_ack = time.monotonic()
         try:
             while True:
                 record = reader.next()
                 if record is None:
+                    if unacked is not None:
+                        reader.ack(unacked)
+                        unacked = None
                     if self._spooler_done.is_set() and not self._items:
                         return
                     with self._spooled:
@@ -210,6 +263,8 @@ class Writer:
                     continue
                 while True:
                     if self._past_deadline():
+                        if unacked is not None:
+                            reader.ack(unacked)
                         return
                     try:
                         deliverer.deliver(record)
@@ -226,7 +281,14 @@ class Writer:
                     except Rejected as e:
                         self._reject(record, str(e))
                         break
-                reader.ack(record)
+                # Delivery is idempotent, so a crash before the next ack only sends a few
+                # records again; artifacts are acked at once (their local copy goes next).
+                if record.header.get("op") == "artifact" or time.monotonic() - last_ack >= ACK_INTERVAL:
+                    reader.ack(record)
+                    unacked = None
+                    last_ack = time.monotonic()
+                else:
+                    unacked = record
                 deliverer.cleanup(record)
                 if self.last_error is not None:
                     log.warning("cairn: server reachable again; delivering the spool")
