@@ -19,7 +19,7 @@ use cairn_core::model::{
 use cairn_core::series::Point;
 use cairn_core::{ids, names, validation};
 use cairn_store::{
-    ArtifactLocation, ExperimentSearch, HistoryRequest, LoggedModelSearch, PointsRead,
+    ArtifactLocation, ExperimentSearch, HistoryRequest, Logged, LoggedModelSearch, PointsRead,
     RetentionPolicy, RunSearch, RunSeries, SampledHistoryRequest, SeriesPoints, SeriesRequest,
     SeriesSummary, SeriesView, Store,
 };
@@ -590,7 +590,7 @@ impl Tracking {
         run_id: &str,
         series: Vec<SeriesPoints>,
         idempotency_key: Option<String>,
-    ) -> ApiResult<usize> {
+    ) -> ApiResult<Logged> {
         check_run(run_id)?;
         let total: usize = series.iter().map(|s| s.points.len()).sum();
         if total > MAX_INGEST_POINTS {
@@ -625,7 +625,7 @@ impl Tracking {
         if let Some(series) = published.filter(|_| !logged.replay) {
             self.publish_points(run_id, series).await;
         }
-        Ok(logged.accepted)
+        Ok(logged)
     }
 
     /// Every point of a run's metric with a step in the range.

@@ -438,8 +438,14 @@ async fn binary_ingest_matches_json_and_rejects_malformed_bodies() {
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["accepted"], 5);
     // The same key again is a replay: nothing is applied twice.
+    assert_eq!(answer["replay"], false);
     let again = send(body.clone(), ingest::CONTENT_TYPE).await.unwrap();
     assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(
+        (again["accepted"].clone(), again["replay"].clone()),
+        (json!(5), json!(true))
+    );
 
     let (_, points) = server
         .get(&format!(

@@ -160,11 +160,14 @@ pub async fn ingest(
         None => None,
     };
     let series = ingest_series(&headers, &payload, now_ms())?;
-    let accepted = state
+    let logged = state
         .tracking
         .log_points(&run_id, series, idempotency_key)
         .await?;
-    Ok(Json(serde_json::json!({ "accepted": accepted })).into_response())
+    Ok(
+        Json(serde_json::json!({ "accepted": logged.accepted, "replay": logged.replay }))
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize)]
