@@ -107,13 +107,16 @@ def capture(cwd: str | None = None, *, diff_limit: int = 1_000_000, argv: list[s
 
     git_info: dict[str, object] | None = None
     if work_dir:
-        git_info, diff = _safe(lambda: _git_info(work_dir, script, diff_limit), "git", (None, None))
+        no_git: tuple[dict[str, object] | None, str | None] = (None, None)
+        git_info, diff = _safe(lambda: _git_info(work_dir, script, diff_limit), "git", no_git)
     if git_info is not None:
         document["git"] = git_info
 
-    python_info = _safe(_python_info, "python", {})
-    host_info = _safe(_host_info, "host", {})
-    gpus = _safe(_gpu_info, "gpus", [])
+    empty: dict[str, object] = {}
+    python_info = _safe(_python_info, "python", empty)
+    host_info = _safe(_host_info, "host", empty)
+    no_gpus: list[dict[str, object]] = []
+    gpus = _safe(_gpu_info, "gpus", no_gpus)
     command_line = _safe(lambda: shlex.join(args), "command", " ".join(args))
     command: dict[str, object] = {"line": command_line, "argv": args}
     if script is not None:
@@ -125,8 +128,9 @@ def capture(cwd: str | None = None, *, diff_limit: int = 1_000_000, argv: list[s
     document["command"] = command
     if work_dir:
         document["cwd"] = work_dir
-    document["distributions"] = _safe(_distributions, "distributions", {})
-    document["environment"] = _safe(lambda: redact_mapping(dict(os.environ)), "environment", {})
+    no_distributions: dict[str, str] = {}
+    document["distributions"] = _safe(_distributions, "distributions", no_distributions)
+    document["environment"] = _safe(lambda: redact_mapping(dict(os.environ)), "environment", empty)
 
     tags: dict[str, str] = {}
 

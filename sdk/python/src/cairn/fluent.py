@@ -88,7 +88,7 @@ def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> None:
     """Stores a dict as JSON (or YAML for ``.yaml``/``.yml`` files when PyYAML is present)."""
     if artifact_file.endswith((".yaml", ".yml")):
         try:
-            import yaml  # type: ignore[import-untyped]
+            import yaml
         except ImportError as e:
             raise UsageError("log_dict to a .yaml file needs PyYAML installed") from e
         text = yaml.safe_dump(dict(dictionary), sort_keys=False)

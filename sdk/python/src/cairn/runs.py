@@ -141,7 +141,7 @@ class Config(MutableMapping[str, Any]):
         else:
             self[name] = value
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         values = dict(other, **kwargs)
         params = self._run._params_of(values)
         for key, value in values.items():

@@ -17,7 +17,7 @@ setting                     environment              default
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
@@ -43,9 +43,6 @@ class Settings:
     batch_interval: float = 0.05
     # Per request; a slow server makes batches wait in the spool, never the training loop.
     request_timeout: float = 30.0
-
-    def with_overrides(self, **overrides: object) -> Settings:
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _float_env(name: str, default: float) -> float:

@@ -187,17 +187,17 @@ class SpoolReader:
         self._file_segment = number
         return True
 
-    def _read(self) -> Record | bool:
-        """The whole record at the offset of the open segment; False when there is none yet
+    def _read(self) -> Record | None:
+        """The whole record at the offset of the open segment; None when there is none yet
         (or the segment ends torn); raises ValueError when its checksum fails."""
         self._file.seek(self.offset)
         head = self._file.read(_HEAD.size)
         if len(head) < _HEAD.size:
-            return False
+            return None
         length, crc = _HEAD.unpack(head)
         payload = self._file.read(length)
         if len(payload) < length:
-            return False
+            return None
         if zlib.crc32(payload) != crc:
             raise ValueError("checksum")
         line, _, body = payload.partition(b"\n")
@@ -212,8 +212,8 @@ class SpoolReader:
             try:
                 record = self._read()
             except ValueError:
-                record = False
-            if record:
+                record = None
+            if record is not None:
                 return record
         while True:
             segments = self.spool.segments()
@@ -234,9 +234,8 @@ class SpoolReader:
                     _segment_name(self.segment),
                     self.offset,
                 )
-                record = False
             else:
-                if record:
+                if record is not None:
                     return record
                 # Incomplete: still being written, or the torn tail of a finished segment.
             if not later:

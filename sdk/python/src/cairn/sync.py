@@ -43,7 +43,7 @@ def run_dirs(path: Path) -> list[Path]:
     return sorted(p for p in base.iterdir() if (p / "meta.json").exists())
 
 
-def _try_lock(run_dir: Path):  # type: ignore[no-untyped-def]
+def _try_lock(run_dir: Path):
     f = open(run_dir / "lock", "a+")
     try:
         import fcntl

@@ -52,7 +52,7 @@ def to_number(key: str, value: object) -> float | int:
             return value
     if hasattr(value, "__float__") and not isinstance(value, (str, bytes)):
         try:
-            return float(value)  # type: ignore[arg-type]
+            return float(value)
         except (TypeError, ValueError):
             pass
     raise UsageError(f"Metric {key!r}: values must be numbers; got {type(value).__name__} {value!r:.80}")

@@ -133,7 +133,7 @@ class WandbConfig(Config):
     ``setdefaults``. Cairn stores config as immutable params: with ``allow_val_change`` a changed
     value is kept here (reads return it) but the stored param keeps its first value."""
 
-    def update(self, other: Any = None, /, allow_val_change: bool | None = None, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = None, /, allow_val_change: bool | None = None, **kwargs: Any) -> None:
         values = {**_as_mapping(other), **kwargs}
         if not values:
             return
@@ -169,7 +169,7 @@ class WandbRun(Run):
     notes: str | None = None
     group: str | None = None
 
-    def log(  # type: ignore[override]
+    def log(
         self,
         data: Mapping[str, Any],
         step: int | None = None,
@@ -178,7 +178,7 @@ class WandbRun(Run):
     ) -> None:
         _log(self, data, step, commit)
 
-    def finish(  # type: ignore[override]
+    def finish(
         self,
         exit_code: int | None = None,
         quiet: bool | None = None,
@@ -188,7 +188,7 @@ class WandbRun(Run):
     ) -> bool:
         return Run.finish(self, exit_code, status=status, timeout=timeout)
 
-    def log_artifact(  # type: ignore[override]
+    def log_artifact(
         self,
         artifact_or_path: Artifact | str | os.PathLike[str],
         name: str | None = None,

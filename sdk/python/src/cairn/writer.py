@@ -257,7 +257,12 @@ class Writer:
                         reader.ack(unacked)
                         unacked = None
                     if self._spooler_done.is_set() and not self._items:
-                        return
+                        # Records appended between the read above and the spooler stopping
+                        # are on disk by now: only an empty read after it means done.
+                        record = reader.next()
+                        if record is None:
+                            return
+                if record is None:
                     with self._spooled:
                         self._spooled.wait(0.2)
                     continue

@@ -59,6 +59,7 @@ def safe_key(key: Any) -> str:
 
 
 def _param(value: Any) -> Any:
+    out: Any
     if isinstance(value, float):
         out = _shortest(value, "f")
     elif value is None or isinstance(value, (bool, int, str)):

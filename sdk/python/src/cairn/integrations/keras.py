@@ -22,7 +22,7 @@ from typing import Any
 try:
     import keras
 except ImportError:  # Keras 2 inside TensorFlow
-    from tensorflow import keras  # type: ignore[no-redef]
+    from tensorflow import keras
 
 from ..runs import Run
 from . import log_config, metric_values, start_run

@@ -43,7 +43,7 @@ def _hparams_dict(params: Any) -> dict[str, Any]:
     if type(params).__module__.startswith("omegaconf"):
         from omegaconf import OmegaConf
 
-        return OmegaConf.to_container(params, resolve=True)  # type: ignore[return-value]
+        return OmegaConf.to_container(params, resolve=True)
     if isinstance(params, Mapping):
         return {k: _hparams_value(v) for k, v in params.items()}
     if hasattr(params, "__dict__"):
@@ -116,7 +116,7 @@ class _CairnLoggerMixin:
             run.id,
         )
         self._given_run = None
-        kwargs = dict(self._init_kwargs)
+        kwargs: dict[str, Any] = dict(self._init_kwargs)
         kwargs["mlflow_tags"] = {**(kwargs.get("mlflow_tags") or {}), "cairn.continues": run.id}
         self._run, self._owns_run = start_run(None, kwargs)
         return self._run
@@ -232,7 +232,7 @@ def logger_class(package: str | None = None) -> type:
     namespace: dict[str, Any] = {
         "__module__": __name__,
         "__doc__": "A Lightning logger that writes to Cairn (see :mod:`cairn.integrations.lightning`).",
-        "experiment": property(rank_zero_experiment(_CairnLoggerMixin.experiment.fget)),  # type: ignore[union-attr]
+        "experiment": property(rank_zero_experiment(_CairnLoggerMixin.experiment.fget)),  # type: ignore[attr-defined]
         "__qualname__": "CairnLogger",
     }
     for method in ("log_hyperparams", "log_metrics", "log_graph", "save", "finalize", "after_save_checkpoint"):
