@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 from . import settings as settings_module
 from .errors import UsageError
-from .http import Http, artifact_path, segment
+from .http import Http, artifact_path, proxied_path, segment
 
 POINTS_MAGIC = b"CAIRNPT1"
 MLFLOW = "/api/2.0/mlflow"
@@ -98,8 +98,7 @@ def _int(value: Any) -> int | None:
 
 
 def _double(value: Any) -> float:
-    if isinstance(value, str):
-        return float(value.replace("Infinity", "inf"))
+    # float() reads "NaN", "Infinity" and "-Infinity", the strings the server sends.
     return float(value)
 
 
@@ -369,10 +368,7 @@ class Client:
     # ----- artifacts -----
 
     def list_artifacts(self, run_id: str, path: str = "") -> list[dict[str, Any]]:
-        uri = self.get_run(run_id).artifact_uri
-        route = artifact_path(uri, "")
-        root = route[len("/api/2.0/mlflow-artifacts/artifacts/") :]
-        full = "/".join(p for p in (root, path.strip("/")) if p)
+        full = proxied_path(self.get_run(run_id).artifact_uri, path)
         answer = self._call("GET", f"/api/2.0/mlflow-artifacts/artifacts?{urlencode({'path': full})}")
         files = answer.get("files", [])
         prefix = path.strip("/")

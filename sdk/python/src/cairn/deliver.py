@@ -14,16 +14,19 @@ request can never pass (4xx) raises :class:`Rejected`.
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from .errors import ApiError, ServerError
+from .errors import ApiError, ServerError, from_response
 from .http import Http, artifact_path, segment
 from .spool import Record
 
 BATCH_LIMIT = 100
+log = logging.getLogger("cairn")
 
 
 class Retry(Exception):
@@ -83,11 +86,16 @@ class Deliverer:
         except ApiError as e:
             raise Rejected(str(e)) from e
 
-    def _send(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Any:
-        status, response_headers, data = self.http.request(method, path, body=body, headers=headers)
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | IO[bytes],
+        headers: dict[str, str],
+        length: int | None = None,
+    ) -> Any:
+        status, response_headers, data = self.http.request(method, path, body=body, headers=headers, length=length)
         if status >= 400:
-            from .errors import from_response
-
             error = from_response(status, data)
             if status == 429 or status >= 500:
                 after = response_headers.get("retry-after")
@@ -137,23 +145,13 @@ class Deliverer:
             )
         size = source.stat().st_size
         with open(source, "rb") as f:
-            self._send_stream(artifact_path(uri, header["path"]), f, size)
-
-    def _send_stream(self, path: str, f: Any, size: int) -> None:
-        status, response_headers, data = self.http.request(
-            "PUT",
-            path,
-            body=f,
-            headers={"Content-Type": "application/octet-stream"},
-            length=size,
-        )
-        if status >= 400:
-            from .errors import from_response
-
-            error = from_response(status, data)
-            if status == 429 or status >= 500:
-                raise Retry(str(error))
-            raise error
+            self._send(
+                "PUT",
+                artifact_path(uri, header["path"]),
+                f,
+                {"Content-Type": "application/octet-stream"},
+                length=size,
+            )
 
     def cleanup(self, record: Record) -> None:
         """Drops what a delivered record no longer needs (an artifact's local copy)."""
@@ -162,3 +160,22 @@ class Deliverer:
                 os.remove(self.run_dir / record.header["file"])
             except FileNotFoundError:
                 pass
+
+
+def keep_rejected(run_dir: Path, record: Record, reason: str) -> None:
+    """Logs a record the server refused and appends it to the run folder's ``rejected.log``
+    (one JSON line: header, reason, and the body as text, or base64 when it is binary)."""
+    path = run_dir / "rejected.log"
+    log.error(
+        "cairn: the server rejected a %s record of run %s: %s (kept in %s)",
+        record.header.get("op"),
+        record.header.get("run_id"),
+        reason,
+        path,
+    )
+    try:
+        body = record.body.decode("utf-8")
+    except UnicodeDecodeError:
+        body = "base64:" + base64.b64encode(record.body).decode()
+    with open(path, "a") as f:
+        f.write(json.dumps({"header": record.header, "reason": reason, "body": body}) + "\n")

@@ -106,12 +106,17 @@ def segment(text: str) -> str:
     return quote(text, safe="")
 
 
-def artifact_path(artifact_uri: str, path: str = "") -> str:
-    """The proxy route path of an ``mlflow-artifacts:`` URI plus a relative path."""
+def proxied_path(artifact_uri: str, path: str = "") -> str:
+    """The path the artifact proxy serves for an ``mlflow-artifacts:`` URI plus a relative
+    path (``mlflow-artifacts:/1/abc/artifacts`` + ``x.txt`` → ``1/abc/artifacts/x.txt``)."""
     rest = artifact_uri.split(":", 1)[1] if ":" in artifact_uri else artifact_uri
     rest = rest.lstrip("/")
     if artifact_uri.startswith("mlflow-artifacts://"):
         # mlflow-artifacts://host:port/path names the path after the authority.
         rest = rest.split("/", 1)[1] if "/" in rest else ""
-    full = "/".join(p for p in (rest.strip("/"), path.strip("/")) if p)
-    return "/api/2.0/mlflow-artifacts/artifacts/" + quote(full, safe="/")
+    return "/".join(p for p in (rest.strip("/"), path.strip("/")) if p)
+
+
+def artifact_path(artifact_uri: str, path: str = "") -> str:
+    """The proxy route of an ``mlflow-artifacts:`` URI plus a relative path."""
+    return "/api/2.0/mlflow-artifacts/artifacts/" + quote(proxied_path(artifact_uri, path), safe="/")

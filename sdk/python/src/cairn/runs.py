@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from . import redact
 from .errors import ApiError, ParamChangedError, ServerError, UsageError
 from .http import Http, segment
 from .settings import Settings
+from .spool import RunLock
 from .values import check_key, flatten, metric_values, param_value, tag_value
 from .writer import Writer
 
@@ -75,29 +76,6 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 — no user name is not an error
         return ""
-
-
-class _Lock:
-    """An exclusive lock on a run folder, held while a process owns the run (so ``cairn sync``
-    and recovery leave it alone)."""
-
-    def __init__(self, path: Path):
-        self.file = open(path, "a+")
-        self.held = True
-        try:
-            import fcntl
-
-            fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # not POSIX: no locking
-            pass
-        except OSError:
-            self.file.close()
-            self.held = False
-
-    def release(self) -> None:
-        if self.held:
-            self.file.close()
-            self.held = False
 
 
 class Config(MutableMapping[str, Any]):
@@ -223,7 +201,7 @@ class Run:
         self._params: dict[str, str] = {}
         self._finished = False
         self._writer: Writer | None = None
-        self._lock: _Lock | None = None
+        self._lock: RunLock | None = None
         self._env_thread: threading.Thread | None = None
         self._env_cancel = threading.Event()
         self._monitor: Any = None
@@ -234,7 +212,7 @@ class Run:
 
         self.dir = settings.dir / "runs" / self.id
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock = _Lock(self.dir / "lock")
+        self._lock = RunLock(self.dir / "lock")
         meta = {
             "run_id": self.id,
             "mode": self.mode,
@@ -420,7 +398,7 @@ class Run:
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})
 
-    def _batch(self, *, params: list[dict[str, str]] = (), tags: list[dict[str, str]] = ()) -> None:  # type: ignore[assignment]
+    def _batch(self, *, params: Sequence[dict[str, str]] = (), tags: Sequence[dict[str, str]] = ()) -> None:
         if self._writer is None:
             return
         body = json.dumps({"params": list(params), "tags": list(tags)}).encode()
@@ -599,7 +577,3 @@ def set_current(run: Run | None) -> None:
     global _current
     with _current_lock:
         _current = run
-
-
-def runs_dir(settings: Settings) -> Path:
-    return settings.dir / "runs"

@@ -253,3 +253,26 @@ class SpoolReader:
                     os.remove(self.spool.dir / _segment_name(number))
                 except FileNotFoundError:
                     pass
+
+
+class RunLock:
+    """An exclusive lock on a run folder, held while a process owns the run (so ``cairn sync``
+    and recovery leave it alone)."""
+
+    def __init__(self, path: Path):
+        self.file = open(path, "a+")
+        self.held = True
+        try:
+            import fcntl
+
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX: no locking
+            pass
+        except OSError:
+            self.file.close()
+            self.held = False
+
+    def release(self) -> None:
+        if self.held:
+            self.file.close()
+            self.held = False

@@ -14,10 +14,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .deliver import Deliverer, Rejected, Retry
+from .deliver import Deliverer, Rejected, Retry, keep_rejected
 from .http import Http
 from .settings import Settings
-from .spool import Spool
+from .spool import RunLock, Spool
 
 log = logging.getLogger("cairn")
 
@@ -43,25 +43,11 @@ def run_dirs(path: Path) -> list[Path]:
     return sorted(p for p in base.iterdir() if (p / "meta.json").exists())
 
 
-def _try_lock(run_dir: Path):
-    f = open(run_dir / "lock", "a+")
-    try:
-        import fcntl
-
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except ImportError:
-        pass
-    except OSError:
-        f.close()
-        return None
-    return f
-
-
 def sync_run(run_dir: Path, settings: Settings, *, url: str | None = None) -> SyncResult:
     meta = json.loads((run_dir / "meta.json").read_text())
     result = SyncResult(run_id=meta.get("run_id", run_dir.name), directory=run_dir)
-    lock = _try_lock(run_dir)
-    if lock is None:
+    lock = RunLock(run_dir / "lock")
+    if not lock.held:
         result.skipped = "in use by a running process"
         return result
     try:
@@ -83,9 +69,7 @@ def sync_run(run_dir: Path, settings: Settings, *, url: str | None = None) -> Sy
                     break
                 except Rejected as e:
                     result.rejected += 1
-                    log.error("cairn: the server rejected a %s record: %s", record.header.get("op"), e)
-                    with open(run_dir / "rejected.log", "a") as f:
-                        f.write(json.dumps({"header": record.header, "reason": str(e)}) + "\n")
+                    keep_rejected(run_dir, record, str(e))
                 reader.ack(record)
                 deliverer.cleanup(record)
         finally:
@@ -95,7 +79,7 @@ def sync_run(run_dir: Path, settings: Settings, *, url: str | None = None) -> Sy
             meta["synced"] = True
             (run_dir / "meta.json").write_text(json.dumps(meta))
     finally:
-        lock.close()
+        lock.release()
     return result
 
 

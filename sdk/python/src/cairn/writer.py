@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import struct
@@ -31,10 +30,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from .deliver import Deliverer, Rejected, Retry
+from .deliver import Deliverer, Rejected, Retry, keep_rejected
 from .http import Http
 from .settings import Settings
-from .spool import Spool, SpoolReader
+from .spool import Record, Spool
 
 log = logging.getLogger("cairn")
 
@@ -304,18 +303,9 @@ class Writer:
             reader.close()
             http.close()
 
-    def _reject(self, record: Any, reason: str) -> None:
+    def _reject(self, record: Record, reason: str) -> None:
         self.rejected_records += 1
-        log.error(
-            "cairn: the server rejected a %s record of run %s: %s (kept in %s)",
-            record.header.get("op"),
-            self.run_id,
-            reason,
-            self.run_dir / "rejected.log",
-        )
-        with open(self.run_dir / "rejected.log", "a") as f:
-            f.write(json.dumps({"header": record.header, "reason": reason}) + "\n")
-            f.write(record.body.decode("utf-8", "replace") + "\n")
+        keep_rejected(self.run_dir, record, reason)
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline
@@ -347,16 +337,9 @@ class Writer:
             self._deadline_set.set()
             self._notify()
             self._sender.join(max(0.0, timeout) + 1.0)
-            delivered = not self._sender.is_alive() and not self._pending_on_disk()
+            delivered = not self._sender.is_alive() and not self.spool.pending()
         self.spool.close()
         return delivered
-
-    def _pending_on_disk(self) -> bool:
-        reader = SpoolReader(self.spool)
-        try:
-            return reader.next() is not None
-        finally:
-            reader.close()
 
     @property
     def buffered_points(self) -> int:
