@@ -3,6 +3,7 @@
 //!
 //! Module map:
 //! - this file: the [`MetaStore`] and [`MetricStore`] traits and the request types they take.
+//! - [`artifacts`]: the [`ArtifactStore`] trait (manifests, blob rows, leases, uploads in parts).
 //! - [`error`]: [`StoreError`] and its [`ErrorKind`].
 //! - [`sqlite`]: the embedded backend (WAL, one group-committing writer thread, a reader pool).
 //! - [`conformance`]: the behaviour every backend must show, as a macro that expands to tests.
@@ -25,10 +26,14 @@ use cairn_core::model::{
 use cairn_core::series::buckets::{Bucket, Grid};
 use cairn_core::series::{Point, Summary};
 
+pub mod artifacts;
 pub mod conformance;
 pub mod error;
 pub mod sqlite;
 
+pub use artifacts::{
+    ArtifactStore, BlobInfo, Garbage, Lease, Listed, ManifestEntry, Upload, UploadPart,
+};
 pub use error::{ErrorKind, StoreError};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -318,6 +323,6 @@ pub trait MetricStore: Send + Sync + 'static {
 }
 
 /// Everything a server needs from storage.
-pub trait Store: MetaStore + MetricStore {}
+pub trait Store: MetaStore + MetricStore + ArtifactStore {}
 
-impl<T: MetaStore + MetricStore> Store for T {}
+impl<T: MetaStore + MetricStore + ArtifactStore> Store for T {}
