@@ -1,39 +1,66 @@
-//! Artifact storage for Cairn behind the [`BlobStore`] trait.
+//! Content-addressed artifact bytes for Cairn behind the [`BlobStore`] trait.
+//!
+//! Every stored object is named by the BLAKE3 digest of its bytes ([`Digest`], key
+//! `blake3/ab/cd/<64 hex>`), so identical files are stored once. Which artifact path maps to which
+//! digest is metadata and lives in the tracking store (`cairn-store`'s `ArtifactStore`), not here.
 //!
 //! Module map:
-//! - [`path`]: [`ArtifactPath`], a relative path that cannot escape the store (no `..`, no
-//!   absolute paths, no empty segments).
-//! - [`local`]: [`LocalBlobStore`], files under a folder on the local filesystem.
+//! - [`digest`]: [`Digest`], its text form (`blake3:<hex>`) and object key.
+//! - [`hash`]: hashing while streaming: [`hash::StreamHasher`] for one pass over a whole body,
+//!   [`hash::PartHasher`] for a part at an offset (its BLAKE3 subtree chaining values), and
+//!   [`hash::combine`], which joins the parts' subtrees into the whole file's digest, so parts
+//!   that arrive in parallel and out of order are hashed as they stream and never read twice.
+//! - [`path`]: [`ArtifactPath`], a relative path that cannot escape its root.
+//! - [`local`]: [`LocalBlobStore`], files under a folder (the default).
+//! - [`object`]: [`ObjectBlobStore`], any `object_store` backend (S3-compatible, GCS, Azure,
+//!   in-memory).
+//! - [`conformance`]: the behaviour every backend must show, run against each one.
 //!
-//! Bodies move as streams of byte chunks in both directions, so no file is ever held whole in
-//! memory. Content addressing, object storage (S3 and friends) and multipart uploads come later
-//! behind the same trait.
+//! Writing is two-step: [`BlobStore::stage`] streams a body into a private staging area while
+//! hashing it; [`BlobStore::commit`] then makes the staged bytes visible under their digest (or
+//! discards them when that digest is already stored). Uploads in parts write each part into the
+//! upload's staging area and [`BlobStore::complete_upload`] turns them into one staged blob after
+//! checking that they tile the file. A blob is never visible under a digest its bytes do not have,
+//! and never visible partially.
 //!
-//! **Architecture Invariant:** this crate knows nothing of HTTP, runs or experiments: it stores
-//! bytes at paths.
+//! **Architecture Invariant:** this crate knows nothing of HTTP, runs, experiments or manifests.
 
 use std::io;
+use std::ops::Range;
 use std::pin::Pin;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
+// pub mod conformance;
+pub mod digest;
+pub mod hash;
 pub mod local;
+// pub mod object;
 pub mod path;
 
+pub use digest::Digest;
 pub use local::LocalBlobStore;
+// pub use object::ObjectBlobStore;
 pub use path::ArtifactPath;
 
-/// A stream of byte chunks, as read from a request body or a stored file.
+/// A stream of byte chunks, as read from a request body or a stored object.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send>>;
 
 /// What went wrong, in terms a caller can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    InvalidPath,
+    /// The caller's request cannot be satisfied as given (bad range, parts that do not tile the
+    /// file, a digest that does not match the bytes, a body shorter or longer than declared).
+    Invalid,
     NotFound,
-    IsDirectory,
+    /// The body stream failed (the client went away): nothing was stored.
+    Aborted,
+    /// The storage is full.
+    NoSpace,
+    /// The backend is unreachable or failing; retrying later may work.
+    Unavailable,
     Io,
 }
 
@@ -41,40 +68,55 @@ pub enum ErrorKind {
 pub enum BlobError {
     #[error("Invalid path: {0}")]
     InvalidPath(String),
-    #[error("artifact not found: {0}")]
+    #[error("{0}")]
+    Invalid(String),
+    #[error("blob not found: {0}")]
     NotFound(String),
-    #[error("'{0}' is a directory")]
-    IsDirectory(String),
+    #[error("upload interrupted: {0}")]
+    Aborted(io::Error),
+    #[error("artifact storage is full")]
+    NoSpace,
+    #[error("artifact storage unavailable: {0}")]
+    Unavailable(String),
     #[error("artifact storage i/o error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+impl From<io::Error> for BlobError {
+    fn from(error: io::Error) -> Self {
+        if error.kind() == io::ErrorKind::StorageFull || error.raw_os_error() == Some(28) {
+            BlobError::NoSpace
+        } else {
+            BlobError::Io(error)
+        }
+    }
 }
 
 impl BlobError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            BlobError::InvalidPath(_) => ErrorKind::InvalidPath,
+            BlobError::InvalidPath(_) | BlobError::Invalid(_) => ErrorKind::Invalid,
             BlobError::NotFound(_) => ErrorKind::NotFound,
-            BlobError::IsDirectory(_) => ErrorKind::IsDirectory,
+            BlobError::Aborted(_) => ErrorKind::Aborted,
+            BlobError::NoSpace => ErrorKind::NoSpace,
+            BlobError::Unavailable(_) => ErrorKind::Unavailable,
             BlobError::Io(_) => ErrorKind::Io,
         }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        BlobError::Invalid(message.into())
     }
 }
 
 pub type Result<T, E = BlobError> = std::result::Result<T, E>;
 
-/// One entry of a directory listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// The entry's name within the listed directory.
-    pub name: String,
-    pub is_dir: bool,
-    /// Size in bytes; `None` for directories.
-    pub size: Option<u64>,
-}
-
-/// An open stored file: its size and its bytes.
+/// An open stored blob: its full size, the byte range being returned, and those bytes.
 pub struct Blob {
+    /// Size of the whole blob.
     pub size: u64,
+    /// The bytes `body` yields (the whole blob when no range was asked for).
+    pub range: Range<u64>,
     pub body: ByteStream,
 }
 
@@ -82,21 +124,110 @@ impl std::fmt::Debug for Blob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Blob")
             .field("size", &self.size)
+            .field("range", &self.range)
             .finish_non_exhaustive()
     }
 }
 
-/// Bytes at paths. Implementations must be safe to share between tasks.
+/// Bytes written to the staging area and hashed, not yet visible under their digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staged {
+    pub digest: Digest,
+    pub size: u64,
+    /// Backend-specific name of the staged bytes.
+    pub token: String,
+}
+
+/// A stored blob as listed by [`BlobStore::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub digest: Digest,
+    pub size: u64,
+    /// Last modification (ms since the epoch).
+    pub modified: i64,
+}
+
+/// A part received by [`BlobStore::put_part`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartReceipt {
+    pub number: u32,
+    pub offset: u64,
+    pub size: u64,
+    /// What [`BlobStore::complete_upload`] needs back about this part (subtree hashes, an ETag),
+    /// to be kept by the caller (for example in the tracking store, so uploads survive restarts).
+    pub receipt: Vec<u8>,
+}
+
+/// A URL a client can use directly against the storage backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    pub url: String,
+    /// Headers the client must send with the request.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Content-addressed bytes. Implementations must be safe to share between tasks.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Stores `body` at `path`, replacing what was there. Readers see either the old or the new
-    /// file, never a partial one. Returns the number of bytes stored.
-    async fn put(&self, path: &ArtifactPath, body: ByteStream) -> Result<u64>;
-    /// Opens the file at `path` for streaming.
-    async fn get(&self, path: &ArtifactPath) -> Result<Blob>;
-    /// Lists a directory, sorted by name. `None` when nothing exists at `path`; a file lists as
-    /// `Some(vec![])`.
-    async fn list(&self, dir: &ArtifactPath) -> Result<Option<Vec<Entry>>>;
-    /// Deletes a file or a whole directory. Deleting nothing is not an error.
-    async fn delete(&self, path: &ArtifactPath) -> Result<()>;
+    /// Where the bytes live, for logs and `server-info` (`local:/srv/cairn/artifacts`,
+    /// `s3://bucket/prefix`).
+    fn describe(&self) -> String;
+
+    /// Streams `body` into the staging area, hashing it as it passes. When `expected_size` is
+    /// given, a body of another length is refused (`Invalid`) and nothing is kept.
+    async fn stage(&self, body: ByteStream, expected_size: Option<u64>) -> Result<Staged>;
+    /// Makes staged bytes visible under their digest. Returns `true` when they were stored,
+    /// `false` when the digest was already present (the staged copy is dropped).
+    async fn commit(&self, staged: Staged) -> Result<bool>;
+    /// Drops staged bytes that will not be committed.
+    async fn discard(&self, staged: Staged) -> Result<()>;
+
+    /// The size of the blob, when it is stored.
+    async fn size(&self, digest: &Digest) -> Result<Option<u64>>;
+    /// Opens a blob, or the byte range `range` of it (`Invalid` when the range is empty or starts
+    /// past the end; an end past the end is clamped).
+    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<Blob>;
+    /// Deletes a blob. Deleting an absent blob is not an error.
+    async fn delete(&self, digest: &Digest) -> Result<()>;
+    /// Every stored blob (order unspecified).
+    async fn list(&self) -> Result<Vec<StoredBlob>>;
+
+    /// Starts an upload in parts under the caller's unique `id`. Returns backend state that the
+    /// caller keeps and passes back (for example an S3 multipart upload id).
+    async fn create_upload(&self, id: &str) -> Result<String>;
+    /// Stores part `number` (1-based), which starts at byte `offset` of the file and is `size`
+    /// bytes long. Receiving the same part again replaces it.
+    async fn put_part(
+        &self,
+        id: &str,
+        state: &str,
+        number: u32,
+        offset: u64,
+        size: u64,
+        body: ByteStream,
+    ) -> Result<PartReceipt>;
+    /// Joins the parts (all of them, in any order) into one staged blob of `size` bytes. Fails
+    /// with `Invalid` when they do not tile `0..size` exactly or when `expected` is given and the
+    /// bytes hash to something else; the upload is left as it was so the caller may add parts.
+    async fn complete_upload(
+        &self,
+        id: &str,
+        state: &str,
+        parts: &[PartReceipt],
+        size: u64,
+        expected: Option<&Digest>,
+    ) -> Result<Staged>;
+    /// Drops an upload and everything it received. Unknown uploads are fine.
+    async fn abort_upload(&self, id: &str, state: &str) -> Result<()>;
+
+    /// A URL that reads the blob directly from the backend, valid for `expires`; `None` when the
+    /// backend cannot sign URLs (the server then streams the bytes itself).
+    async fn presign_get(
+        &self,
+        digest: &Digest,
+        expires: std::time::Duration,
+    ) -> Result<Option<Presigned>>;
+    /// Deletes staged bytes older than `older_than` that nobody committed or discarded (a
+    /// process died in between). Returns the bytes freed.
+    async fn sweep(&self, older_than: std::time::SystemTime) -> Result<u64>;
 }

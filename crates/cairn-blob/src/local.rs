@@ -1,21 +1,44 @@
-//! [`LocalBlobStore`]: artifacts as plain files under one folder.
+//! [`LocalBlobStore`]: blobs as files under one folder.
 //!
-//! Writes go to a temporary file beside the target, are flushed to disk, then renamed over it, so
-//! a reader never sees a half-written file and a crash leaves no partial artifact behind.
+//! Layout under the root:
+//! - `blake3/ab/cd/<hex>`: stored blobs, one file each.
+//! - `.staging/<uuid>`: bodies being written or waiting for [`BlobStore::commit`].
+//! - `.uploads/<id>/data`: an upload in parts; each part is written at its offset, so completing
+//!   the upload moves one file and copies nothing.
+//!
+//! Bytes are hashed and written on the blocking pool in batches of [`BATCH`], while the next
+//! batch is being received, so the network, the hash and the disk overlap. Files are fsynced
+//! before they become visible; a blob appears by `link(2)` from staging, which never replaces an
+//! existing blob, so concurrent commits of one digest are safe.
+//!
+//! This backend is written against the filesystem directly rather than through `object_store`'s
+//! `LocalFileSystem`: parts written in place at their offsets, no-clobber linking and control over
+//! fsync are what make a 10 GB upload one pass over the disk.
 
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
-use tokio_util::io::ReaderStream;
 
-use crate::{ArtifactPath, Blob, BlobError, BlobStore, ByteStream, Entry, Result};
+use crate::hash::{PartHasher, PartHashes, StreamHasher, combine};
+use crate::{
+    Blob, BlobError, BlobStore, ByteStream, Digest, PartReceipt, Presigned, Result, Staged,
+    StoredBlob,
+};
 
-/// Chunk size for streaming reads.
-const READ_CHUNK: usize = 256 * 1024;
-/// Prefix of in-progress uploads; such files are hidden from listings.
-const TEMP_PREFIX: &str = ".cairn-upload-";
+/// Bytes hashed and written per blocking call.
+const BATCH: usize = 1 << 20;
+/// Chunk size of streamed reads.
+const READ_CHUNK: usize = 1 << 20;
+const STAGING: &str = ".staging";
+const UPLOADS: &str = ".uploads";
 
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
@@ -26,7 +49,8 @@ impl LocalBlobStore {
     /// Opens (and creates if needed) a store rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
-        std::fs::create_dir_all(&root)?;
+        std::fs::create_dir_all(root.join(STAGING))?;
+        std::fs::create_dir_all(root.join(UPLOADS))?;
         Ok(LocalBlobStore { root })
     }
 
@@ -34,229 +58,507 @@ impl LocalBlobStore {
         &self.root
     }
 
-    fn fs_path(&self, path: &ArtifactPath) -> PathBuf {
-        let mut full = self.root.clone();
-        for segment in path.segments() {
-            full.push(segment);
-        }
-        full
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(digest.object_key())
+    }
+
+    fn staging_path(&self, token: &str) -> Result<PathBuf> {
+        check_name(token)?;
+        Ok(self.root.join(STAGING).join(token))
+    }
+
+    fn upload_dir(&self, id: &str) -> Result<PathBuf> {
+        check_name(id)?;
+        Ok(self.root.join(UPLOADS).join(id))
     }
 }
 
-fn not_found(path: &ArtifactPath) -> BlobError {
-    BlobError::NotFound(path.as_string())
+/// Staging tokens and upload ids become file names: keep them plain.
+fn check_name(name: &str) -> Result<()> {
+    let plain = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if plain {
+        Ok(())
+    } else {
+        Err(BlobError::invalid(format!("invalid upload id '{name}'")))
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+}
+
+/// Something that sees every byte written, in order.
+trait Feed: Send + 'static {
+    fn feed(&mut self, data: &[u8]) -> Result<()>;
+}
+
+impl Feed for StreamHasher {
+    fn feed(&mut self, data: &[u8]) -> Result<()> {
+        self.update(data);
+        Ok(())
+    }
+}
+
+impl Feed for Option<PartHasher> {
+    fn feed(&mut self, data: &[u8]) -> Result<()> {
+        match self {
+            Some(hasher) => hasher.update(data),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes `body` into `file` from `offset` on, feeding every byte to `feed`. At most `limit`
+/// bytes are accepted. The batch being written overlaps with receiving the next one.
+async fn pump<F: Feed>(
+    mut body: ByteStream,
+    file: Arc<File>,
+    offset: u64,
+    limit: Option<u64>,
+    feed: F,
+) -> Result<(u64, F)> {
+    let mut written = 0u64;
+    let mut batch = BytesMut::with_capacity(BATCH);
+    let mut in_flight: Option<tokio::task::JoinHandle<Result<F>>> = None;
+    let mut feed_slot = Some(feed);
+    let mut ended = false;
+    while !ended {
+        match body.next().await {
+            Some(Ok(chunk)) => {
+                if limit.is_some_and(|l| written + batch.len() as u64 + chunk.len() as u64 > l) {
+                    if let Some(job) = in_flight.take() {
+                        let _ = job.await;
+                    }
+                    return Err(BlobError::invalid("the body is longer than declared"));
+                }
+                batch.extend_from_slice(&chunk);
+                if batch.len() < BATCH {
+                    continue;
+                }
+            }
+            Some(Err(error)) => {
+                if let Some(job) = in_flight.take() {
+                    let _ = job.await;
+                }
+                return Err(BlobError::Aborted(error));
+            }
+            None => ended = true,
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let data: Bytes = std::mem::replace(&mut batch, BytesMut::with_capacity(BATCH)).freeze();
+        let mut current = match in_flight.take() {
+            Some(job) => job
+                .await
+                .map_err(|e| BlobError::Io(std::io::Error::other(e)))??,
+            None => feed_slot.take().expect("feed is either here or in flight"),
+        };
+        let file = file.clone();
+        let at = offset + written;
+        written += data.len() as u64;
+        in_flight = Some(tokio::task::spawn_blocking(move || {
+            current.feed(&data)?;
+            file.write_all_at(&data, at)?;
+            Ok(current)
+        }));
+    }
+    let feed = match in_flight {
+        Some(job) => job
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e)))??,
+        None => feed_slot.take().expect("feed not sent"),
+    };
+    Ok((written, feed))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+fn modified_ms(metadata: &std::fs::Metadata) -> i64 {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Reads `path` from `range.start` to `range.end` in [`READ_CHUNK`] pieces.
+fn read_stream(mut file: std::fs::File, range: Range<u64>) -> ByteStream {
+    let stream = futures::stream::try_unfold(
+        (
+            file_seek(&mut file, range.start).map(|_| file),
+            range.end - range.start,
+        ),
+        |(file, remaining)| async move {
+            let mut file = file?;
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let (file, chunk) = tokio::task::spawn_blocking(move || {
+                let mut buffer = vec![0u8; want];
+                let mut filled = 0;
+                while filled < want {
+                    let n = file.read(&mut buffer[filled..])?;
+                    if n == 0 {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "blob shorter than its size",
+                        ));
+                    }
+                    filled += n;
+                }
+                Ok::<_, std::io::Error>((file, Bytes::from(buffer)))
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            let left = remaining - chunk.len() as u64;
+            Ok(Some((chunk, (Ok(file), left))))
+        },
+    );
+    Box::pin(stream)
+}
+
+fn file_seek(file: &mut File, at: u64) -> std::io::Result<u64> {
+    file.seek(SeekFrom::Start(at))
 }
 
 #[async_trait]
 impl BlobStore for LocalBlobStore {
-    async fn put(&self, path: &ArtifactPath, mut body: ByteStream) -> Result<u64> {
-        if path.is_root() {
-            return Err(BlobError::InvalidPath(String::new()));
-        }
-        let target = self.fs_path(path);
-        let parent = target.parent().unwrap_or(&self.root).to_path_buf();
-        if let Err(error) = tokio::fs::create_dir_all(&parent).await {
-            // A file where a directory is needed is the caller's mistake, not an I/O fault.
-            if parent.is_file() || error.kind() == std::io::ErrorKind::NotADirectory {
-                return Err(BlobError::InvalidPath(path.as_string()));
-            }
-            return Err(error.into());
-        }
-        if tokio::fs::metadata(&target).await.is_ok_and(|m| m.is_dir()) {
-            return Err(BlobError::IsDirectory(path.as_string()));
-        }
-        let temp = parent.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+    fn describe(&self) -> String {
+        format!("local:{}", self.root.display())
+    }
+
+    async fn stage(&self, body: ByteStream, expected_size: Option<u64>) -> Result<Staged> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let path = self.staging_path(&token)?;
+        let file = {
+            let path = path.clone();
+            Arc::new(blocking(move || Ok(File::create(&path)?)).await?)
+        };
         let result = async {
-            let mut file = tokio::fs::File::create(&temp).await?;
-            let mut written = 0u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk?;
-                written += chunk.len() as u64;
-                file.write_all(&chunk).await?;
+            let (size, hasher) =
+                pump(body, file.clone(), 0, expected_size, StreamHasher::new()).await?;
+            if expected_size.is_some_and(|e| e != size) {
+                return Err(BlobError::invalid(format!(
+                    "the body has {size} bytes, {} were declared",
+                    expected_size.unwrap_or_default()
+                )));
             }
-            file.flush().await?;
-            file.sync_all().await?;
-            tokio::fs::rename(&temp, &target).await?;
-            Ok::<u64, std::io::Error>(written)
+            let file = file.clone();
+            blocking(move || Ok(file.sync_all()?)).await?;
+            Ok(Staged {
+                digest: hasher.finalize(),
+                size,
+                token: token.clone(),
+            })
         }
         .await;
-        match result {
-            Ok(written) => Ok(written),
-            Err(error) => {
-                let _ = tokio::fs::remove_file(&temp).await;
-                Err(error.into())
-            }
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&path).await;
         }
+        result
     }
 
-    async fn get(&self, path: &ArtifactPath) -> Result<Blob> {
-        let full = self.fs_path(path);
-        let metadata = match tokio::fs::metadata(&full).await {
-            Ok(metadata) => metadata,
-            Err(error) if is_missing(&error) => return Err(not_found(path)),
-            Err(error) => return Err(error.into()),
-        };
-        if metadata.is_dir() {
-            return Err(BlobError::IsDirectory(path.as_string()));
-        }
-        let file = tokio::fs::File::open(&full).await?;
-        Ok(Blob {
-            size: metadata.len(),
-            body: Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)),
+    async fn commit(&self, staged: Staged) -> Result<bool> {
+        let from = self.staging_path(&staged.token)?;
+        let to = self.blob_path(&staged.digest);
+        blocking(move || {
+            let parent = to.parent().expect("blob paths have parents");
+            std::fs::create_dir_all(parent)?;
+            let stored = match std::fs::hard_link(&from, &to) {
+                Ok(()) => {
+                    sync_dir(parent)?;
+                    true
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(error) => return Err(error.into()),
+            };
+            std::fs::remove_file(&from)?;
+            Ok(stored)
         })
+        .await
     }
 
-    async fn list(&self, dir: &ArtifactPath) -> Result<Option<Vec<Entry>>> {
-        let full = self.fs_path(dir);
-        let metadata = match tokio::fs::metadata(&full).await {
-            Ok(metadata) => metadata,
-            Err(error) if is_missing(&error) => return Ok(None),
-            Err(error) => return Err(error.into()),
-        };
-        if !metadata.is_dir() {
-            return Ok(Some(Vec::new()));
-        }
-        let mut entries = Vec::new();
-        let mut reader = tokio::fs::read_dir(&full).await?;
-        while let Some(item) = reader.next_entry().await? {
-            let name = item.file_name().to_string_lossy().into_owned();
-            if name.starts_with(TEMP_PREFIX) {
-                continue;
-            }
-            let metadata = item.metadata().await?;
-            entries.push(Entry {
-                name,
-                is_dir: metadata.is_dir(),
-                size: (!metadata.is_dir()).then_some(metadata.len()),
-            });
-        }
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Some(entries))
-    }
-
-    async fn delete(&self, path: &ArtifactPath) -> Result<()> {
-        let full = self.fs_path(path);
-        let metadata = match tokio::fs::metadata(&full).await {
-            Ok(metadata) => metadata,
-            Err(error) if is_missing(&error) => return Ok(()),
-            Err(error) => return Err(error.into()),
-        };
-        let result = if metadata.is_dir() {
-            tokio::fs::remove_dir_all(&full).await
-        } else {
-            tokio::fs::remove_file(&full).await
-        };
-        match result {
-            Err(error) if !is_missing(&error) => Err(error.into()),
+    async fn discard(&self, staged: Staged) -> Result<()> {
+        let path = self.staging_path(&staged.token)?;
+        match tokio::fs::remove_file(&path).await {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
             _ => Ok(()),
         }
     }
-}
 
-fn is_missing(error: &std::io::Error) -> bool {
-    matches!(
-        error.kind(),
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    fn body(parts: &[&'static [u8]]) -> ByteStream {
-        let chunks: Vec<std::io::Result<Bytes>> =
-            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
-        Box::pin(futures::stream::iter(chunks))
-    }
-
-    async fn read_all(blob: Blob) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut stream = blob.body;
-        while let Some(chunk) = stream.next().await {
-            out.extend_from_slice(&chunk.unwrap());
+    async fn size(&self, digest: &Digest) -> Result<Option<u64>> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(metadata) => Ok(Some(metadata.len())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error.into()),
         }
-        out
     }
 
-    fn p(text: &str) -> ArtifactPath {
-        ArtifactPath::parse(text).unwrap()
+    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<Blob> {
+        let path = self.blob_path(digest);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file.into_std().await,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(digest.to_string()));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let size = file.metadata()?.len();
+        let range = clamp_range(range, size)?;
+        Ok(Blob {
+            size,
+            range: range.clone(),
+            body: read_stream(file, range),
+        })
     }
 
-    #[tokio::test]
-    async fn put_get_list_delete() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobStore::open(dir.path()).unwrap();
-        assert_eq!(
-            store
-                .put(&p("a/b/c.txt"), body(&[b"hello ", b"world"]))
-                .await
-                .unwrap(),
-            11
-        );
-        store.put(&p("a/top.bin"), body(&[b"x"])).await.unwrap();
-        let blob = store.get(&p("a/b/c.txt")).await.unwrap();
-        assert_eq!(blob.size, 11);
-        assert_eq!(read_all(blob).await, b"hello world");
-
-        let listing = store.list(&p("a")).await.unwrap().unwrap();
-        assert_eq!(
-            listing,
-            vec![
-                Entry {
-                    name: "b".into(),
-                    is_dir: true,
-                    size: None
-                },
-                Entry {
-                    name: "top.bin".into(),
-                    is_dir: false,
-                    size: Some(1)
-                },
-            ]
-        );
-        assert_eq!(store.list(&p("missing")).await.unwrap(), None);
-        assert!(matches!(
-            store.get(&p("a/b")).await,
-            Err(BlobError::IsDirectory(_))
-        ));
-        assert!(matches!(
-            store.get(&p("nope")).await,
-            Err(BlobError::NotFound(_))
-        ));
-
-        store.put(&p("a/b/c.txt"), body(&[b"new"])).await.unwrap();
-        assert_eq!(
-            read_all(store.get(&p("a/b/c.txt")).await.unwrap()).await,
-            b"new"
-        );
-
-        store.delete(&p("a/b")).await.unwrap();
-        assert_eq!(store.list(&p("a/b")).await.unwrap(), None);
-        store.delete(&p("a/b")).await.unwrap();
+    async fn delete(&self, digest: &Digest) -> Result<()> {
+        match tokio::fs::remove_file(self.blob_path(digest)).await {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+            _ => Ok(()),
+        }
     }
 
-    #[tokio::test]
-    async fn failed_upload_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobStore::open(dir.path()).unwrap();
-        let failing: ByteStream = Box::pin(futures::stream::iter(vec![
-            Ok(Bytes::from_static(b"partial")),
-            Err(std::io::Error::other("client went away")),
-        ]));
-        assert!(store.put(&p("x/y.txt"), failing).await.is_err());
-        assert_eq!(store.list(&p("x")).await.unwrap(), Some(vec![]));
+    async fn list(&self) -> Result<Vec<StoredBlob>> {
+        let root = self.root.join(crate::digest::ALGORITHM);
+        let base = self.root.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            let Ok(level1) = std::fs::read_dir(&root) else {
+                return Ok(out);
+            };
+            for a in level1 {
+                let a = a?;
+                if !a.file_type()?.is_dir() {
+                    continue;
+                }
+                for b in std::fs::read_dir(a.path())? {
+                    let b = b?;
+                    if !b.file_type()?.is_dir() {
+                        continue;
+                    }
+                    for file in std::fs::read_dir(b.path())? {
+                        let file = file?;
+                        let path = file.path();
+                        let key = path
+                            .strip_prefix(&base)
+                            .ok()
+                            .and_then(|p| p.to_str())
+                            .map(str::to_owned);
+                        if let Some(digest) = key.as_deref().and_then(Digest::from_object_key) {
+                            let metadata = file.metadata()?;
+                            out.push(StoredBlob {
+                                digest,
+                                size: metadata.len(),
+                                modified: modified_ms(&metadata),
+                            });
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
-    #[tokio::test]
-    async fn file_in_place_of_directory_is_invalid() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobStore::open(dir.path()).unwrap();
-        store.put(&p("f"), body(&[b"1"])).await.unwrap();
-        assert!(matches!(
-            store.put(&p("f/g"), body(&[b"2"])).await,
-            Err(BlobError::InvalidPath(_))
-        ));
+    async fn create_upload(&self, id: &str) -> Result<String> {
+        let dir = self.upload_dir(id)?;
+        blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join("data"))?;
+            Ok(String::new())
+        })
+        .await
+    }
+
+    async fn put_part(
+        &self,
+        id: &str,
+        _state: &str,
+        number: u32,
+        offset: u64,
+        size: u64,
+        body: ByteStream,
+    ) -> Result<PartReceipt> {
+        let data = self.upload_dir(id)?.join("data");
+        let file = blocking(move || match File::options().write(true).open(&data) {
+            Ok(file) => Ok(file),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Err(BlobError::NotFound("upload".into()))
+            }
+            Err(error) => Err(error.into()),
+        })
+        .await?;
+        let (written, hasher) = pump(
+            body,
+            Arc::new(file),
+            offset,
+            Some(size),
+            PartHasher::new(offset, size),
+        )
+        .await?;
+        if written != size {
+            return Err(BlobError::invalid(format!(
+                "part {number} has {written} bytes, {size} were declared"
+            )));
+        }
+        let hashes = match hasher {
+            Some(hasher) => hasher.finish()?,
+            None => PartHashes::unhashed(),
+        };
+        Ok(PartReceipt {
+            number,
+            offset,
+            size,
+            receipt: hashes.encode(),
+        })
+    }
+
+    async fn complete_upload(
+        &self,
+        id: &str,
+        _state: &str,
+        parts: &[PartReceipt],
+        size: u64,
+        expected: Option<&Digest>,
+    ) -> Result<Staged> {
+        let hashes = check_tiling(parts, size)?;
+        let dir = self.upload_dir(id)?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let staging = self.staging_path(&token)?;
+        let expected = expected.copied();
+        blocking(move || {
+            let data = dir.join("data");
+            let file = match File::options().read(true).write(true).open(&data) {
+                Ok(file) => file,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(BlobError::NotFound("upload".into()));
+                }
+                Err(error) => return Err(error.into()),
+            };
+            if file.metadata()?.len() < size {
+                return Err(BlobError::invalid("the upload's parts are incomplete"));
+            }
+            file.set_len(size)?;
+            let digest = match combine(size, &hashes) {
+                Some(digest) => digest,
+                None => hash_file(&file, size)?,
+            };
+            if let Some(expected) = expected
+                && expected != digest
+            {
+                return Err(BlobError::invalid(format!(
+                    "the uploaded bytes hash to {digest}, not {expected}"
+                )));
+            }
+            file.sync_all()?;
+            std::fs::rename(&data, &staging)?;
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(Staged {
+                digest,
+                size,
+                token,
+            })
+        })
+        .await
+    }
+
+    async fn abort_upload(&self, id: &str, _state: &str) -> Result<()> {
+        let dir = self.upload_dir(id)?;
+        match tokio::fs::remove_dir_all(&dir).await {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn presign_get(&self, _digest: &Digest, _expires: Duration) -> Result<Option<Presigned>> {
+        Ok(None)
+    }
+
+    async fn sweep(&self, older_than: SystemTime) -> Result<u64> {
+        let dir = self.root.join(STAGING);
+        blocking(move || {
+            let mut freed = 0;
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let metadata = entry.metadata()?;
+                if metadata.modified().is_ok_and(|m| m < older_than) {
+                    std::fs::remove_file(entry.path())?;
+                    freed += metadata.len();
+                }
+            }
+            Ok(freed)
+        })
+        .await
+    }
+}
+
+/// One pass over the joined file, for uploads whose parts could not be hashed on their own.
+fn hash_file(file: &File, size: u64) -> Result<Digest> {
+    let mut hasher = StreamHasher::new();
+    let mut buffer = vec![0u8; READ_CHUNK];
+    let mut at = 0;
+    while at < size {
+        let want = (size - at).min(READ_CHUNK as u64) as usize;
+        file.read_exact_at(&mut buffer[..want], at)?;
+        hasher.update(&buffer[..want]);
+        at += want as u64;
+    }
+    Ok(hasher.finalize())
+}
+
+/// Checks that `parts` tile `0..size` exactly and decodes their hashes.
+pub(crate) fn check_tiling(parts: &[PartReceipt], size: u64) -> Result<Vec<PartHashes>> {
+    let mut sorted: Vec<&PartReceipt> = parts.iter().collect();
+    sorted.sort_by_key(|p| p.offset);
+    let mut next = 0u64;
+    let mut hashes = Vec::with_capacity(sorted.len());
+    for part in sorted {
+        if part.offset != next {
+            return Err(BlobError::invalid(if part.offset > next {
+                format!("bytes {next}..{} were never uploaded", part.offset)
+            } else {
+                format!("part {} overlaps the part before it", part.number)
+            }));
+        }
+        next = part.offset + part.size;
+        hashes.push(PartHashes::decode(&part.receipt)?);
+    }
+    if next != size {
+        return Err(BlobError::invalid(format!(
+            "the parts hold {next} bytes, the file has {size}"
+        )));
+    }
+    Ok(hashes)
+}
+
+/// Resolves a requested range against a blob of `size` bytes.
+pub(crate) fn clamp_range(range: Option<Range<u64>>, size: u64) -> Result<Range<u64>> {
+    match range {
+        None => Ok(0..size),
+        Some(range) if range.start >= range.end || range.start >= size => {
+            Err(BlobError::invalid(format!(
+                "range {}-{} is outside a blob of {size} bytes",
+                range.start, range.end
+            )))
+        }
+        Some(range) => Ok(range.start..range.end.min(size)),
     }
 }
