@@ -129,15 +129,21 @@ impl From<StoreError> for ApiError {
 impl From<BlobError> for ApiError {
     fn from(error: BlobError) -> Self {
         let code = match error.kind() {
-            cairn_blob::ErrorKind::InvalidPath => return ApiError::invalid("Invalid path"),
+            cairn_blob::ErrorKind::Invalid => ErrorCode::InvalidParameterValue,
             cairn_blob::ErrorKind::NotFound => ErrorCode::ResourceDoesNotExist,
-            cairn_blob::ErrorKind::IsDirectory => ErrorCode::InvalidParameterValue,
+            // The client went away mid-body; whatever we answer, it is not listening.
+            cairn_blob::ErrorKind::Aborted => ErrorCode::BadRequest,
+            cairn_blob::ErrorKind::NoSpace | cairn_blob::ErrorKind::Unavailable => {
+                ErrorCode::TemporarilyUnavailable
+            }
             cairn_blob::ErrorKind::Io => ErrorCode::InternalError,
         };
+        if matches!(error, BlobError::InvalidPath(_)) {
+            return ApiError::invalid("Invalid path");
+        }
         ApiError::new(code, error.to_string())
     }
 }
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.code.status();

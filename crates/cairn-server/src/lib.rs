@@ -8,6 +8,7 @@
 //! - [`mlflow`]: the MLflow-compatible REST surface and artifact proxy.
 //! - [`live`]: the in-process bus that fans committed changes out to live-stream subscribers.
 //! - [`v1`]: the native API (metric ingest, series views, summaries) for the SDK and the UI.
+//! - [`download`]: serving stored files (ranges, ETags, safe headers) for every surface.
 //! - [`error`]: [`error::ApiError`], the one place errors become status codes and JSON bodies.
 //!
 //! **Architecture Invariant:** handlers are thin: extract fields, make one call into
@@ -26,6 +27,7 @@ use cairn_store::Store;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+pub mod download;
 pub mod error;
 pub mod live;
 pub mod mlflow;
@@ -73,7 +75,8 @@ pub fn router(state: AppState) -> Router {
 async fn server_info() -> Response {
     axum::Json(json!({
         "store_type": "SqlStore",
-        "multipart_uploads_enabled": false,
+        "multipart_uploads_enabled": true,
+        "multipart_downloads_enabled": true,
         "server": "cairn",
         "version": VERSION,
     }))

@@ -27,7 +27,10 @@ use cairn_store::{
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::live::{Hub, RunChange};
 
+pub mod artifacts;
 pub mod compare;
+
+pub use artifacts::Artifacts;
 
 /// The artifact scheme of MLflow's artifact proxy.
 pub const PROXY_SCHEME: &str = "mlflow-artifacts:";
@@ -139,7 +142,7 @@ pub struct CreateModel {
 #[derive(Clone)]
 pub struct Tracking {
     store: Arc<dyn Store>,
-    blobs: Arc<dyn BlobStore>,
+    artifacts: Artifacts,
     live: Hub,
     /// Which experiment each recently seen run belongs to (runs never move), for the live bus.
     run_experiments: Arc<Mutex<HashMap<String, String>>>,
@@ -157,8 +160,8 @@ impl std::fmt::Debug for Tracking {
 impl Tracking {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
         Tracking {
+            artifacts: Artifacts::new(store.clone(), blobs),
             store,
-            blobs,
             live: Hub::new(),
             run_experiments: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -216,8 +219,9 @@ impl Tracking {
         }
     }
 
-    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
-        &self.blobs
+    /// Files at artifact paths (manifests, content-addressed bytes, uploads, collection).
+    pub fn artifacts(&self) -> &Artifacts {
+        &self.artifacts
     }
 
     // ----- experiments -----

@@ -1,19 +1,31 @@
-//! The artifact proxy (`/api/2.0/mlflow-artifacts/...`) and the run-scoped artifact reads
-//! (`artifacts/list`, `/get-artifact`). Bodies stream in both directions.
+//! The artifact proxy (`/api/2.0/mlflow-artifacts/...`: plain PUT/GET/DELETE, listing,
+//! multipart uploads, presigned downloads) and the run-scoped reads (`artifacts/list`,
+//! `/get-artifact`). Bodies stream in both directions; files are stored once by content.
+//!
+//! MLflow's multipart upload hands the client one URL per part. With a storage backend that
+//! signs URLs MLflow's own server gives out the backend's; Cairn always gives out its own
+//! (`mpu/parts/{upload_id}/{n}`), so parts are hashed as they arrive and every backend behaves
+//! the same. `presigned/` answers a backend URL when the backend can sign one, else this
+//! server's own download URL, which serves `Range` requests, so the client's parallel ranged
+//! download works either way.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use cairn_blob::{ArtifactPath, ByteStream};
+use cairn_store::Listed;
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::json;
 
 use super::fields::Fields;
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
+use crate::tracking::artifacts::{UploadSpec, UploadStart};
+
+/// How long a presigned download URL stays valid.
+const PRESIGN_SECONDS: u64 = 15 * 60;
 
 #[derive(Serialize)]
 struct FileInfo {
@@ -27,51 +39,115 @@ fn parse_path(text: &str) -> ApiResult<ArtifactPath> {
     ArtifactPath::parse(text).map_err(|_| ApiError::invalid("Invalid path"))
 }
 
+/// A request body as a byte stream.
+pub(crate) fn body_stream(request: Request) -> ByteStream {
+    Box::pin(
+        request
+            .into_body()
+            .into_data_stream()
+            .map_err(std::io::Error::other),
+    )
+}
+
+pub(crate) fn content_length(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    match headers.get(header::CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid("invalid Content-Length header")),
+    }
+}
+
+/// The URL this server is reached at, as the client sees it.
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = get("x-forwarded-proto").unwrap_or("http");
+    let host = get("x-forwarded-host")
+        .or_else(|| get("host"))
+        .unwrap_or("127.0.0.1:5000");
+    format!("{scheme}://{host}")
+}
+
 pub async fn upload(
     State(state): State<AppState>,
     Path(path): Path<String>,
     request: Request,
 ) -> ApiResult<Response> {
     let path = parse_path(&path)?;
-    let body: ByteStream = Box::pin(
-        request
-            .into_body()
-            .into_data_stream()
-            .map_err(std::io::Error::other),
-    );
-    state.tracking.blobs().put(&path, body).await?;
+    let headers = request.headers().clone();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let size = content_length(&headers)?;
+    state
+        .tracking
+        .artifacts()
+        .put(&path, content_type.as_deref(), size, body_stream(request))
+        .await?;
     Ok(Json(json!({})).into_response())
 }
 
 pub async fn download(
     State(state): State<AppState>,
     Path(path): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    stream_file(&state, &parse_path(&path)?).await
+    crate::download::serve(&state, &parse_path(&path)?, &headers).await
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     Path(path): Path<String>,
 ) -> ApiResult<Response> {
-    state.tracking.blobs().delete(&parse_path(&path)?).await?;
+    state
+        .tracking
+        .artifacts()
+        .delete(&parse_path(&path)?)
+        .await?;
     Ok(Json(json!({})).into_response())
+}
+
+/// Direct children of `dir`, with paths made by `name`.
+fn file_infos(entries: Vec<Listed>, name: impl Fn(&str) -> String) -> Vec<FileInfo> {
+    entries
+        .into_iter()
+        .map(|listed| match listed {
+            Listed::File(entry) => FileInfo {
+                path: name(&entry.path),
+                is_dir: false,
+                file_size: Some(entry.size),
+            },
+            Listed::Dir(path) => FileInfo {
+                path: name(&path),
+                is_dir: true,
+                file_size: None,
+            },
+        })
+        .collect()
+}
+
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// `GET artifacts?path=<dir>`: entries of a directory by base name.
 pub async fn list(State(state): State<AppState>, f: Fields) -> ApiResult<Response> {
     let dir = parse_path(&f.opt_str("path")?.unwrap_or_default())?;
-    let Some(entries) = state.tracking.blobs().list(&dir).await? else {
+    let Some(entries) = state.tracking.artifacts().list(&dir).await? else {
         return Ok(Json(json!({})).into_response());
     };
-    let files: Vec<FileInfo> = entries
-        .into_iter()
-        .map(|e| FileInfo {
-            path: e.name,
-            is_dir: e.is_dir,
-            file_size: e.size,
-        })
-        .collect();
+    let files = file_infos(entries, |p| base_name(p).to_string());
     Ok(Json(json!({ "files": files })).into_response())
 }
 
@@ -85,101 +161,181 @@ pub async fn list_run(State(state): State<AppState>, f: Fields) -> ApiResult<Res
     let prefix = parse_path(&relative)?;
     let entries = state
         .tracking
-        .blobs()
+        .artifacts()
         .list(&full)
         .await?
         .unwrap_or_default();
-    let files: Vec<FileInfo> = entries
-        .into_iter()
-        .map(|e| FileInfo {
-            path: if prefix.is_root() {
-                e.name
-            } else {
-                format!("{prefix}/{}", e.name)
-            },
-            is_dir: e.is_dir,
-            file_size: e.size,
-        })
-        .collect();
+    let files = file_infos(entries, |p| {
+        let name = base_name(p);
+        if prefix.is_root() {
+            name.to_string()
+        } else {
+            format!("{prefix}/{name}")
+        }
+    });
     Ok(Json(json!({ "root_uri": run.info.artifact_uri, "files": files })).into_response())
 }
 
 /// `GET /get-artifact?run_id&path`: one file of a run.
-pub async fn get_run_artifact(State(state): State<AppState>, f: Fields) -> ApiResult<Response> {
+pub async fn get_run_artifact(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    f: Fields,
+) -> ApiResult<Response> {
     let path = f.req_str("path")?;
     let (_, full) = state
         .tracking
         .run_artifact_path(&f.run_id()?, &path)
         .await?;
-    stream_file(&state, &full).await
+    crate::download::serve(&state, &full, &headers).await
 }
 
-async fn stream_file(state: &AppState, path: &ArtifactPath) -> ApiResult<Response> {
-    if path.is_root() {
-        return Err(ApiError::invalid("Invalid path"));
+/// `POST mpu/create/<path> {path, num_parts}` → `{upload_id, credentials: [{url, part_number,
+/// headers}]}`.
+pub async fn mpu_create(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    f: Fields,
+) -> ApiResult<Response> {
+    let path = parse_path(&path)?;
+    let parts = f.req_i64("num_parts")?;
+    if !(1..=crate::tracking::artifacts::MAX_PARTS as i64).contains(&parts) {
+        return Err(ApiError::invalid(format!(
+            "Invalid value {parts} for parameter 'num_parts' supplied"
+        )));
     }
-    let blob = state
+    let spec = UploadSpec {
+        path,
+        parts: Some(parts as u32),
+        ..UploadSpec::default()
+    };
+    let UploadStart::Started(upload) = state.tracking.artifacts().create_upload(spec).await? else {
+        return Err(ApiError::internal(
+            "an upload without a digest cannot be known",
+        ));
+    };
+    let base = base_url(&headers);
+    let credentials: Vec<_> = (1..=parts)
+        .map(|n| {
+            json!({
+                "url": format!("{base}/api/2.0/mlflow-artifacts/mpu/parts/{}/{n}", upload.id),
+                "part_number": n,
+                "headers": {},
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "upload_id": upload.id, "credentials": credentials })).into_response())
+}
+
+/// `PUT mpu/parts/{upload_id}/{n}`: one part; answers its ETag like S3 does.
+pub async fn mpu_part(
+    State(state): State<AppState>,
+    Path((upload_id, number)): Path<(String, String)>,
+    request: Request,
+) -> ApiResult<Response> {
+    let number: u32 = number
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("invalid part number '{number}'")))?;
+    let length = content_length(request.headers())?;
+    let part = state
         .tracking
-        .blobs()
-        .get(path)
-        .await
-        .map_err(|e| match e.kind() {
-            cairn_blob::ErrorKind::IsDirectory => {
-                ApiError::invalid(format!("'{path}' is a directory, not a file"))
-            }
-            _ => e.into(),
-        })?;
-    let file_name = path.file_name().unwrap_or("artifact");
-    let content_type = guess_content_type(file_name);
-    let mut response = Response::new(Body::from_stream(blob.body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&content_type)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(blob.size));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        file_name.replace(['"', '\\', '\r', '\n'], "_")
-    );
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
+        .artifacts()
+        .put_part(&upload_id, number, length, body_stream(request))
+        .await?;
+    let mut response =
+        Json(json!({ "part_number": part.number, "size": part.size })).into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{upload_id}-{}\"", part.number)) {
+        response.headers_mut().insert(header::ETAG, value);
     }
     Ok(response)
 }
 
-/// Text-like files are served as `text/plain` so a browser never renders them as HTML.
-fn guess_content_type(file_name: &str) -> String {
-    let guess = mime_guess::from_path(file_name).first_or_octet_stream();
-    match (guess.type_(), guess.subtype().as_str()) {
-        (mime_guess::mime::TEXT, _) | (_, "javascript") | (_, "xml") => {
-            "text/plain; charset=utf-8".to_string()
-        }
-        _ => guess.essence_str().to_string(),
+/// The upload named in the body, checked against the path in the URL.
+async fn named_upload(state: &AppState, path: &str, f: &Fields) -> ApiResult<String> {
+    let path = parse_path(path)?;
+    let upload_id = f.req_str("upload_id")?;
+    let (upload, _) = state.tracking.artifacts().upload(&upload_id).await?;
+    if upload.path != path.as_string() {
+        return Err(ApiError::invalid(format!(
+            "upload {upload_id} is for '{}', not '{path}'",
+            upload.path
+        )));
     }
+    Ok(upload_id)
 }
 
-pub async fn not_implemented() -> ApiError {
-    ApiError::new(
-        ErrorCode::NotImplemented,
-        "this server stores artifacts itself: upload with PUT, multipart and presigned URLs are not enabled",
-    )
+/// `POST mpu/complete/<path> {upload_id, parts}`.
+pub async fn mpu_complete(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    f: Fields,
+) -> ApiResult<Response> {
+    let upload_id = named_upload(&state, &path, &f).await?;
+    state
+        .tracking
+        .artifacts()
+        .complete_upload(&upload_id, None)
+        .await?;
+    Ok(Json(json!({})).into_response())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `POST mpu/abort/<path> {upload_id}`.
+pub async fn mpu_abort(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    f: Fields,
+) -> ApiResult<Response> {
+    let upload_id = named_upload(&state, &path, &f).await?;
+    state.tracking.artifacts().abort_upload(&upload_id).await?;
+    Ok(Json(json!({})).into_response())
+}
 
-    #[test]
-    fn content_types() {
-        assert_eq!(guess_content_type("a.html"), "text/plain; charset=utf-8");
-        assert_eq!(guess_content_type("a.png"), "image/png");
-        assert_eq!(guess_content_type("a.json"), "application/json");
-        assert_eq!(guess_content_type("MLmodel"), "application/octet-stream");
-    }
+/// `GET presigned/<path>` → `{url, headers, file_size}`.
+pub async fn presigned(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let path = parse_path(&path)?;
+    let (entry, signed) = state
+        .tracking
+        .artifacts()
+        .presign(&path, std::time::Duration::from_secs(PRESIGN_SECONDS))
+        .await?;
+    let (url, extra) = match signed {
+        Some(signed) => (signed.url, signed.headers),
+        None => (
+            format!(
+                "{}/api/2.0/mlflow-artifacts/artifacts/{}",
+                base_url(&headers),
+                encode_path(&path)
+            ),
+            Vec::new(),
+        ),
+    };
+    let extra: serde_json::Map<String, serde_json::Value> = extra
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    Ok(Json(json!({ "url": url, "headers": extra, "file_size": entry.size })).into_response())
+}
+
+/// Percent-encodes each segment of a path for use in a URL.
+pub(crate) fn encode_path(path: &ArtifactPath) -> String {
+    path.segments()
+        .iter()
+        .map(|segment| {
+            let mut out = String::with_capacity(segment.len());
+            for byte in segment.bytes() {
+                if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                    out.push(byte as char);
+                } else {
+                    out.push_str(&format!("%{byte:02X}"));
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }

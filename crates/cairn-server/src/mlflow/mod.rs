@@ -92,10 +92,11 @@ fn artifact_routes() -> Router<AppState> {
                 .get(artifacts::download)
                 .delete(artifacts::delete),
         )
-        .route("/mpu/create/{*path}", post(artifacts::not_implemented))
-        .route("/mpu/complete/{*path}", post(artifacts::not_implemented))
-        .route("/mpu/abort/{*path}", post(artifacts::not_implemented))
-        .route("/presigned/{*path}", get(artifacts::not_implemented))
+        .route("/mpu/create/{*path}", post(artifacts::mpu_create))
+        .route("/mpu/complete/{*path}", post(artifacts::mpu_complete))
+        .route("/mpu/abort/{*path}", post(artifacts::mpu_abort))
+        .route("/mpu/parts/{upload_id}/{number}", put(artifacts::mpu_part))
+        .route("/presigned/{*path}", get(artifacts::presigned))
 }
 
 /// All MLflow-compatible routes.

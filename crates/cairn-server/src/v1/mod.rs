@@ -5,6 +5,8 @@
 //! the strings `"NaN"`, `"Infinity"` and `"-Infinity"`; errors use the same
 //! `{"error_code", "message"}` body as the MLflow routes.
 //!
+//! - [`artifacts`]: a run's files with metadata, downloads with `Range`, resumable uploads in
+//!   parts, blob metadata, garbage collection.
 //! - [`runs`]: `PUT /api/v1/runs/{run_id}`, idempotent creation of a run with a client-chosen id.
 //! - [`metrics`]: ingest (columnar JSON, or the binary layout of [`ingest`]), full series, downsampled views (one run or many), summaries.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
@@ -24,6 +26,7 @@ use axum::{Json, Router};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
+pub mod artifacts;
 pub mod compare;
 pub mod ingest;
 pub mod json;
@@ -65,6 +68,31 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/stream", get(stream::stream))
         .route("/api/v1/compare", post(compare::compare))
+        .route("/api/v1/runs/{run_id}/artifacts", get(artifacts::list))
+        .route(
+            "/api/v1/runs/{run_id}/files/{*path}",
+            get(artifacts::download)
+                .put(artifacts::put_file)
+                .delete(artifacts::delete_file),
+        )
+        .route(
+            "/api/v1/runs/{run_id}/uploads",
+            post(artifacts::create_upload),
+        )
+        .route(
+            "/api/v1/uploads/{upload_id}",
+            get(artifacts::get_upload).delete(artifacts::abort_upload),
+        )
+        .route(
+            "/api/v1/uploads/{upload_id}/parts/{number}",
+            put(artifacts::put_part),
+        )
+        .route(
+            "/api/v1/uploads/{upload_id}/complete",
+            post(artifacts::complete_upload),
+        )
+        .route("/api/v1/blobs/{digest}", get(artifacts::blob))
+        .route("/api/v1/admin/gc", post(artifacts::gc))
 }
 
 /// `GET /api/v1/openapi.yaml`.
