@@ -17,9 +17,17 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> TestServer {
         let data = tempfile::tempdir().unwrap();
-        let store = cairn_store::sqlite::SqliteStore::open(&data.path().join("cairn.db")).unwrap();
         let blobs = cairn_blob::LocalBlobStore::open(data.path().join("artifacts")).unwrap();
-        let state = cairn_server::AppState::new(Arc::new(store), Arc::new(blobs));
+        Self::start_with(data, Arc::new(blobs)).await
+    }
+
+    /// A server whose artifacts live in `blobs`; `data` holds the database.
+    pub async fn start_with(
+        data: tempfile::TempDir,
+        blobs: Arc<dyn cairn_blob::BlobStore>,
+    ) -> TestServer {
+        let store = cairn_store::sqlite::SqliteStore::open(&data.path().join("cairn.db")).unwrap();
+        let state = cairn_server::AppState::new(Arc::new(store), blobs);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
