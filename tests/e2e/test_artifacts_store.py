@@ -123,9 +123,12 @@ def test_path_escapes_are_refused(ctx):
 @cairn_only
 def test_multipart_bad_input(ctx):
     art = f"{ctx.url}/api/2.0/mlflow-artifacts"
-    path = f"{ctx.experiment_id}/mpu/big.bin"
-    assert_error(post(f"{art}/mpu/create/{path}", {"path": "x", "num_parts": 0}), 400, "INVALID_PARAMETER_VALUE")
-    created = post(f"{art}/mpu/create/{path}", {"path": "x", "num_parts": 3}).json()
+    # The URL names the directory, the body's `path` the client's local file (its base name is used).
+    folder = f"{ctx.experiment_id}/mpu"
+    local = "/home/me/big.bin"
+    path = f"{folder}/big.bin"
+    assert_error(post(f"{art}/mpu/create/{folder}", {"path": local, "num_parts": 0}), 400, "INVALID_PARAMETER_VALUE")
+    created = post(f"{art}/mpu/create/{folder}", {"path": local, "num_parts": 3}).json()
     upload_id = created["upload_id"]
     urls = {c["part_number"]: c["url"] for c in created["credentials"]}
     assert sorted(urls) == [1, 2, 3]
@@ -133,29 +136,30 @@ def test_multipart_bad_input(ctx):
     # The last part waits until a part tells its size; parts arrive out of order.
     assert requests.put(urls[2], data=parts[1], timeout=30).status_code == 200
     assert requests.put(urls[3], data=parts[2], timeout=30).status_code == 200
+    done = {"path": local, "upload_id": upload_id, "parts": []}
     # A missing part: completion is refused and the upload stays usable.
-    r = post(f"{art}/mpu/complete/{path}", {"path": "x", "upload_id": upload_id, "parts": []})
-    assert_error(r, 400, "INVALID_PARAMETER_VALUE", "missing parts 1")
+    assert_error(post(f"{art}/mpu/complete/{folder}", done), 400, "INVALID_PARAMETER_VALUE", "missing parts 1")
     # A part of the wrong size.
-    r = requests.put(urls[1], data=parts[0][:-1], timeout=30)
-    assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+    assert_error(requests.put(urls[1], data=parts[0][:-1], timeout=30), 400, "INVALID_PARAMETER_VALUE")
     assert requests.put(urls[1], data=parts[0], timeout=30).status_code == 200
-    # The wrong path for this upload.
-    r = post(f"{art}/mpu/complete/{path}.other", {"path": "x", "upload_id": upload_id, "parts": []})
-    assert_error(r, 400, "INVALID_PARAMETER_VALUE")
-    r = post(f"{art}/mpu/complete/{path}", {"path": "x", "upload_id": upload_id, "parts": []})
+    # The wrong destination for this upload.
+    assert_error(post(f"{art}/mpu/complete/{folder}/other", done), 400, "INVALID_PARAMETER_VALUE")
+    r = post(f"{art}/mpu/complete/{folder}", done)
     assert r.status_code == 200, r.text
     assert requests.get(f"{art}/artifacts/{path}", timeout=30).content == b"".join(parts)
     # The upload is gone once completed.
     assert_error(requests.put(urls[1], data=parts[0], timeout=30), 404, "RESOURCE_DOES_NOT_EXIST")
     # Abort drops an upload.
-    other = post(f"{art}/mpu/create/{path}2", {"path": "x", "num_parts": 1}).json()
-    assert post(f"{art}/mpu/abort/{path}2", {"path": "x", "upload_id": other["upload_id"]}).status_code == 200
+    other = post(f"{art}/mpu/create/{folder}", {"path": "other.bin", "num_parts": 1}).json()
+    aborted = post(f"{art}/mpu/abort/{folder}", {"path": "other.bin", "upload_id": other["upload_id"]})
+    assert aborted.status_code == 200
     r = requests.put(other["credentials"][0]["url"], data=b"x", timeout=30)
     assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
-    assert requests.get(f"{art}/artifacts/{path}2", timeout=30).status_code == 404
+    assert requests.get(f"{art}/artifacts/{folder}/other.bin", timeout=30).status_code == 404
     r = requests.put(f"{art}/mpu/parts/{upload_id}/x", data=b"x", timeout=30)
     assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+    bad_name = post(f"{art}/mpu/create/{folder}", {"path": "/tmp/..", "num_parts": 1})
+    assert_error(bad_name, 400, "INVALID_PARAMETER_VALUE")
 
 
 @cairn_only

@@ -198,7 +198,7 @@ pub async fn mpu_create(
     headers: HeaderMap,
     f: Fields,
 ) -> ApiResult<Response> {
-    let path = parse_path(&path)?;
+    let path = destination(&path, &f)?;
     let parts = f.req_i64("num_parts")?;
     if !(1..=crate::tracking::artifacts::MAX_PARTS as i64).contains(&parts) {
         return Err(ApiError::invalid(format!(
@@ -251,9 +251,21 @@ pub async fn mpu_part(
     Ok(response)
 }
 
-/// The upload named in the body, checked against the path in the URL.
+/// Where a multipart upload goes: MLflow's client names the directory in the URL and the local
+/// file in the body's `path`, whose base name is the file's name in the directory.
+fn destination(dir: &str, f: &Fields) -> ApiResult<ArtifactPath> {
+    let local = f.req_str("path")?;
+    let name = local.rsplit(['/', '\\']).next().unwrap_or_default();
+    let name = parse_path(name)?;
+    if name.segments().len() != 1 {
+        return Err(ApiError::invalid("Invalid path"));
+    }
+    Ok(parse_path(dir)?.join(&name))
+}
+
+/// The upload named in the body, checked against the destination the URL and body give.
 async fn named_upload(state: &AppState, path: &str, f: &Fields) -> ApiResult<String> {
-    let path = parse_path(path)?;
+    let path = destination(path, f)?;
     let upload_id = f.req_str("upload_id")?;
     let (upload, _) = state.tracking.artifacts().upload(&upload_id).await?;
     if upload.path != path.as_string() {
