@@ -110,14 +110,16 @@ pub struct UploadPart {
 #[async_trait]
 pub trait ArtifactStore: Send + Sync + 'static {
     /// Takes (or renews) lease `lease` on `digest` until `expires` (ms). See the module docs.
-    async fn lease_blob(&self, lease: &str, digest: &str, now: i64, expires: i64)
-    -> Result<Lease>;
+    async fn lease_blob(&self, lease: &str, digest: &str, now: i64, expires: i64) -> Result<Lease>;
     /// Drops a lease (an upload that failed or found nothing to record). Unknown leases are fine.
     async fn release_lease(&self, lease: &str) -> Result<()>;
     /// Records `entry`, replacing any entry at the same path, and the blob row (`entry.size`,
-    /// created `entry.created`) if it has none; drops `lease` if given. Fails with
-    /// `InvalidArgument` when a file would sit where a directory is (an entry below `path`
-    /// exists) or a directory where a file is (an ancestor of `path` is a file).
+    /// created `entry.created`, live) if it has none; drops `lease` if given. Fails with
+    /// `InvalidArgument`, recording nothing, when a file would sit where a directory is (an
+    /// entry below `path` exists) or a directory where a file is (an ancestor of `path` is a
+    /// file); when the blob row is collecting; when the blob row has another size; and when the
+    /// digest has no row and `lease` no longer names it (the lease expired and the digest was
+    /// claimed, so its bytes may be gone: the upload must store them again).
     async fn put_artifact(&self, entry: ManifestEntry, lease: Option<&str>) -> Result<()>;
     /// The entry at exactly `path`.
     async fn get_artifact(&self, path: &str) -> Result<Option<ManifestEntry>>;
@@ -125,8 +127,8 @@ pub trait ArtifactStore: Send + Sync + 'static {
     /// by path. `None` when nothing is stored at or below `dir`; `Some(vec![])` when `dir` is a
     /// file.
     async fn list_artifacts(&self, dir: &str) -> Result<Option<Vec<Listed>>>;
-    /// Every file at or below `prefix` (a file or a directory), sorted by path, at most `limit`,
-    /// starting after path `after`.
+    /// Every file at or below `prefix` (a file, a directory, or `""` for the root), sorted by
+    /// path, at most `limit`, starting after path `after`.
     async fn walk_artifacts(
         &self,
         prefix: &str,
@@ -134,7 +136,8 @@ pub trait ArtifactStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ManifestEntry>>;
     /// Removes the entry at `path`, or every entry below it when it is a directory. Returns how
-    /// many entries were removed (0 when nothing was there). Blobs stay until collected.
+    /// many entries were removed (0 when nothing was there). Blobs stay until collected. The
+    /// empty path (the root) is refused with `InvalidArgument` rather than deleting everything.
     async fn delete_artifacts(&self, path: &str) -> Result<u64>;
     /// A blob row and its reference count.
     async fn blob_info(&self, digest: &str) -> Result<Option<BlobInfo>>;
@@ -148,9 +151,10 @@ pub trait ArtifactStore: Send + Sync + 'static {
     /// Blobs that would be claimed now (no references, no unexpired lease, created before
     /// `created_before`), without claiming them: for `--dry-run`.
     async fn garbage(&self, now: i64, created_before: i64, limit: usize) -> Result<Vec<Garbage>>;
-    /// Claims up to `limit` such blobs (and blobs left *collecting* by a collector that died)
-    /// by marking them collecting. The caller deletes their bytes, then calls
-    /// [`forget_blobs`](Self::forget_blobs).
+    /// Claims up to `limit` such blobs (and, first, blobs left *collecting* since before
+    /// `created_before` by a collector that died: the same grace keeps a working collector's
+    /// claims its own) by marking them collecting as of `now`, and drops the (expired) leases
+    /// on them. The caller deletes their bytes, then calls [`forget_blobs`](Self::forget_blobs).
     async fn claim_garbage(
         &self,
         now: i64,
@@ -158,8 +162,9 @@ pub trait ArtifactStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Garbage>>;
     /// Claims a digest that has bytes in the blob store but no row (an orphan left by an upload
-    /// that died between storing bytes and recording them): inserts a collecting row unless a
-    /// row or an unexpired lease exists. Returns whether it was claimed.
+    /// that died between storing bytes and recording them): inserts a collecting row (created
+    /// and claimed `now`) unless a row or an unexpired lease exists, and drops the expired
+    /// leases on the digest. Returns whether it was claimed.
     async fn claim_orphan(&self, digest: &str, size: u64, now: i64) -> Result<bool>;
     /// Deletes the rows of collected blobs (only rows still marked collecting).
     async fn forget_blobs(&self, digests: &[String]) -> Result<()>;
@@ -167,7 +172,8 @@ pub trait ArtifactStore: Send + Sync + 'static {
     /// Starts an upload in parts. Fails with `AlreadyExists` when the id is taken.
     async fn create_upload(&self, upload: Upload) -> Result<()>;
     async fn get_upload(&self, id: &str) -> Result<Option<Upload>>;
-    /// Records a received part, replacing an earlier record of the same number.
+    /// Records a received part, replacing an earlier record of the same number. Fails with
+    /// `NotFound` when the upload is unknown.
     async fn put_upload_part(&self, id: &str, part: UploadPart) -> Result<()>;
     /// The parts received so far, by number.
     async fn upload_parts(&self, id: &str) -> Result<Vec<UploadPart>>;

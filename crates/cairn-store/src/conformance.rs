@@ -95,6 +95,18 @@ macro_rules! store_conformance_tests {
             series_ingest_is_idempotent_and_checked,
             series_links_survive_compaction,
             series_retention_thins_old_points_only,
+            artifacts_put_get_and_replace,
+            artifacts_files_and_directories_do_not_overlap,
+            artifacts_list_direct_children,
+            artifacts_walk_pages_through_a_tree,
+            artifacts_delete_files_and_directories,
+            artifacts_blob_references,
+            artifacts_leases_protect_blobs,
+            artifacts_claim_and_forget,
+            artifacts_claim_orphans,
+            artifacts_deleted_roots,
+            artifacts_uploads_in_parts,
+            artifacts_concurrent_uploads_and_collection,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {
@@ -110,7 +122,9 @@ macro_rules! store_conformance_tests {
     };
 }
 
+mod artifacts;
 mod series;
+pub use artifacts::*;
 pub use series::*;
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@
 //! `runs` (run writes and loading), `search` (runs search compiled to SQL), `series` (the metric
 //! engine: raw segments, chunks, merged reads, downsampling), `compactor` (the background thread
 //! that folds raw segments into chunks), `metrics` (MLflow's history reads on top of `series`),
-//! `models` (logged models), `token` (page tokens), `sql` (shared helpers).
+//! `models` (logged models), `artifacts` (the artifact catalogue: manifests, blob rows, leases,
+//! uploads in parts), `token` (page tokens), `sql` (shared helpers).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,11 +29,13 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::{
-    ArtifactLocation, CompactionStats, ExperimentSearch, HistoryRequest, Logged, LoggedModelSearch,
-    MetaStore, MetricStore, PointsRead, Result, RetentionPolicy, RunSearch, RunSeries,
-    SampledHistoryRequest, SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, StoreError,
+    ArtifactLocation, ArtifactStore, BlobInfo, CompactionStats, ExperimentSearch, Garbage,
+    HistoryRequest, Lease, Listed, Logged, LoggedModelSearch, ManifestEntry, MetaStore,
+    MetricStore, PointsRead, Result, RetentionPolicy, RunSearch, RunSeries, SampledHistoryRequest,
+    SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, StoreError, Upload, UploadPart,
 };
 
+mod artifacts;
 mod compactor;
 mod experiments;
 mod metrics;
@@ -655,5 +658,139 @@ impl MetricStore for SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Internal(format!("compaction task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl ArtifactStore for SqliteStore {
+    async fn lease_blob(
+        &self,
+        lease: &str,
+        digest: &str,
+        _now: i64,
+        expires: i64,
+    ) -> Result<Lease> {
+        let (lease, digest) = (lease.to_string(), digest.to_string());
+        self.write(move |conn| artifacts::lease_blob(conn, &lease, &digest, expires))
+            .await
+    }
+
+    async fn release_lease(&self, lease: &str) -> Result<()> {
+        let lease = lease.to_string();
+        self.write(move |conn| artifacts::release_lease(conn, &lease))
+            .await
+    }
+
+    async fn put_artifact(&self, entry: ManifestEntry, lease: Option<&str>) -> Result<()> {
+        let lease = lease.map(str::to_string);
+        self.write(move |conn| artifacts::put(conn, &entry, lease.as_deref()))
+            .await
+    }
+
+    async fn get_artifact(&self, path: &str) -> Result<Option<ManifestEntry>> {
+        let path = path.to_string();
+        self.read(move |conn| artifacts::get(conn, &path)).await
+    }
+
+    async fn list_artifacts(&self, dir: &str) -> Result<Option<Vec<Listed>>> {
+        let dir = dir.to_string();
+        self.read(move |conn| artifacts::list(conn, &dir)).await
+    }
+
+    async fn walk_artifacts(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ManifestEntry>> {
+        let (prefix, after) = (prefix.to_string(), after.map(str::to_string));
+        self.read(move |conn| artifacts::walk(conn, &prefix, after.as_deref(), limit))
+            .await
+    }
+
+    async fn delete_artifacts(&self, path: &str) -> Result<u64> {
+        let path = path.to_string();
+        self.write(move |conn| artifacts::delete(conn, &path)).await
+    }
+
+    async fn blob_info(&self, digest: &str) -> Result<Option<BlobInfo>> {
+        let digest = digest.to_string();
+        self.read(move |conn| artifacts::blob_info(conn, &digest))
+            .await
+    }
+
+    async fn blob_references(&self, digest: &str, limit: usize) -> Result<Vec<ManifestEntry>> {
+        let digest = digest.to_string();
+        self.read(move |conn| artifacts::blob_references(conn, &digest, limit))
+            .await
+    }
+
+    async fn deleted_artifact_roots(&self, cutoff: i64) -> Result<Vec<String>> {
+        self.read(move |conn| artifacts::deleted_roots(conn, cutoff))
+            .await
+    }
+
+    async fn garbage(&self, now: i64, created_before: i64, limit: usize) -> Result<Vec<Garbage>> {
+        self.read(move |conn| artifacts::garbage(conn, now, created_before, limit))
+            .await
+    }
+
+    async fn claim_garbage(
+        &self,
+        now: i64,
+        created_before: i64,
+        limit: usize,
+    ) -> Result<Vec<Garbage>> {
+        self.write(move |conn| artifacts::claim_garbage(conn, now, created_before, limit))
+            .await
+    }
+
+    async fn claim_orphan(&self, digest: &str, size: u64, now: i64) -> Result<bool> {
+        let digest = digest.to_string();
+        self.write(move |conn| artifacts::claim_orphan(conn, &digest, size, now))
+            .await
+    }
+
+    async fn forget_blobs(&self, digests: &[String]) -> Result<()> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        let digests = digests.to_vec();
+        self.write(move |conn| artifacts::forget_blobs(conn, &digests))
+            .await
+    }
+
+    async fn create_upload(&self, upload: Upload) -> Result<()> {
+        self.write(move |conn| artifacts::create_upload(conn, &upload))
+            .await
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>> {
+        let id = id.to_string();
+        self.read(move |conn| artifacts::get_upload(conn, &id))
+            .await
+    }
+
+    async fn put_upload_part(&self, id: &str, part: UploadPart) -> Result<()> {
+        let id = id.to_string();
+        self.write(move |conn| artifacts::put_upload_part(conn, &id, &part))
+            .await
+    }
+
+    async fn upload_parts(&self, id: &str) -> Result<Vec<UploadPart>> {
+        let id = id.to_string();
+        self.read(move |conn| artifacts::upload_parts(conn, &id))
+            .await
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.write(move |conn| artifacts::delete_upload(conn, &id))
+            .await
+    }
+
+    async fn stale_uploads(&self, created_before: i64, limit: usize) -> Result<Vec<Upload>> {
+        self.read(move |conn| artifacts::stale_uploads(conn, created_before, limit))
+            .await
     }
 }

@@ -17,6 +17,8 @@
 //!   row-per-point `metrics` table is converted by migration 3.
 //! - `latest_metrics` holds one row per (run, key), maintained on write by an upsert whose WHERE
 //!   keeps the greatest `(step, timestamp, is_nan, value)`, so arrival order does not matter.
+//! - the artifact catalogue (migration 4, see `ARTIFACT_TABLES`): manifests keyed by full
+//!   path, blob rows (`live` / `collecting`), leases, uploads in parts.
 
 use rusqlite::Connection;
 
@@ -199,6 +201,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::Sql(SERIES_TABLES),
     // 3: points of the row-per-point `metrics` table move into raw segments; the table goes.
     Migration::Code(super::series::migrate_point_rows),
+    // 4: the artifact catalogue: manifests, blob rows, leases, uploads in parts.
+    Migration::Sql(ARTIFACT_TABLES),
 ];
 
 /// Metric series storage (see `series.rs`). Chunk summary columns mirror the chunk's blocks so a
@@ -273,6 +277,63 @@ const SERIES_TABLES: &str = r#"
         PRIMARY KEY (run_id, key)
     ) WITHOUT ROWID;
     CREATE INDEX ingest_keys_created ON ingest_keys (created);
+"#;
+
+/// The artifact catalogue (see `artifacts.rs` and [`crate::artifacts`]). Paths are compared with
+/// SQLite's binary collation, so "everything below directory `d`" is the primary-key range
+/// `d || '/' < path < d || '0'` (`'0'` follows `'/'`); no `LIKE`, so `%` and `_` in paths are
+/// plain characters. A blob row is `live` or `collecting` (`claimed` says since when); a lease
+/// names one digest and expires at `expires` (ms), after which it protects nothing.
+const ARTIFACT_TABLES: &str = r#"
+    CREATE TABLE artifacts (
+        path         TEXT PRIMARY KEY,
+        digest       TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        created      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX artifacts_digest ON artifacts (digest, path);
+
+    CREATE TABLE blobs (
+        digest  TEXT PRIMARY KEY,
+        size    INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        state   TEXT NOT NULL CHECK (state IN ('live', 'collecting')),
+        claimed INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX blobs_state ON blobs (state, created);
+
+    CREATE TABLE blob_leases (
+        lease   TEXT PRIMARY KEY,
+        digest  TEXT NOT NULL,
+        expires INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX blob_leases_digest ON blob_leases (digest, expires);
+
+    CREATE TABLE uploads (
+        id              TEXT PRIMARY KEY,
+        path            TEXT NOT NULL,
+        run_id          TEXT,
+        size            INTEGER,
+        part_size       INTEGER,
+        parts           INTEGER,
+        expected_digest TEXT,
+        content_type    TEXT NOT NULL,
+        backend_state   TEXT NOT NULL,
+        created         INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX uploads_created ON uploads (created, id);
+
+    CREATE TABLE upload_parts (
+        upload_id   TEXT NOT NULL REFERENCES uploads (id),
+        number      INTEGER NOT NULL,
+        byte_offset INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        receipt     BLOB NOT NULL,
+        PRIMARY KEY (upload_id, number)
+    ) WITHOUT ROWID;
+
+    CREATE INDEX runs_deleted ON runs (deleted_time) WHERE lifecycle_stage = 'deleted';
 "#;
 
 /// The schema version this build writes.
