@@ -29,7 +29,8 @@ async fn health_version_and_unknown_routes() {
     assert_eq!(body["error_code"], "ENDPOINT_NOT_FOUND");
     let (status, body) = server.get("/api/3.0/mlflow/server-info").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["multipart_uploads_enabled"], false);
+    assert_eq!(body["multipart_uploads_enabled"], true);
+    assert_eq!(body["multipart_downloads_enabled"], true);
 }
 
 #[tokio::test]

@@ -316,6 +316,14 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/experiments/{experiment_id}/retention",
     "/api/v1/stream",
     "/api/v1/compare",
+    "/api/v1/runs/{run_id}/artifacts",
+    "/api/v1/runs/{run_id}/files/{path}",
+    "/api/v1/runs/{run_id}/uploads",
+    "/api/v1/uploads/{upload_id}",
+    "/api/v1/uploads/{upload_id}/parts/{number}",
+    "/api/v1/uploads/{upload_id}/complete",
+    "/api/v1/blobs/{digest}",
+    "/api/v1/admin/gc",
 ];
 
 #[tokio::test]
