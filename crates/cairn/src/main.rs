@@ -1,5 +1,11 @@
 //! The `cairn` binary: parses the command line, sets up logging, opens the stores and hands a bound
 //! listener to [`cairn_server::run`]. Everything else lives in the library crates.
+//!
+//! Commands besides `server` live in their own modules:
+//! - [`gc`]: `cairn gc`, artifact garbage collection against the stores directly.
+//! - [`artifacts`]: `cairn artifacts upload|download`, a client of a running server.
+//! - [`legacy`]: the server's start-up import of artifacts stored by older versions.
+//! - [`storage`]: opening the blob store `--artifacts` names; duration and size parsers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +14,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+
+mod artifacts;
+mod gc;
+mod legacy;
+mod storage;
 
 /// mimalloc: request handling allocates many small, short-lived objects (JSON values, rows);
 /// measured faster than the system allocator on search and batch ingest (see bench/).
@@ -28,6 +39,13 @@ enum Command {
     ///
     /// Point the official mlflow client at it with MLFLOW_TRACKING_URI=http://HOST:PORT.
     Server(ServerArgs),
+    /// Delete artifact bytes nothing uses any more, and purge the files of deleted runs.
+    ///
+    /// Safe to run while a server uses the same data. Pass the same --data and --artifacts as the
+    /// server.
+    Gc(gc::GcArgs),
+    /// Upload and download a run's files through a running server (resumable, verified).
+    Artifacts(artifacts::ArtifactsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -42,15 +60,28 @@ struct ServerArgs {
     /// Created on first run.
     #[arg(long, env = "CAIRN_DATA", default_value = "./cairn-data")]
     data: PathBuf,
+    /// Where artifact bytes are stored: s3://bucket/prefix, gs://bucket/prefix,
+    /// az://container/prefix, memory:// or a local folder (default: `artifacts/` in --data).
+    #[arg(long, env = "CAIRN_ARTIFACTS", value_name = "URL", long_help = storage::ARTIFACTS_HELP)]
+    artifacts: Option<String>,
     /// Log filter, e.g. `info`, `debug` or `cairn_server=debug,info` (RUST_LOG syntax).
     #[arg(long, env = "CAIRN_LOG", default_value = "info")]
     log: String,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Server(args) => serve(args),
+        Command::Gc(args) => gc::run(args),
+        Command::Artifacts(args) => artifacts::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
@@ -68,11 +99,12 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create data folder {}", args.data.display()))?;
         let store = cairn_store::sqlite::SqliteStore::open(&args.data.join("cairn.db"))
             .with_context(|| format!("cannot open the database in {}", args.data.display()))?;
-        let blobs =
-            cairn_blob::LocalBlobStore::open(args.data.join("artifacts")).with_context(|| {
-                format!("cannot open the artifact folder in {}", args.data.display())
-            })?;
-        let state = cairn_server::AppState::new(Arc::new(store), Arc::new(blobs));
+        let blobs = storage::open_blobs(args.artifacts.as_deref(), &args.data)?;
+        tracing::info!(artifacts = %blobs.describe(), "artifact storage");
+        let state = cairn_server::AppState::new(Arc::new(store), blobs);
+        legacy::import(&state, &args.data.join("artifacts"))
+            .await
+            .context("cannot import artifacts of the old folder layout")?;
 
         let address = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&address)
