@@ -523,8 +523,22 @@ impl Artifacts {
         Ok(part)
     }
 
-    /// Joins the parts, checks the digest, and records the file.
+    /// Joins the parts, checks the digest, and records the file. The work runs to its end even
+    /// when the caller goes away midway (joining moves the parts' bytes, after which only
+    /// recording the file leaves the upload consistent).
     pub async fn complete_upload(
+        &self,
+        id: &str,
+        digest: Option<Digest>,
+    ) -> ApiResult<ManifestEntry> {
+        let this = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move { this.complete_upload_now(&id, digest).await })
+            .await
+            .map_err(|e| ApiError::internal(format!("completing an upload failed: {e}")))?
+    }
+
+    async fn complete_upload_now(
         &self,
         id: &str,
         digest: Option<Digest>,
