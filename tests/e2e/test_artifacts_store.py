@@ -182,7 +182,9 @@ def test_native_resumable_upload(ctx):
     assert send(1).status_code == 200
     status = get(f"{ctx.url}/api/v1/uploads/{uid}").json()
     assert [p["number"] for p in status["received"]] == [1, 3]
-    assert_error(post(f"{ctx.url}/api/v1/uploads/{uid}/complete", {}), 400, "INVALID_PARAMETER_VALUE", "missing parts 2")
+    assert_error(
+        post(f"{ctx.url}/api/v1/uploads/{uid}/complete", {}), 400, "INVALID_PARAMETER_VALUE", "missing parts 2"
+    )
     assert send(2).status_code == 200
     wrong = "blake3:" + "0" * 64
     r = post(f"{ctx.url}/api/v1/uploads/{uid}/complete", {"digest": wrong})
@@ -226,7 +228,9 @@ def test_single_request_upload_checks_digest(ctx):
     assert listing["files"][0]["content_type"].startswith("text/plain")
     # A file cannot replace a directory, nor sit below a file.
     assert requests.put(f"{ctx.url}/api/v1/runs/{run_id}/files/d/x", data=b"1", timeout=30).status_code == 201
-    assert_error(requests.put(f"{ctx.url}/api/v1/runs/{run_id}/files/d", data=b"1", timeout=30), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(
+        requests.put(f"{ctx.url}/api/v1/runs/{run_id}/files/d", data=b"1", timeout=30), 400, "INVALID_PARAMETER_VALUE"
+    )
     assert_error(
         requests.put(f"{ctx.url}/api/v1/runs/{run_id}/files/notes.txt/y", data=b"1", timeout=30),
         400,
