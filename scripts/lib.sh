@@ -31,3 +31,18 @@ ensure_test_venv() {
     echo "$want" > "$stamp"
   fi
 }
+
+# Makes sure s3s-fs, the small S3-compatible server that cairn-blob's S3 conformance tests run
+# against, is installed (once, under ~/.cache/cairn), and exports CAIRN_S3S_FS with its path.
+ensure_s3s_fs() {
+  local root="$HOME/.cache/cairn/s3s-fs-0.14.1"
+  if [ -n "${CAIRN_S3S_FS:-}" ] && [ -x "$CAIRN_S3S_FS" ]; then
+    export CAIRN_S3S_FS
+    return
+  fi
+  if [ ! -x "$root/bin/s3s-fs" ]; then
+    echo "s3s-fs not found: installing it into $root" >&2
+    cargo install s3s-fs --version 0.14.1 --features binary --locked --root "$root"
+  fi
+  export CAIRN_S3S_FS="$root/bin/s3s-fs"
+}

@@ -15,6 +15,7 @@
 //! - [`object`]: [`ObjectBlobStore`], any `object_store` backend (S3-compatible, GCS, Azure,
 //!   in-memory).
 //! - [`conformance`]: the behaviour every backend must show, run against each one.
+//! - `testing` (feature `testing`): starts a local S3-compatible server (`s3s-fs`) for tests.
 //!
 //! Writing is two-step: [`BlobStore::stage`] streams a body into a private staging area while
 //! hashing it; [`BlobStore::commit`] then makes the staged bytes visible under their digest (or
@@ -33,16 +34,19 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
-// pub mod conformance;
+pub mod conformance;
 pub mod digest;
 pub mod hash;
 pub mod local;
-// pub mod object;
+pub mod object;
 pub mod path;
+mod shared;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use digest::Digest;
 pub use local::LocalBlobStore;
-// pub use object::ObjectBlobStore;
+pub use object::ObjectBlobStore;
 pub use path::ArtifactPath;
 
 /// A stream of byte chunks, as read from a request body or a stored object.

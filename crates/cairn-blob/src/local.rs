@@ -28,6 +28,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
 use crate::hash::{PartHasher, PartHashes, StreamHasher, combine};
+use crate::shared::{check_name, check_tiling, clamp_range};
 use crate::{
     Blob, BlobError, BlobStore, ByteStream, Digest, PartReceipt, Presigned, Result, Staged,
     StoredBlob,
@@ -70,20 +71,6 @@ impl LocalBlobStore {
     fn upload_dir(&self, id: &str) -> Result<PathBuf> {
         check_name(id)?;
         Ok(self.root.join(UPLOADS).join(id))
-    }
-}
-
-/// Staging tokens and upload ids become file names: keep them plain.
-fn check_name(name: &str) -> Result<()> {
-    let plain = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if plain {
-        Ok(())
-    } else {
-        Err(BlobError::invalid(format!("invalid upload id '{name}'")))
     }
 }
 
@@ -439,7 +426,7 @@ impl BlobStore for LocalBlobStore {
         size: u64,
         expected: Option<&Digest>,
     ) -> Result<Staged> {
-        let hashes = check_tiling(parts, size)?;
+        let hashes = check_tiling(parts, size, |part| PartHashes::decode(&part.receipt))?;
         let dir = self.upload_dir(id)?;
         let token = uuid::Uuid::new_v4().simple().to_string();
         let staging = self.staging_path(&token)?;
@@ -522,43 +509,4 @@ fn hash_file(file: &File, size: u64) -> Result<Digest> {
         at += want as u64;
     }
     Ok(hasher.finalize())
-}
-
-/// Checks that `parts` tile `0..size` exactly and decodes their hashes.
-pub(crate) fn check_tiling(parts: &[PartReceipt], size: u64) -> Result<Vec<PartHashes>> {
-    let mut sorted: Vec<&PartReceipt> = parts.iter().collect();
-    sorted.sort_by_key(|p| p.offset);
-    let mut next = 0u64;
-    let mut hashes = Vec::with_capacity(sorted.len());
-    for part in sorted {
-        if part.offset != next {
-            return Err(BlobError::invalid(if part.offset > next {
-                format!("bytes {next}..{} were never uploaded", part.offset)
-            } else {
-                format!("part {} overlaps the part before it", part.number)
-            }));
-        }
-        next = part.offset + part.size;
-        hashes.push(PartHashes::decode(&part.receipt)?);
-    }
-    if next != size {
-        return Err(BlobError::invalid(format!(
-            "the parts hold {next} bytes, the file has {size}"
-        )));
-    }
-    Ok(hashes)
-}
-
-/// Resolves a requested range against a blob of `size` bytes.
-pub(crate) fn clamp_range(range: Option<Range<u64>>, size: u64) -> Result<Range<u64>> {
-    match range {
-        None => Ok(0..size),
-        Some(range) if range.start >= range.end || range.start >= size => {
-            Err(BlobError::invalid(format!(
-                "range {}-{} is outside a blob of {size} bytes",
-                range.start, range.end
-            )))
-        }
-        Some(range) => Ok(range.start..range.end.min(size)),
-    }
 }
