@@ -346,7 +346,12 @@ impl BlobStore for LocalBlobStore {
                             .and_then(|p| p.to_str())
                             .map(str::to_owned);
                         if let Some(digest) = key.as_deref().and_then(Digest::from_object_key) {
-                            let metadata = file.metadata()?;
+                            // A blob deleted while we list is simply not listed.
+                            let metadata = match file.metadata() {
+                                Ok(metadata) => metadata,
+                                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                                Err(e) => return Err(e.into()),
+                            };
                             out.push(StoredBlob {
                                 digest,
                                 size: metadata.len(),
@@ -485,10 +490,18 @@ impl BlobStore for LocalBlobStore {
             let mut freed = 0;
             for entry in std::fs::read_dir(&dir)? {
                 let entry = entry?;
-                let metadata = entry.metadata()?;
+                // Staged files come and go while we look: one that vanished is not an error.
+                let metadata = match entry.metadata() {
+                    Ok(metadata) => metadata,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
                 if metadata.modified().is_ok_and(|m| m < older_than) {
-                    std::fs::remove_file(entry.path())?;
-                    freed += metadata.len();
+                    match std::fs::remove_file(entry.path()) {
+                        Ok(()) => freed += metadata.len(),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             }
             Ok(freed)
