@@ -54,6 +54,7 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::signer::{Method, Signer, Url};
+use object_store::{BackoffConfig, RetryConfig};
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::hash::{PartHasher, PartHashes, StreamHasher, combine};
@@ -147,7 +148,9 @@ impl ObjectBlobStore {
         };
         match parsed.scheme() {
             "s3" | "s3a" => {
-                let mut builder = AmazonS3Builder::from_env().with_url(url);
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_url(url)
+                    .with_retry(retry_config());
                 for (name, value) in options {
                     let config_key = name
                         .to_ascii_lowercase()
@@ -159,7 +162,9 @@ impl ObjectBlobStore {
                 Ok(Self::cloud(store, prefix, description))
             }
             "gs" => {
-                let mut builder = GoogleCloudStorageBuilder::from_env().with_url(url);
+                let mut builder = GoogleCloudStorageBuilder::from_env()
+                    .with_url(url)
+                    .with_retry(retry_config());
                 for (name, value) in options {
                     let config_key = name
                         .to_ascii_lowercase()
@@ -171,7 +176,9 @@ impl ObjectBlobStore {
                 Ok(Self::cloud(store, prefix, description))
             }
             "az" | "abfs" | "abfss" | "azure" | "adl" => {
-                let mut builder = MicrosoftAzureBuilder::from_env().with_url(url);
+                let mut builder = MicrosoftAzureBuilder::from_env()
+                    .with_url(url)
+                    .with_retry(retry_config());
                 for (name, value) in options {
                     let config_key = name
                         .to_ascii_lowercase()
@@ -693,6 +700,16 @@ impl BlobStore for ObjectBlobStore {
             }
         }
         Ok(freed)
+    }
+}
+
+/// Retries of a failing backend: a few, within seconds, so that an outage reaches the client as
+/// a 503 it can retry rather than as a request hanging for minutes (object_store's default).
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(10),
     }
 }
 

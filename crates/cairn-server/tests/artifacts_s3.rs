@@ -1,0 +1,182 @@
+//! Artifacts on an S3-compatible object store (a real `s3s-fs` started by the test): the MLflow
+//! proxy, multipart uploads, presigned downloads straight from the store, dedup, garbage
+//! collection, and an outage of the store answered with 503.
+
+mod common;
+
+use std::sync::Arc;
+
+use cairn_blob::testing::S3Server;
+use common::TestServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn payload(size: usize, seed: u8) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+async fn start(s3: &S3Server) -> TestServer {
+    TestServer::start_with(
+        tempfile::tempdir().unwrap(),
+        Arc::new(s3.blob_store("artifacts")),
+    )
+    .await
+}
+
+/// Files under the bucket's `artifacts/` prefix, as the store keeps them.
+fn stored_blobs(s3: &S3Server) -> Vec<std::path::PathBuf> {
+    let root = s3
+        .dir()
+        .join("data")
+        .join(S3Server::BUCKET)
+        .join("artifacts/blake3");
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn proxy_multipart_presigned_dedup_and_gc_on_s3() {
+    let s3 = S3Server::start().await;
+    let server = start(&s3).await;
+    let art = |p: &str| server.url(&format!("/api/2.0/mlflow-artifacts{p}"));
+
+    // A plain PUT, then the same bytes at another path: one blob.
+    let small = payload(300_000, 1);
+    for path in ["0/a/one.bin", "0/b/two.bin"] {
+        let response = server
+            .client
+            .put(art(&format!("/artifacts/{path}")))
+            .body(small.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(stored_blobs(&s3).len(), 1);
+    let response = server
+        .client
+        .get(art("/artifacts/0/b/two.bin"))
+        .header("Range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), &small[10..20]);
+
+    // MLflow's multipart upload: parts of 5 MiB (S3's minimum) and a short last part.
+    let part = 5 << 20;
+    let big = payload(2 * part + 1234, 2);
+    let (status, created) = server
+        .post(
+            "/api/2.0/mlflow-artifacts/mpu/create/0/c",
+            json!({"path": "/local/big.bin", "num_parts": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let urls: Vec<String> = created["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["url"].as_str().unwrap().to_string())
+        .collect();
+    // Out of order (MLflow never sends the last part before all others: its size says nothing).
+    for i in [1, 0, 2] {
+        let url = &urls[i];
+        let end = ((i + 1) * part).min(big.len());
+        let response = server
+            .client
+            .put(url)
+            .body(big[i * part..end].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow-artifacts/mpu/complete/0/c",
+            json!({"path": "/local/big.bin", "upload_id": created["upload_id"], "parts": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // presigned/ answers a URL signed for the object store itself.
+    let (status, signed) = server
+        .get("/api/2.0/mlflow-artifacts/presigned/0/c/big.bin")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{signed}");
+    assert_eq!(signed["file_size"], big.len());
+    let url = signed["url"].as_str().unwrap();
+    assert!(url.starts_with(s3.endpoint()), "{url}");
+    let response = server.client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), big.as_slice());
+    assert_eq!(stored_blobs(&s3).len(), 2);
+
+    // Deleting one path keeps the shared blob; deleting the other lets gc reclaim it.
+    for path in ["0/a/one.bin", "0/b/two.bin"] {
+        let response = server
+            .client
+            .delete(art(&format!("/artifacts/{path}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let (status, report) = server
+            .post(
+                "/api/v1/admin/gc",
+                json!({"retention_seconds": 0, "grace_seconds": 0}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let expected = if path.contains("one") { 0 } else { small.len() };
+        assert_eq!(report["bytes_reclaimed"], json!(expected), "{report}");
+    }
+    assert_eq!(stored_blobs(&s3).len(), 1);
+}
+
+#[tokio::test]
+async fn an_object_store_outage_is_a_503_and_damages_nothing() {
+    let s3 = S3Server::start().await;
+    let server = start(&s3).await;
+    let url = server.url("/api/2.0/mlflow-artifacts/artifacts/0/outage/before.txt");
+    let response = server.client.put(&url).body("kept").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let listing_before = server
+        .get("/api/2.0/mlflow-artifacts/artifacts?path=0/outage")
+        .await;
+    drop(s3);
+    let response = server
+        .client
+        .put(server.url("/api/2.0/mlflow-artifacts/artifacts/0/outage/after.txt"))
+        .body("lost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_code"], "TEMPORARILY_UNAVAILABLE", "{body}");
+    let response = server.client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The catalogue is untouched: the failed upload recorded nothing.
+    let listing_after = server
+        .get("/api/2.0/mlflow-artifacts/artifacts?path=0/outage")
+        .await;
+    assert_eq!(listing_before, listing_after);
+}
