@@ -6,6 +6,7 @@ Unlike a :class:`~cairn.runs.Run`, every call here talks to the server and raise
 
 from __future__ import annotations
 
+import http.client
 import os
 import struct
 import threading
@@ -14,9 +15,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from . import digest as digest_module
 from . import settings as settings_module
-from .errors import UsageError
-from .http import Http, artifact_path, proxied_path, segment
+from .errors import ServerError, UsageError, from_response
+from .http import Http, segment
 
 POINTS_MAGIC = b"CAIRNPT1"
 MLFLOW = "/api/2.0/mlflow"
@@ -367,38 +369,141 @@ class Client:
 
     # ----- artifacts -----
 
-    def list_artifacts(self, run_id: str, path: str = "") -> list[dict[str, Any]]:
-        full = proxied_path(self.get_run(run_id).artifact_uri, path)
-        answer = self._call("GET", f"/api/2.0/mlflow-artifacts/artifacts?{urlencode({'path': full})}")
-        files = answer.get("files", [])
-        prefix = path.strip("/")
-        for f in files:
-            f["path"] = "/".join(p for p in (prefix, f["path"]) if p)
-        return files
+    def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[dict[str, Any]]:
+        """The files (and, unless ``recursive``, the folders) under ``path`` in a run's
+        artifacts, sorted by path. A file is ``{"path", "is_dir": False, "size", "file_size",
+        "digest", "content_type", "created"}`` (``file_size`` as MLflow names it), a folder
+        ``{"path", "is_dir": True}``; paths are relative to the run's artifact root."""
+        route = f"/api/v1/runs/{segment(run_id)}/artifacts"
+        query: dict[str, str] = {"path": path.strip("/")}
+        if recursive:
+            query["recursive"] = "true"
+        out: list[dict[str, Any]] = []
+        while True:
+            answer = self._call("GET", f"{route}?{urlencode(query)}")
+            for f in answer.get("files", []):
+                out.append(
+                    {
+                        "path": f["path"],
+                        "is_dir": False,
+                        "size": f.get("size"),
+                        "file_size": f.get("size"),
+                        "digest": f.get("digest"),
+                        "content_type": f.get("content_type"),
+                        "created": f.get("created"),
+                    }
+                )
+            out.extend({"path": d, "is_dir": True} for d in answer.get("dirs", []))
+            token = answer.get("next_page_token")
+            if not recursive or not token:
+                break
+            query["page_token"] = token
+        out.sort(key=lambda entry: entry["path"])
+        return out
 
     def download_artifacts(self, run_id: str, path: str = "", dst: str | os.PathLike[str] = ".") -> Path:
         """Downloads an artifact file or folder (everything by default) under ``dst``; returns
         the local path of what was asked for."""
-        uri = self.get_run(run_id).artifact_uri
         target = Path(dst)
-        entries = self.list_artifacts(run_id, path)
+        path = path.strip("/")
+        entries = self.list_artifacts(run_id, path, recursive=True)
         if not entries and path:
             # A file, not a folder.
-            self._download_file(uri, path, target / path)
-            return target / path
+            return self.download_artifact(run_id, path, target / path)
         for entry in entries:
-            if entry.get("is_dir"):
-                self.download_artifacts(run_id, entry["path"], dst)
-            else:
-                self._download_file(uri, entry["path"], target / entry["path"])
+            self.download_artifact(run_id, entry["path"], target / entry["path"])
         return target / path if path else target
 
-    def _download_file(self, uri: str, path: str, local: Path) -> None:
-        local.parent.mkdir(parents=True, exist_ok=True)
-        data = self._http.get_bytes(artifact_path(uri, path))
-        tmp = local.with_name(local.name + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, local)
+    def download_artifact(self, run_id: str, path: str, dst: str | os.PathLike[str]) -> Path:
+        """Downloads one artifact file to ``dst`` (a file path; into it when it is a folder)
+        and returns the local path. The bytes stream to ``<dst>.part``, which is renamed when
+        complete; an interrupted download (this call's connection dropping, or an earlier
+        call's process dying) continues from the end of ``.part`` with a ``Range`` request,
+        as long as the server's file is still the same (its digest, the ``ETag``). With the
+        ``blake3`` package installed the result is checked against that digest."""
+        path = path.strip("/")
+        target = Path(dst)
+        if target.is_dir():
+            target = target / path.rsplit("/", 1)[-1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        route = f"/api/v1/runs/{segment(run_id)}/files/{quote(path, safe='/')}"
+        partial = target.with_name(target.name + ".part")
+        for attempt in range(DOWNLOAD_ATTEMPTS):
+            try:
+                etag = self._download_into(route, partial)
+                break
+            except ServerError as e:
+                # Only a lost connection is worth another try here (5xx and 429 are raised).
+                if e.status is not None or attempt == DOWNLOAD_ATTEMPTS - 1:
+                    raise
+        if etag and etag.startswith("blake3:"):
+            got = digest_module.file_digest(partial)
+            if got is not None and got != etag:
+                _remove_download(partial)
+                raise ServerError(f"{path}: downloaded bytes have digest {got}, the server's file {etag}")
+        _remove(_etag_note(partial))
+        os.replace(partial, target)
+        return target
+
+    def _download_into(self, route: str, partial: Path) -> str | None:
+        """Fills ``partial`` with the file at ``route``, continuing what it holds when the
+        server's file has the ETag noted next to it; returns the file's digest (the ETag)."""
+        note = _etag_note(partial)
+        offset = partial.stat().st_size if partial.exists() else 0
+        noted = note.read_text().strip() if offset and note.exists() else None
+        headers = {"Range": f"bytes={offset}-"} if noted else {}
+        with self._http.stream("GET", route, headers=headers) as response:
+            tag = (response.getheader("ETag") or "").strip('"') or None
+            if response.status == 416 and noted:
+                # Nothing past what we hold: complete, if the file is still the one noted.
+                response.read()
+                total = (response.getheader("Content-Range") or "").rpartition("/")[2]
+                if total == str(offset):
+                    return noted
+                _remove_download(partial)
+                return self._download_into(route, partial)
+            if response.status >= 400:
+                raise from_response(response.status, response.read())
+            if response.status == 206 and tag != noted:
+                # The file changed since the partial download: start over.
+                self._http.close()
+                _remove_download(partial)
+                return self._download_into(route, partial)
+            append = response.status == 206
+            if not append and tag:
+                note.write_text(tag)
+            with open(partial, "ab" if append else "wb") as out:
+                try:
+                    while True:
+                        chunk = response.read(DOWNLOAD_CHUNK)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                except (OSError, http.client.HTTPException) as e:
+                    raise ServerError(f"download of {route} interrupted: {e}") from e
+            if not response.isclosed() or response.length:
+                raise ServerError(f"download of {route} ended early")
+        return tag
+
+
+DOWNLOAD_ATTEMPTS = 3
+DOWNLOAD_CHUNK = 1 << 20
+
+
+def _etag_note(partial: Path) -> Path:
+    return partial.with_name(partial.name + ".etag")
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _remove_download(partial: Path) -> None:
+    _remove(partial)
+    _remove(_etag_note(partial))
 
 
 def _view(view: str) -> str:

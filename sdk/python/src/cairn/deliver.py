@@ -6,7 +6,13 @@ Record kinds (the header's ``op``):
 - ``metrics``: ``POST /api/v1/runs/{run_id}/metrics`` with an ``Idempotency-Key``.
 - ``batch``: params and tags through MLflow's ``runs/log-batch`` (in slices of 100).
 - ``update``: status and end time through MLflow's ``runs/update``.
-- ``artifact``: a file copied into the run folder, uploaded through the artifact proxy.
+- ``artifact``: a file copied into the run folder, uploaded through the artifact proxy in one
+  ``PUT``, or, from :attr:`Settings.multipart_threshold` bytes on, through the server's
+  resumable upload: ``POST /api/v1/runs/{run_id}/uploads`` (with the file's BLAKE3 digest when
+  the ``blake3`` package is installed, so bytes the server already holds are not sent again),
+  the parts from a few threads, then ``complete``. The upload's id is kept next to the copy
+  (``<copy>.upload``) before any part is sent, so a retry after a crash or an outage asks the
+  server which parts it has and sends only the others.
 
 A transient failure (no connection, 5xx, 429) raises :class:`Retry`; a rejection the same
 request can never pass (4xx) raises :class:`Rejected`.
@@ -18,14 +24,21 @@ import base64
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ApiError, ServerError, from_response
-from .http import Http, artifact_path, segment
+from . import digest as digest_module
+from .errors import ApiError, NotFoundError, ServerError, from_response
+from .http import Body, Http, artifact_path, segment
+from .settings import Settings
 from .spool import Record
 
 BATCH_LIMIT = 100
+# The server's bounds on resumable uploads.
+MIN_PART_SIZE = 5 << 20
+MAX_PART_SIZE = 5 << 30
+MAX_PARTS = 10_000
 log = logging.getLogger("cairn")
 
 
@@ -42,9 +55,10 @@ class Rejected(Exception):
 
 
 class Deliverer:
-    def __init__(self, http: Http, run_dir: Path):
+    def __init__(self, http: Http, run_dir: Path, settings: Settings | None = None):
         self.http = http
         self.run_dir = run_dir
+        self.settings = settings or Settings()
         self.artifact_uris: dict[str, str] = {}
         self.experiment_ids: dict[str, str] = {}
 
@@ -90,11 +104,13 @@ class Deliverer:
         self,
         method: str,
         path: str,
-        body: bytes | IO[bytes],
+        body: Body,
         headers: dict[str, str],
         length: int | None = None,
+        http: Http | None = None,
     ) -> Any:
-        status, response_headers, data = self.http.request(method, path, body=body, headers=headers, length=length)
+        client = http or self.http
+        status, response_headers, data = client.request(method, path, body=body, headers=headers, length=length)
         if status >= 400:
             error = from_response(status, data)
             if status == 429 or status >= 500:
@@ -144,6 +160,9 @@ class Deliverer:
                 f"run {header['run_id']} stores artifacts at {uri!r}, which the SDK cannot upload to through the server"
             )
         size = source.stat().st_size
+        if size >= self.settings.multipart_threshold:
+            self._upload_in_parts(header, source, size)
+            return
         with open(source, "rb") as f:
             self._send(
                 "PUT",
@@ -153,13 +172,197 @@ class Deliverer:
                 length=size,
             )
 
-    def cleanup(self, record: Record) -> None:
-        """Drops what a delivered record no longer needs (an artifact's local copy)."""
-        if record.header.get("op") == "artifact":
+    # ----- resumable uploads -----
+
+    def _upload_in_parts(self, header: dict[str, Any], source: Path, size: int) -> None:
+        """Sends ``source`` through the server's resumable upload, resuming the one its
+        sidecar names. An upload the server no longer knows (404: collected, aborted, or
+        completed by an attempt whose answer was lost) starts again once."""
+        sidecar = upload_sidecar(source)
+        for attempt in (0, 1):
+            state, received = self._resume(sidecar, size)
+            if state is None:
+                state = self._start_upload(header, source, size, sidecar)
+                if state is None:
+                    return  # the server already held these bytes
+                received = set()
+            upload_id = state["upload_id"]
             try:
-                os.remove(self.run_dir / record.header["file"])
-            except FileNotFoundError:
-                pass
+                missing = [n for n in range(1, state["parts"] + 1) if n not in received]
+                self._send_parts(upload_id, source, size, state["part_size"], missing)
+                self._send_json("POST", f"/api/v1/uploads/{segment(upload_id)}/complete", {})
+            except (ServerError, Retry):
+                raise  # transient: the next attempt resumes
+            except NotFoundError:
+                _remove(sidecar)
+                if attempt == 0:
+                    log.info("cairn: the server lost upload %s of %s; starting again", upload_id, header["path"])
+                    continue
+                raise Retry(f"upload {upload_id} of {header['path']} vanished twice") from None
+            except ApiError:
+                # Refused for good (the caller turns this into Rejected): free the server's parts.
+                self._abort(upload_id)
+                raise
+            return
+
+    def _resume(self, sidecar: Path, size: int) -> tuple[dict[str, Any] | None, set[int]]:
+        """The upload a sidecar names and the parts the server has, or (None, ∅) when there
+        is none to resume."""
+        try:
+            state = json.loads(sidecar.read_text())
+            upload_id = str(state["upload_id"])
+            if state["size"] != size or int(state["part_size"]) <= 0 or int(state["parts"]) <= 0:
+                raise ValueError("another file")
+        except (OSError, ValueError, KeyError, TypeError):
+            _remove(sidecar)
+            return None, set()
+        try:
+            status = self._send("GET", f"/api/v1/uploads/{segment(upload_id)}", b"", {})
+        except NotFoundError:
+            _remove(sidecar)
+            return None, set()
+        if status.get("size") != size or status.get("part_size") != state["part_size"]:
+            _remove(sidecar)
+            return None, set()
+        received = {int(p["number"]) for p in status.get("received", [])}
+        log.info("cairn: resuming upload %s (%d of %d parts already sent)", upload_id, len(received), state["parts"])
+        return state, received
+
+    def _start_upload(self, header: dict[str, Any], source: Path, size: int, sidecar: Path) -> dict[str, Any] | None:
+        """Creates an upload and writes its sidecar; None when the server already holds the
+        bytes (the file is recorded, nothing to send)."""
+        body: dict[str, Any] = {"path": header["path"], "size": size}
+        # Hashing reads the whole file once more, which pays as soon as one copy is not sent.
+        digest = digest_module.file_digest(source)
+        if digest is not None:
+            body["digest"] = digest
+        part_size = self._part_size(size)
+        if part_size is not None:
+            body["part_size"] = part_size
+        answer = self._send_json("POST", f"/api/v1/runs/{segment(header['run_id'])}/uploads", body)
+        if answer.get("stored"):
+            log.debug("cairn: %s is already stored (%s); nothing sent", header["path"], digest)
+            return None
+        state = {
+            "upload_id": answer["upload_id"],
+            "size": size,
+            "part_size": answer["part_size"],
+            "parts": answer["parts"],
+            "path": header["path"],
+            "digest": digest,
+        }
+        tmp = sidecar.with_name(sidecar.name + ".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, sidecar)
+        return state
+
+    def _part_size(self, size: int) -> int | None:
+        """The part size to ask for: the setting within the server's bounds, raised so the
+        file fits in its 10,000 parts; None leaves the choice to the server."""
+        wanted = self.settings.multipart_part_size
+        if not wanted or wanted <= 0:
+            return None
+        needed = -(-size // MAX_PARTS)
+        part = max(wanted, needed, MIN_PART_SIZE)
+        part = -(-part // 1024) * 1024
+        return min(part, MAX_PART_SIZE)
+
+    def _send_parts(self, upload_id: str, source: Path, size: int, part_size: int, numbers: list[int]) -> None:
+        """Sends the parts ``numbers`` from up to ``upload_workers`` threads, each with its own
+        connection. The first failure stops the parts not yet started and is raised once the
+        running ones end (the parts that arrived count for the next attempt). The threads are
+        daemons, not a ThreadPoolExecutor's, whose queued work the interpreter would finish
+        at exit: a process that ends mid-upload leaves the rest to the next attempt."""
+        if not numbers:
+            return
+        pending = iter(numbers)
+        lock = threading.Lock()
+        failed = threading.Event()
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            http = self.http.fork()
+            try:
+                while not failed.is_set():
+                    with lock:
+                        number = next(pending, None)
+                    if number is None:
+                        return
+                    offset = (number - 1) * part_size
+                    try:
+                        self._send_part(http, upload_id, source, number, offset, min(part_size, size - offset))
+                    except BaseException as e:  # noqa: BLE001 — raised below, on the delivering thread
+                        with lock:
+                            errors.append(e)
+                        failed.set()
+                        return
+            finally:
+                http.close()
+
+        workers = max(1, min(self.settings.upload_workers, len(numbers)))
+        threads = [threading.Thread(target=work, name=f"cairn-upload-{i}", daemon=True) for i in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def _send_part(self, http: Http, upload_id: str, source: Path, number: int, offset: int, length: int) -> None:
+        """``PUT /api/v1/uploads/{id}/parts/{n}``, streamed from the file: http.client reads the
+        slice in :data:`~cairn.http.BLOCK_SIZE` pieces, so a part is never held in memory."""
+        with open(source, "rb") as f:
+            f.seek(offset)
+            self._send(
+                "PUT",
+                f"/api/v1/uploads/{segment(upload_id)}/parts/{number}",
+                _Slice(f, length),
+                {"Content-Type": "application/octet-stream"},
+                length=length,
+                http=http,
+            )
+
+    def _abort(self, upload_id: str) -> None:
+        try:
+            self.http.request("DELETE", f"/api/v1/uploads/{segment(upload_id)}")
+        except ServerError:
+            pass  # the server's garbage collection clears abandoned uploads
+
+    def cleanup(self, record: Record) -> None:
+        """Drops what a delivered record no longer needs (an artifact's local copy and the
+        note of its upload in parts)."""
+        if record.header.get("op") == "artifact":
+            copy = self.run_dir / record.header["file"]
+            _remove(copy)
+            _remove(upload_sidecar(copy))
+
+
+def upload_sidecar(copy: Path) -> Path:
+    """Where the upload in parts of a spooled copy is remembered."""
+    return copy.with_name(copy.name + ".upload")
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+class _Slice:
+    """``length`` bytes of a file from its current position, as a readable body."""
+
+    def __init__(self, f: IO[bytes], length: int):
+        self._f = f
+        self._left = length
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._left <= 0:
+            return b""
+        n = self._left if size < 0 else min(size, self._left)
+        data = self._f.read(n)
+        self._left -= len(data)
+        return data
 
 
 def keep_rejected(run_dir: Path, record: Record, reason: str) -> None:

@@ -7,14 +7,28 @@ One :class:`Http` per thread (connections are not shared). Errors come back as
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import http.client
 import json
-from typing import IO, Any
+from collections.abc import Iterator
+from typing import IO, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from .errors import ServerError, from_response
 
 USER_AGENT = "cairn-python"
+# Bytes read from a file body per send (http.client's default, 8 KiB, costs a system call
+# per 8 KiB on large uploads).
+BLOCK_SIZE = 256 << 10
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+# A request body: bytes, or something to read it from (sent in BLOCK_SIZE pieces).
+Body = bytes | IO[bytes] | Readable
 
 
 class Http:
@@ -33,8 +47,15 @@ class Http:
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
             cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-            self._conn = cls(self.host, self.port, timeout=self.timeout)
+            self._conn = cls(self.host, self.port, timeout=self.timeout, blocksize=BLOCK_SIZE)
         return self._conn
+
+    def fork(self) -> Http:
+        """A client for the same server with a connection of its own (for another thread)."""
+        other = copy.copy(self)
+        other.headers = dict(self.headers)
+        other._conn = None
+        return other
 
     def close(self) -> None:
         if self._conn is not None:
@@ -46,7 +67,7 @@ class Http:
         method: str,
         path: str,
         *,
-        body: bytes | IO[bytes] | None = None,
+        body: Body | None = None,
         headers: dict[str, str] | None = None,
         length: int | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
@@ -74,6 +95,39 @@ class Http:
                 self.close()
                 raise ServerError(f"cannot reach {self.host}:{self.port}: {e}") from e
         raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def stream(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None
+    ) -> Iterator[http.client.HTTPResponse]:
+        """Sends a request without a body and yields the response unread, for the caller to read
+        in pieces. Raises ServerError when the server cannot be reached; errors while reading
+        are the caller's (the connection is dropped unless the body was read to the end)."""
+        all_headers = dict(self.headers)
+        if headers:
+            all_headers.update(headers)
+        response = None
+        for attempt in (0, 1):
+            conn = self._connection()
+            try:
+                conn.request(method, self.prefix + path, headers=all_headers)
+                response = conn.getresponse()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+                self.close()
+                if attempt == 0:
+                    continue
+                raise ServerError(f"connection to {self.host}:{self.port} lost: {e}") from e
+            except (TimeoutError, OSError, http.client.HTTPException) as e:
+                self.close()
+                raise ServerError(f"cannot reach {self.host}:{self.port}: {e}") from e
+        assert response is not None
+        try:
+            yield response
+        finally:
+            # A body not read to its end leaves the connection unusable.
+            if not response.isclosed() or response.length:
+                self.close()
 
     def call(
         self,

@@ -1,17 +1,22 @@
 """Settings: from arguments, then the environment, then defaults.
 
-==========================  =======================  ==========================
-setting                     environment              default
-==========================  =======================  ==========================
-``url``                     ``CAIRN_URL``            ``http://127.0.0.1:5000``
-``project``                 ``CAIRN_PROJECT``        ``Default``
-``mode``                    ``CAIRN_MODE``           ``online`` (or ``offline``, ``disabled``)
-``token``                   ``CAIRN_TOKEN``          none
-``dir``                     ``CAIRN_DIR``            ``./.cairn``
-``finish_timeout``          ``CAIRN_FINISH_TIMEOUT`` 30 seconds
-``system_metrics_interval`` ``CAIRN_SYSTEM_METRICS`` 10 seconds (0 turns them off)
-``capture_environment``     ``CAIRN_CAPTURE_ENV``    on (``0`` turns it off)
-==========================  =======================  ==========================
+===========================  ==============================  ==========================
+setting                      environment                     default
+===========================  ==============================  ==========================
+``url``                      ``CAIRN_URL``                   ``http://127.0.0.1:5000``
+``project``                  ``CAIRN_PROJECT``               ``Default``
+``mode``                     ``CAIRN_MODE``                  ``online`` (or ``offline``, ``disabled``)
+``token``                    ``CAIRN_TOKEN``                 none
+``dir``                      ``CAIRN_DIR``                   ``./.cairn``
+``finish_timeout``           ``CAIRN_FINISH_TIMEOUT``        30 seconds
+``system_metrics_interval``  ``CAIRN_SYSTEM_METRICS``        10 seconds (0 turns them off)
+``capture_environment``      ``CAIRN_CAPTURE_ENV``           on (``0`` turns it off)
+``multipart_threshold``      ``CAIRN_MULTIPART_THRESHOLD``   64 MiB (artifacts this large go in parts)
+``multipart_part_size``      ``CAIRN_MULTIPART_PART_SIZE``   the server's choice (16 MiB multiples)
+``upload_workers``           ``CAIRN_UPLOAD_WORKERS``        4 (parts sent at once)
+===========================  ==============================  ==========================
+
+Sizes are bytes, or a number with ``K``, ``M`` or ``G`` (powers of 1024: ``64M``, ``5MiB``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from .errors import UsageError
 
 DEFAULT_URL = "http://127.0.0.1:5000"
 MODES = ("online", "offline", "disabled")
+DEFAULT_MULTIPART_THRESHOLD = 64 << 20
+DEFAULT_UPLOAD_WORKERS = 4
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,14 @@ class Settings:
     batch_interval: float = 0.05
     # Per request; a slow server makes batches wait in the spool, never the training loop.
     request_timeout: float = 30.0
+    # Artifacts of at least this many bytes go through the server's resumable upload in
+    # parts; smaller ones in one request through the MLflow artifact proxy.
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    # Bytes per part (None: the server chooses). Raised when needed to stay within the
+    # server's 10,000 parts.
+    multipart_part_size: int | None = None
+    # Parts of one file sent at once.
+    upload_workers: int = DEFAULT_UPLOAD_WORKERS
 
 
 def _float_env(name: str, default: float) -> float:
@@ -55,6 +71,47 @@ def _float_env(name: str, default: float) -> float:
         raise UsageError(f"{name} must be a number of seconds; got {raw!r}") from None
 
 
+def parse_size(text: str) -> int:
+    """Bytes from ``"1048576"``, ``"64M"``, ``"64MiB"`` or ``"5 MB"`` (units are powers of 1024)."""
+    raw = text.strip().upper().replace(" ", "")
+    for suffix in ("IB", "B"):
+        if raw.endswith(suffix) and raw[: -len(suffix)][-1:] in ("K", "M", "G", "T"):
+            raw = raw[: -len(suffix)]
+            break
+    unit = raw[-1:] if raw[-1:] in _UNITS else ""
+    number = raw[: -len(unit)] if unit else raw
+    try:
+        value = int(float(number) * _UNITS[unit]) if "." in number else int(number) * _UNITS[unit]
+    except ValueError:
+        raise UsageError(f"{text!r} is not a size (bytes, or a number with K, M or G)") from None
+    if value < 0:
+        raise UsageError(f"a size cannot be negative; got {text!r}")
+    return value
+
+
+def _size_env(name: str, default: int | None) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse_size(raw)
+    except UsageError as e:
+        raise UsageError(f"{name}: {e}") from None
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a whole number; got {raw!r}") from None
+    if value < 1:
+        raise UsageError(f"{name} must be at least 1; got {raw!r}")
+    return value
+
+
 def resolve(
     *,
     url: str | None = None,
@@ -65,6 +122,9 @@ def resolve(
     finish_timeout: float | None = None,
     system_metrics_interval: float | None = None,
     capture_environment: bool | None = None,
+    multipart_threshold: int | None = None,
+    multipart_part_size: int | None = None,
+    upload_workers: int | None = None,
 ) -> Settings:
     """Settings from the arguments given, then the environment, then the defaults."""
     env = os.environ
@@ -88,4 +148,15 @@ def resolve(
             system_metrics_interval if system_metrics_interval is not None else _float_env("CAIRN_SYSTEM_METRICS", 10.0)
         ),
         capture_environment=capture,
+        multipart_threshold=(
+            multipart_threshold
+            if multipart_threshold is not None
+            else _size_env("CAIRN_MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD) or 0
+        ),
+        multipart_part_size=(
+            multipart_part_size if multipart_part_size is not None else _size_env("CAIRN_MULTIPART_PART_SIZE", None)
+        ),
+        upload_workers=(
+            upload_workers if upload_workers is not None else _int_env("CAIRN_UPLOAD_WORKERS", DEFAULT_UPLOAD_WORKERS)
+        ),
     )

@@ -54,7 +54,7 @@ def sync_run(run_dir: Path, settings: Settings, *, url: str | None = None) -> Sy
         spool = Spool(run_dir / "spool")
         reader = spool.reader()
         http = Http(url or settings.url, token=settings.token, timeout=settings.request_timeout)
-        deliverer = Deliverer(http, run_dir)
+        deliverer = Deliverer(http, run_dir, settings)
         try:
             while True:
                 record = reader.next()

@@ -243,7 +243,7 @@ class Writer:
             token=self.settings.token,
             timeout=self.settings.request_timeout,
         )
-        deliverer = Deliverer(http, self.run_dir)
+        deliverer = Deliverer(http, self.run_dir, self.settings)
         reader = self.spool.reader()
         backoff = 0.05
         unacked = None  # the last delivered record not yet in the ack file
