@@ -575,7 +575,20 @@ class Bench:
                 f"{label} mlflow-client download", os.path.join(dst, CLIENT_FILE), cmd_down
             )
         shutil.rmtree(dst, ignore_errors=True)
+        # The server alone: one plain GET with the bytes thrown away, so neither a Python client
+        # nor the disk's write speed bounds the number.
+        url = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{server.experiment_id}/{run_id}/artifacts/{CLIENT_FILE}"
+        cmd_raw = f"curl -s -o /dev/null {url}"
+        out["raw_get"] = self.transfer(
+            f"{label} raw GET (curl to /dev/null)", server, "download", lambda: self.curl_get(url), cmd_raw
+        )
         return out
+
+    def curl_get(self, url: str) -> dict:
+        p = run_cmd(["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{size_download}", url])
+        if p.returncode != 0 or int(p.stdout.strip() or 0) != self.size:
+            raise RuntimeError(f"curl exited {p.returncode}, {p.stdout.strip()} bytes: {p.stderr.strip()[:300]}")
+        return {}
 
     # ------------------------------------------------------------------ native path
     def detect_native(self) -> str:
@@ -978,6 +991,20 @@ class Bench:
                         (verdict(ratio >= 5) + " (≥5×)") if bar else "",
                     )
                 )
+        for name, key in (("Cairn", "cairn_client"), ("MLflow", "mlflow")):
+            t = (r.get(key) or {}).get("raw_get")
+            if t and "error" not in t:
+                rows.append(
+                    (
+                        f"{name}, one plain GET, bytes discarded (curl)",
+                        f"{t['mb_s']:.0f} MB/s ({t['seconds']:.1f} s)",
+                        f"{fmt(dr and t['mb_s'] / dr * 100)}% of dd read; server RSS +{t['rss_growth_mb']:.0f} MB",
+                        "",
+                    )
+                )
+        a, b = cc.get("raw_get"), ml.get("raw_get")
+        if a and b and "error" not in a and "error" not in b:
+            rows.append(("Cairn / MLflow, one plain GET (the servers alone)", f"{a['mb_s'] / b['mb_s']:.1f}×", "", ""))
         if r.get("disk_peak_gb") is not None:
             rows.append(("disk space used at the peak (whole filesystem)", f"{r['disk_peak_gb']:.1f} GB", "", ""))
 

@@ -34,9 +34,10 @@ def _files(ctx, run_id: str) -> dict[str, dict]:
 
 @cairn_only
 def test_client_multipart_upload_and_ranged_download(ctx, tmp_path, monkeypatch):
-    """server-info announces multipart: the client uploads in parallel parts through mpu/create,
-    and downloads through presigned/ with parallel Range requests."""
+    """server-info announces multipart uploads: the client uploads in parallel parts through
+    mpu/create. Ranged downloads are opt-in on the client; presigned/ serves them."""
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(MIB))
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "true")
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(MIB))
     monkeypatch.setenv("MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE", str(MIB))
     calls = {"upload": 0, "download": 0}

@@ -30,7 +30,7 @@ async fn health_version_and_unknown_routes() {
     let (status, body) = server.get("/api/3.0/mlflow/server-info").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["multipart_uploads_enabled"], true);
-    assert_eq!(body["multipart_downloads_enabled"], true);
+    assert_eq!(body["multipart_downloads_enabled"], false);
 }
 
 #[tokio::test]
