@@ -275,6 +275,9 @@ impl ObjectBlobStore {
             // `finish` aborts the upload itself when a part or the completion fails.
             Ok(()) => writer.finish().await.map(|_| ()).map_err(map_error),
             Err(error) => {
+                // Let the parts in flight land before aborting: a part request cut mid-body can
+                // leave the server's temporary file behind, which the abort does not know of.
+                let _ = writer.wait_for_capacity(0).await;
                 let _ = writer.abort().await;
                 Err(error)
             }
