@@ -234,15 +234,7 @@ pub async fn mpu_part(
     Path((upload_id, number)): Path<(String, String)>,
     request: Request,
 ) -> ApiResult<Response> {
-    let number: u32 = number
-        .parse()
-        .map_err(|_| ApiError::invalid(format!("invalid part number '{number}'")))?;
-    let length = content_length(request.headers())?;
-    let part = state
-        .tracking
-        .artifacts()
-        .put_part(&upload_id, number, length, body_stream(request))
-        .await?;
+    let part = receive_part(&state, &upload_id, &number, request).await?;
     let mut response =
         Json(json!({ "part_number": part.number, "size": part.size })).into_response();
     if let Ok(value) = HeaderValue::from_str(&format!("\"{upload_id}-{}\"", part.number)) {
@@ -261,6 +253,24 @@ fn destination(dir: &str, f: &Fields) -> ApiResult<ArtifactPath> {
         return Err(ApiError::invalid("Invalid path"));
     }
     Ok(parse_path(dir)?.join(&name))
+}
+
+/// Receives part `number` (as the URL spells it) of an upload, for both surfaces.
+pub(crate) async fn receive_part(
+    state: &AppState,
+    upload_id: &str,
+    number: &str,
+    request: Request,
+) -> ApiResult<cairn_store::UploadPart> {
+    let number: u32 = number
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("invalid part number '{number}'")))?;
+    let length = content_length(request.headers())?;
+    state
+        .tracking
+        .artifacts()
+        .put_part(upload_id, number, length, body_stream(request))
+        .await
 }
 
 /// The upload named in the body, checked against the destination the URL and body give.

@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use super::{body, query};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::mlflow::artifacts::{body_stream, content_length};
+use crate::mlflow::artifacts::{body_stream, content_length, receive_part};
 use crate::tracking::artifacts::{
     DEFAULT_PART_SIZE, GcOptions, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, UploadSpec, UploadStart,
 };
@@ -291,15 +291,7 @@ pub async fn put_part(
     Path((upload_id, number)): Path<(String, String)>,
     request: Request,
 ) -> ApiResult<Response> {
-    let number: u32 = number
-        .parse()
-        .map_err(|_| ApiError::invalid(format!("invalid part number '{number}'")))?;
-    let length = content_length(request.headers())?;
-    let part = state
-        .tracking
-        .artifacts()
-        .put_part(&upload_id, number, length, body_stream(request))
-        .await?;
+    let part = receive_part(&state, &upload_id, &number, request).await?;
     Ok(Json(json!({ "number": part.number, "size": part.size })).into_response())
 }
 
