@@ -231,6 +231,16 @@ pub trait BlobStore: Send + Sync + 'static {
         digest: &Digest,
         expires: std::time::Duration,
     ) -> Result<Option<Presigned>>;
+    /// A URL the client can PUT a body of at most 5 GiB to directly, and the staging token the
+    /// body will be under; `None` when the backend cannot sign URLs.
+    async fn presign_stage(
+        &self,
+        expires: std::time::Duration,
+    ) -> Result<Option<(String, Presigned)>>;
+    /// Adopts bytes a client put at a presigned staging token: reads them once to hash them.
+    /// `NotFound` when nothing was put there; `Invalid` when `expected_size` is given and the
+    /// bytes have another length (they are then dropped).
+    async fn adopt_staged(&self, token: &str, expected_size: Option<u64>) -> Result<Staged>;
     /// Deletes staged bytes older than `older_than` that nobody committed or discarded (a
     /// process died in between). Returns the bytes freed.
     async fn sweep(&self, older_than: std::time::SystemTime) -> Result<u64>;

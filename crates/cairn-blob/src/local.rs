@@ -16,7 +16,7 @@
 //! fsync are what make a 10 GB upload one pass over the disk.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::hash::{PartHasher, PartHashes, StreamHasher, combine};
@@ -38,6 +38,8 @@ use crate::{
 const BATCH: usize = 1 << 20;
 /// Chunk size of streamed reads.
 const READ_CHUNK: usize = 1 << 20;
+/// Chunks a streamed read may have ready before the consumer takes them.
+const READ_AHEAD: usize = 4;
 const STAGING: &str = ".staging";
 const UPLOADS: &str = ".uploads";
 
@@ -104,7 +106,9 @@ impl Feed for Option<PartHasher> {
 }
 
 /// Writes `body` into `file` from `offset` on, feeding every byte to `feed`. At most `limit`
-/// bytes are accepted. The batch being written overlaps with receiving the next one.
+/// bytes are accepted. Chunks are gathered (not copied) into batches of about [`BATCH`] bytes;
+/// each batch is hashed and written with one vectored write on the blocking pool while the next
+/// one is being received.
 async fn pump<F: Feed>(
     mut body: ByteStream,
     file: Arc<File>,
@@ -113,21 +117,23 @@ async fn pump<F: Feed>(
     feed: F,
 ) -> Result<(u64, F)> {
     let mut written = 0u64;
-    let mut batch = BytesMut::with_capacity(BATCH);
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch_len = 0usize;
     let mut in_flight: Option<tokio::task::JoinHandle<Result<F>>> = None;
     let mut feed_slot = Some(feed);
     let mut ended = false;
     while !ended {
         match body.next().await {
             Some(Ok(chunk)) => {
-                if limit.is_some_and(|l| written + batch.len() as u64 + chunk.len() as u64 > l) {
+                if limit.is_some_and(|l| written + (batch_len + chunk.len()) as u64 > l) {
                     if let Some(job) = in_flight.take() {
                         let _ = job.await;
                     }
                     return Err(BlobError::invalid("the body is longer than declared"));
                 }
-                batch.extend_from_slice(&chunk);
-                if batch.len() < BATCH {
+                batch_len += chunk.len();
+                batch.push(chunk);
+                if batch_len < BATCH {
                     continue;
                 }
             }
@@ -139,10 +145,10 @@ async fn pump<F: Feed>(
             }
             None => ended = true,
         }
-        if batch.is_empty() {
+        if batch_len == 0 {
             continue;
         }
-        let data: Bytes = std::mem::replace(&mut batch, BytesMut::with_capacity(BATCH)).freeze();
+        let chunks = std::mem::take(&mut batch);
         let mut current = match in_flight.take() {
             Some(job) => job
                 .await
@@ -151,10 +157,13 @@ async fn pump<F: Feed>(
         };
         let file = file.clone();
         let at = offset + written;
-        written += data.len() as u64;
+        written += batch_len as u64;
+        batch_len = 0;
         in_flight = Some(tokio::task::spawn_blocking(move || {
-            current.feed(&data)?;
-            file.write_all_at(&data, at)?;
+            for chunk in &chunks {
+                current.feed(chunk)?;
+            }
+            write_all_at(&file, &chunks, at)?;
             Ok(current)
         }));
     }
@@ -165,6 +174,21 @@ async fn pump<F: Feed>(
         None => feed_slot.take().expect("feed not sent"),
     };
     Ok((written, feed))
+}
+
+/// Writes `chunks` one after another at `at`, with as few system calls as the kernel allows.
+fn write_all_at(mut file: &File, chunks: &[Bytes], at: u64) -> std::io::Result<()> {
+    file.seek(SeekFrom::Start(at))?;
+    let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        let n = file.write_vectored(slices)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -180,41 +204,32 @@ fn modified_ms(metadata: &std::fs::Metadata) -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Reads `path` from `range.start` to `range.end` in [`READ_CHUNK`] pieces.
+/// Reads `range` of `file` in [`READ_CHUNK`] pieces on one blocking thread that stays up to
+/// [`READ_AHEAD`] chunks ahead of the consumer, so reading the disk overlaps with sending. The
+/// thread stops as soon as the stream is dropped (the client went away).
 fn read_stream(mut file: std::fs::File, range: Range<u64>) -> ByteStream {
-    let stream = futures::stream::try_unfold(
-        (
-            file_seek(&mut file, range.start).map(|_| file),
-            range.end - range.start,
-        ),
-        |(file, remaining)| async move {
-            let mut file = file?;
-            if remaining == 0 {
-                return Ok(None);
-            }
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = file_seek(&mut file, range.start) {
+            let _ = sender.blocking_send(Err(error));
+            return;
+        }
+        let mut remaining = range.end - range.start;
+        while remaining > 0 {
             let want = remaining.min(READ_CHUNK as u64) as usize;
-            let (file, chunk) = tokio::task::spawn_blocking(move || {
-                let mut buffer = vec![0u8; want];
-                let mut filled = 0;
-                while filled < want {
-                    let n = file.read(&mut buffer[filled..])?;
-                    if n == 0 {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "blob shorter than its size",
-                        ));
-                    }
-                    filled += n;
-                }
-                Ok::<_, std::io::Error>((file, Bytes::from(buffer)))
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            let left = remaining - chunk.len() as u64;
-            Ok(Some((chunk, (Ok(file), left))))
-        },
-    );
-    Box::pin(stream)
+            let mut buffer = vec![0u8; want];
+            let chunk = file.read_exact(&mut buffer).map(|()| Bytes::from(buffer));
+            let failed = chunk.is_err();
+            if sender.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+            remaining -= want as u64;
+        }
+    });
+    Box::pin(futures::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+    ))
 }
 
 fn file_seek(file: &mut File, at: u64) -> std::io::Result<u64> {
@@ -482,6 +497,16 @@ impl BlobStore for LocalBlobStore {
 
     async fn presign_get(&self, _digest: &Digest, _expires: Duration) -> Result<Option<Presigned>> {
         Ok(None)
+    }
+
+    async fn presign_stage(&self, _expires: Duration) -> Result<Option<(String, Presigned)>> {
+        Ok(None)
+    }
+
+    async fn adopt_staged(&self, token: &str, _expected_size: Option<u64>) -> Result<Staged> {
+        Err(BlobError::invalid(format!(
+            "the local store hands out no staging URLs ('{token}')"
+        )))
     }
 
     async fn sweep(&self, older_than: SystemTime) -> Result<u64> {

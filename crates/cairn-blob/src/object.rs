@@ -683,6 +683,42 @@ impl BlobStore for ObjectBlobStore {
         }))
     }
 
+    async fn presign_stage(&self, expires: Duration) -> Result<Option<(String, Presigned)>> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let token = format!("{STAGING}/{}", uuid::Uuid::new_v4().simple());
+        let url = signer
+            .signed_url(Method::PUT, &Path::from(token.as_str()), expires)
+            .await
+            .map_err(map_error)?;
+        Ok(Some((
+            token,
+            Presigned {
+                url: url.to_string(),
+                headers: Vec::new(),
+            },
+        )))
+    }
+
+    async fn adopt_staged(&self, token: &str, expected_size: Option<u64>) -> Result<Staged> {
+        let path = Self::staged_path(token)?;
+        let (digest, size) = self.hash_object(&path).await?;
+        if let Some(expected) = expected_size
+            && expected != size
+        {
+            self.delete_quietly(&path).await?;
+            return Err(BlobError::invalid(format!(
+                "the uploaded object has {size} bytes, {expected} were declared"
+            )));
+        }
+        Ok(Staged {
+            digest,
+            size,
+            token: token.to_string(),
+        })
+    }
+
     async fn sweep(&self, older_than: SystemTime) -> Result<u64> {
         let cutoff = older_than
             .duration_since(UNIX_EPOCH)

@@ -180,3 +180,120 @@ async fn an_object_store_outage_is_a_503_and_damages_nothing() {
         .await;
     assert_eq!(listing_before, listing_after);
 }
+
+/// A direct upload: the client PUTs the file to a presigned URL of the object store itself, the
+/// server hashes it once and records it; the native presigned download reads it straight back.
+#[tokio::test]
+async fn direct_uploads_and_presigned_downloads_bypass_the_server() {
+    let s3 = S3Server::start().await;
+    let server = start(&s3).await;
+    let run = server.new_run().await;
+    let data = payload(3 << 20, 9);
+    let (status, created) = server
+        .post(
+            &format!("/api/v1/runs/{run}/uploads"),
+            json!({"path": "model/direct.bin", "size": data.len(), "direct": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["direct"], true);
+    let url = created["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(s3.endpoint()), "{url}");
+    let id = created["upload_id"].as_str().unwrap().to_string();
+    // Completing before anything was put is refused, and the upload stays.
+    let (status, body) = server
+        .post(&format!("/api/v1/uploads/{id}/complete"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Parts are not for direct uploads.
+    let response = server
+        .client
+        .put(server.url(&format!("/api/v1/uploads/{id}/parts/1")))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = server
+        .client
+        .put(&url)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/uploads/{id}/complete"),
+            json!({"digest": format!("blake3:{}", "0".repeat(64))}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A digest mismatch drops the bytes: put them again and complete without a digest.
+    let response = server
+        .client
+        .put(&url)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let (status, body) = server
+        .post(&format!("/api/v1/uploads/{id}/complete"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["file"]["size"], data.len());
+    let (status, signed) = server
+        .get(&format!("/api/v1/runs/{run}/presigned/model/direct.bin"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{signed}");
+    assert_eq!(signed["direct"], true);
+    let response = server
+        .client
+        .get(signed["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.bytes().await.unwrap().as_ref(), data.as_slice());
+    // The staging object is gone: only the blob remains.
+    assert_eq!(stored_blobs(&s3).len(), 1);
+}
+
+/// The local store signs nothing: direct uploads are refused with a clear 400, and the native
+/// presigned route answers this server's own download URL.
+#[tokio::test]
+async fn local_storage_refuses_direct_uploads_and_presigns_its_own_url() {
+    let server = TestServer::start().await;
+    let run = server.new_run().await;
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/runs/{run}/uploads"),
+            json!({"path": "a.bin", "size": 10, "direct": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("in parts"),
+        "{body}"
+    );
+    let response = server
+        .client
+        .put(server.url(&format!("/api/v1/runs/{run}/files/dir/a b.txt")))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let (status, signed) = server
+        .get(&format!("/api/v1/runs/{run}/presigned/dir/a%20b.txt"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{signed}");
+    assert_eq!(signed["direct"], false);
+    let response = server
+        .client
+        .get(signed["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "hello");
+}

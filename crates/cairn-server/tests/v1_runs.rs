@@ -319,6 +319,7 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/runs/{run_id}/artifacts",
     "/api/v1/runs/{run_id}/files/{path}",
     "/api/v1/runs/{run_id}/uploads",
+    "/api/v1/runs/{run_id}/presigned/{path}",
     "/api/v1/uploads/{upload_id}",
     "/api/v1/uploads/{upload_id}/parts/{number}",
     "/api/v1/uploads/{upload_id}/complete",

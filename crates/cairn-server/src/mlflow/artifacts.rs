@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::tracking::artifacts::{UploadSpec, UploadStart};
 
 /// How long a presigned download URL stays valid.
-const PRESIGN_SECONDS: u64 = 15 * 60;
+pub(crate) const PRESIGN_SECONDS: u64 = 15 * 60;
 
 #[derive(Serialize)]
 struct FileInfo {

@@ -45,6 +45,9 @@ pub struct UploadSpec {
     pub parts: Option<u32>,
     pub digest: Option<Digest>,
     pub content_type: Option<String>,
+    /// The client will PUT the whole file straight to the storage backend (presigned URL)
+    /// rather than send parts through this server.
+    pub direct: bool,
 }
 
 /// The answer to [`Artifacts::create_upload`].
@@ -53,7 +56,16 @@ pub enum UploadStart {
     /// The bytes were already stored: the file is recorded and nothing needs to be sent.
     Stored(ManifestEntry),
     Started(Upload),
+    /// A direct upload: PUT the file to the URL, then complete.
+    Direct(Upload, Presigned),
 }
+
+/// `backend_state` of a direct upload: this prefix, then the staging token.
+const DIRECT: &str = "direct:";
+/// How long a direct upload's URL stays valid.
+const DIRECT_URL_SECONDS: u64 = 3600;
+/// Largest body a direct upload takes (one PUT to S3).
+pub const MAX_DIRECT_SIZE: u64 = 5 << 30;
 
 /// What garbage collection should do.
 #[derive(Debug, Clone, Copy)]
@@ -352,7 +364,28 @@ impl Artifacts {
             return Ok(UploadStart::Stored(entry));
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let backend_state = self.blobs.create_upload(&id).await?;
+        let mut direct_url = None;
+        let backend_state = if spec.direct {
+            if spec.size.is_some_and(|size| size > MAX_DIRECT_SIZE) {
+                return Err(ApiError::invalid(format!(
+                    "a direct upload takes at most {MAX_DIRECT_SIZE} bytes: send larger files in parts"
+                )));
+            }
+            let signed = self
+                .blobs
+                .presign_stage(Duration::from_secs(DIRECT_URL_SECONDS))
+                .await?;
+            let Some((token, url)) = signed else {
+                return Err(ApiError::invalid(format!(
+                    "this server's artifact storage ({}) takes no direct uploads: send the file in parts",
+                    self.blobs.describe()
+                )));
+            };
+            direct_url = Some(url);
+            format!("{DIRECT}{token}")
+        } else {
+            self.blobs.create_upload(&id).await?
+        };
         let parts = match (spec.size, spec.part_size) {
             (Some(size), Some(part_size)) => Some(size.div_ceil(part_size).max(1) as u32),
             _ => spec.parts,
@@ -370,7 +403,10 @@ impl Artifacts {
             created: now_ms(),
         };
         self.store.create_upload(upload.clone()).await?;
-        Ok(UploadStart::Started(upload))
+        Ok(match direct_url {
+            Some(url) => UploadStart::Direct(upload, url),
+            None => UploadStart::Started(upload),
+        })
     }
 
     /// Records `spec.path` as an already stored blob, if it is one of `size` bytes.
@@ -508,6 +544,11 @@ impl Artifacts {
         body: ByteStream,
     ) -> ApiResult<UploadPart> {
         let (upload, _) = self.upload(id).await?;
+        if upload.backend_state.starts_with(DIRECT) {
+            return Err(ApiError::invalid(format!(
+                "upload {id} goes straight to storage: PUT the file to its URL, then complete"
+            )));
+        }
         let (offset, size) = self.place_part(&upload, number, content_length).await?;
         let receipt = self
             .blobs
@@ -544,6 +585,9 @@ impl Artifacts {
         digest: Option<Digest>,
     ) -> ApiResult<ManifestEntry> {
         let (upload, parts) = self.upload(id).await?;
+        if let Some(token) = upload.backend_state.strip_prefix(DIRECT) {
+            return self.complete_direct(&upload, token, digest).await;
+        }
         if let Some(count) = upload.parts {
             let missing: Vec<String> = (1..=count)
                 .filter(|n| !parts.iter().any(|p| p.number == *n))
@@ -593,10 +637,70 @@ impl Artifacts {
         Ok(entry)
     }
 
+    /// Records a direct upload's file once the client has put it at its URL.
+    async fn complete_direct(
+        &self,
+        upload: &Upload,
+        token: &str,
+        digest: Option<Digest>,
+    ) -> ApiResult<ManifestEntry> {
+        let staged = self
+            .blobs
+            .adopt_staged(token, upload.size)
+            .await
+            .map_err(|e| match e.kind() {
+                cairn_blob::ErrorKind::NotFound => ApiError::invalid(format!(
+                    "nothing has been uploaded to upload {}'s URL yet",
+                    upload.id
+                )),
+                _ => e.into(),
+            })?;
+        let expected = match (digest, upload.expected_digest.as_deref()) {
+            (Some(digest), _) => Some(digest),
+            (None, Some(text)) => Some(parse_digest(text)?),
+            (None, None) => None,
+        };
+        if let Some(expected) = expected
+            && expected != staged.digest
+        {
+            let actual = staged.digest;
+            let _ = self.blobs.discard(staged).await;
+            return Err(ApiError::invalid(format!(
+                "the uploaded bytes hash to {actual}, not {expected}"
+            )));
+        }
+        let path = ArtifactPath::parse(&upload.path)?;
+        let entry = self
+            .record(&path, Some(&upload.content_type), staged)
+            .await?;
+        self.store.delete_upload(&upload.id).await?;
+        Ok(entry)
+    }
+
+    /// Drops what an upload received, whatever its kind.
+    async fn drop_upload_bytes(&self, upload: &Upload) -> ApiResult<()> {
+        match upload.backend_state.strip_prefix(DIRECT) {
+            Some(token) => {
+                let staged = Staged {
+                    digest: Digest::of(b""),
+                    size: 0,
+                    token: token.to_string(),
+                };
+                self.blobs.discard(staged).await?;
+            }
+            None => {
+                self.blobs
+                    .abort_upload(&upload.id, &upload.backend_state)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
     /// Drops an upload and its parts.
     pub async fn abort_upload(&self, id: &str) -> ApiResult<()> {
         let (upload, _) = self.upload(id).await?;
-        self.blobs.abort_upload(id, &upload.backend_state).await?;
+        self.drop_upload_bytes(&upload).await?;
         self.store.delete_upload(id).await?;
         Ok(())
     }
@@ -718,9 +822,7 @@ impl Artifacts {
         let stale_before = now - options.stale_uploads.as_millis() as i64;
         for upload in self.store.stale_uploads(stale_before, 10_000).await? {
             if !options.dry_run {
-                self.blobs
-                    .abort_upload(&upload.id, &upload.backend_state)
-                    .await?;
+                self.drop_upload_bytes(&upload).await?;
                 self.store.delete_upload(&upload.id).await?;
             }
             report.uploads_aborted += 1;

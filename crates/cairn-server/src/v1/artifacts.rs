@@ -10,6 +10,11 @@
 //!   a resumable upload. When `digest` names bytes already stored, the file is recorded at once
 //!   and nothing needs sending (`{"stored": true, "file"}`, 200); otherwise 201 with
 //!   `{upload_id, part_size, parts}`.
+//!   With `"direct": true` (object-store backends only, files up to 5 GiB) the answer carries a
+//!   presigned `url` instead: PUT the file there, straight to storage, then complete; the server
+//!   reads it once to hash it.
+//! - `GET /api/v1/runs/{run_id}/presigned/{path}` — a URL that reads the file straight from
+//!   storage (`direct: true`) or, for storage that cannot sign URLs, from this server.
 //! - `GET /api/v1/uploads/{id}` — the upload and the parts received so far (to resume).
 //! - `PUT /api/v1/uploads/{id}/parts/{n}` — part `n` (1-based; every part is `part_size` bytes but
 //!   the last). Parts may arrive in parallel and in any order; sending one again replaces it.
@@ -34,7 +39,9 @@ use serde_json::{Value, json};
 use super::{body, query};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::mlflow::artifacts::{body_stream, content_length, receive_part};
+use crate::mlflow::artifacts::{
+    PRESIGN_SECONDS, base_url, body_stream, content_length, encode_path, receive_part,
+};
 use crate::tracking::artifacts::{
     DEFAULT_PART_SIZE, GcOptions, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, UploadSpec, UploadStart,
 };
@@ -193,6 +200,8 @@ pub struct CreateUploadBody {
     digest: Option<String>,
     part_size: Option<u64>,
     content_type: Option<String>,
+    #[serde(default)]
+    direct: bool,
 }
 
 fn upload_json(
@@ -244,6 +253,7 @@ pub async fn create_upload(
         parts: None,
         digest,
         content_type: request.content_type,
+        direct: request.direct,
     };
     match state.tracking.artifacts().create_upload(spec).await? {
         UploadStart::Stored(entry) => Ok((
@@ -262,7 +272,60 @@ pub async fn create_upload(
             out["stored"] = json!(false);
             Ok((StatusCode::CREATED, Json(out)).into_response())
         }
+        UploadStart::Direct(upload, url) => {
+            let mut out = upload_json(&upload.id, &request.path, upload.size, None, None);
+            out["stored"] = json!(false);
+            out["direct"] = json!(true);
+            out["url"] = json!(url.url);
+            out["headers"] = headers_json(url.headers);
+            Ok((StatusCode::CREATED, Json(out)).into_response())
+        }
     }
+}
+
+fn headers_json(headers: Vec<(String, String)>) -> Value {
+    Value::Object(
+        headers
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
+}
+
+/// `GET /api/v1/runs/{run_id}/presigned/{path}`: a URL that reads the file straight from the
+/// storage backend when it signs URLs (`direct: true`), else this server's download URL.
+pub async fn presigned(
+    State(state): State<AppState>,
+    Path((run_id, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let full = run_file(&state, &run_id, &path).await?;
+    let (entry, signed) = state
+        .tracking
+        .artifacts()
+        .presign(&full, Duration::from_secs(PRESIGN_SECONDS))
+        .await?;
+    let direct = signed.is_some();
+    let (url, extra) = match signed {
+        Some(signed) => (signed.url, signed.headers),
+        None => (
+            format!(
+                "{}/api/v1/runs/{run_id}/files/{}",
+                base_url(&headers),
+                encode_path(&relative_path(&path)?)
+            ),
+            Vec::new(),
+        ),
+    };
+    Ok(Json(json!({
+        "url": url,
+        "headers": headers_json(extra),
+        "file_size": entry.size,
+        "digest": entry.digest,
+        "direct": direct,
+        "expires_in": PRESIGN_SECONDS,
+    }))
+    .into_response())
 }
 
 pub async fn get_upload(

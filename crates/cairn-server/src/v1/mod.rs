@@ -80,6 +80,10 @@ pub fn routes() -> Router<AppState> {
             post(artifacts::create_upload),
         )
         .route(
+            "/api/v1/runs/{run_id}/presigned/{*path}",
+            get(artifacts::presigned),
+        )
+        .route(
             "/api/v1/uploads/{upload_id}",
             get(artifacts::get_upload).delete(artifacts::abort_upload),
         )
