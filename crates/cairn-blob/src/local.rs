@@ -441,12 +441,24 @@ impl BlobStore for LocalBlobStore {
         body: ByteStream,
     ) -> Result<PartReceipt> {
         let data = self.upload_dir(id)?.join("data");
-        let file = blocking(move || match File::options().write(true).open(&data) {
-            Ok(file) => Ok(file),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                Err(BlobError::NotFound("upload".into()))
+        let file = blocking(move || {
+            let file = match File::options().write(true).open(&data) {
+                Ok(file) => file,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(BlobError::NotFound("upload".into()));
+                }
+                Err(error) => return Err(error.into()),
+            };
+            // Reserve the part's blocks before receiving it: parts arriving in parallel then
+            // land in extents allocated in one go, and a full disk is known before the body.
+            // Filesystems without fallocate lose only the reservation.
+            if size > 0
+                && let Err(nix::errno::Errno::ENOSPC) =
+                    nix::fcntl::posix_fallocate(&file, offset as i64, size as i64)
+            {
+                return Err(BlobError::NoSpace);
             }
-            Err(error) => Err(error.into()),
+            Ok(file)
         })
         .await?;
         let (written, hasher) = pump(
