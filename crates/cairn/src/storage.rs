@@ -57,18 +57,22 @@ pub fn open_blobs(url: Option<&str>, data: &Path) -> anyhow::Result<Arc<dyn Blob
     Ok(Arc::new(store))
 }
 
-/// Parses a duration written `0`, `30s`, `15m`, `1h`, `7d` or `2w` (a whole number and one unit;
-/// only zero may go without one, so that `--retention 7` cannot silently mean seven seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
+/// Splits `30s` into `(30, "s")`: leading digits, then the rest trimmed. `None` without digits.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration: write it like 30s, 15m, 1h or 7d"))?;
-    let seconds = match unit.trim() {
+    Some((number.parse().ok()?, unit.trim()))
+}
+
+/// Parses a duration written `0`, `30s`, `15m`, `1h`, `7d` or `2w` (a whole number and one unit;
+/// only zero may go without one, so that `--retention 7` cannot silently mean seven seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (value, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("'{text}' is not a duration: write it like 30s, 15m, 1h or 7d"))?;
+    let seconds = match unit {
         "" if value == 0 => 0,
         "" => {
             return Err(format!(
@@ -93,14 +97,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// all taken as powers of 1024 since part sizes must be multiples of 1 KiB).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size: write it like 8MiB or 5242880"))?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let (value, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("'{text}' is not a size: write it like 8MiB or 5242880"))?;
+    let factor: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,

@@ -158,10 +158,6 @@ impl Artifacts {
         Artifacts { store, blobs }
     }
 
-    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
-        &self.blobs
-    }
-
     /// Fails early (before any byte is received) when `path` is a directory.
     async fn check_not_directory(&self, path: &ArtifactPath) -> ApiResult<()> {
         if let Some(children) = self.store.list_artifacts(&path.as_string()).await?
