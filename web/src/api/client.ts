@@ -1,0 +1,164 @@
+/**
+ * The UI's only way to the server: typed calls to documented routes of the native API
+ * (`/api/v1`, described by crates/cairn-server/openapi.yaml, from which ./schema.d.ts is
+ * generated — `npm run gen:api`; CI fails when the two drift).
+ */
+import type { components, paths } from "./schema";
+
+export type Schemas = components["schemas"];
+export type Experiment = Schemas["Experiment"];
+export type Run = Schemas["Run"];
+export type RunRow = Schemas["RunRow"];
+export type RunSearchRequest = Schemas["RunSearchRequest"];
+export type RunSearchResponse = Schemas["RunSearchResponse"];
+export type Summary = Schemas["Summary"];
+export type ArtifactFile = Schemas["ArtifactFile"];
+export type CompareRequest = Schemas["CompareRequest"];
+export type CompareResponse = Schemas["CompareResponse"];
+export type ManySeriesRequest = Schemas["ManySeriesRequest"];
+export type ManySeriesResponse = Schemas["ManySeriesResponse"];
+export type RunSeriesResponse = Schemas["RunSeriesResponse"];
+export type PointsResponse = Schemas["PointsResponse"];
+export type XAxis = Schemas["XAxis"];
+export type KeyValue = Schemas["KeyValue"];
+export type ExperimentKeys =
+  paths["/api/v1/experiments/{experiment_id}/keys"]["get"]["responses"]["200"]["content"]["application/json"];
+export type ExperimentPatch = NonNullable<
+  paths["/api/v1/experiments/{experiment_id}"]["patch"]["requestBody"]
+>["content"]["application/json"];
+export type RunPatch = NonNullable<
+  paths["/api/v1/runs/{run_id}"]["patch"]["requestBody"]
+>["content"]["application/json"];
+export type RunMetrics =
+  paths["/api/v1/runs/{run_id}/metrics"]["get"]["responses"]["200"]["content"]["application/json"];
+export type ArtifactList =
+  paths["/api/v1/runs/{run_id}/artifacts"]["get"]["responses"]["200"]["content"]["application/json"];
+export type View = "active_only" | "deleted_only" | "all";
+
+/** An error answer of the API: its HTTP status, MLflow error code and message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const response = await fetch(url, {
+    method,
+    signal,
+    headers: body === undefined ? undefined : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) {
+    let code = "HTTP_" + response.status;
+    let message = response.statusText;
+    try {
+      const error = (await response.json()) as { error_code?: string; message?: string };
+      code = error.error_code ?? code;
+      message = error.message ?? message;
+    } catch {
+      // not a JSON error body; keep the status text
+    }
+    throw new ApiError(response.status, code, message);
+  }
+  return (await response.json()) as T;
+}
+
+const enc = encodeURIComponent;
+
+function query(params: Record<string, string | number | undefined | null>): string {
+  const parts = Object.entries(params)
+    .filter(([, v]) => v !== undefined && v !== null && v !== "")
+    .map(([k, v]) => `${enc(k)}=${enc(String(v))}`);
+  return parts.length ? "?" + parts.join("&") : "";
+}
+
+/** A path inside a run's artifacts, each segment percent-encoded. */
+export function artifactPath(path: string): string {
+  return path.split("/").map(enc).join("/");
+}
+
+export const api = {
+  listExperiments(
+    params: { filter?: string; order_by?: string; view?: View; max_results?: number; page_token?: string },
+    signal?: AbortSignal,
+  ) {
+    return call<{ experiments: Experiment[]; next_page_token?: string }>(
+      "GET",
+      "/api/v1/experiments" + query(params),
+      undefined,
+      signal,
+    );
+  },
+  createExperiment(body: { name: string; description?: string; tags?: KeyValue[] }) {
+    return call<{ experiment: Experiment }>("POST", "/api/v1/experiments", body);
+  },
+  getExperiment(id: string, signal?: AbortSignal) {
+    return call<{ experiment: Experiment }>("GET", `/api/v1/experiments/${enc(id)}`, undefined, signal);
+  },
+  updateExperiment(id: string, patch: ExperimentPatch) {
+    return call<{ experiment: Experiment }>("PATCH", `/api/v1/experiments/${enc(id)}`, patch);
+  },
+  experimentKeys(id: string, signal?: AbortSignal) {
+    return call<ExperimentKeys>("GET", `/api/v1/experiments/${enc(id)}/keys`, undefined, signal);
+  },
+  searchRuns(body: RunSearchRequest, signal?: AbortSignal) {
+    return call<RunSearchResponse>("POST", "/api/v1/runs/search", body, signal);
+  },
+  getRun(runId: string, signal?: AbortSignal) {
+    return call<{ run: Run }>("GET", `/api/v1/runs/${enc(runId)}`, undefined, signal);
+  },
+  updateRun(runId: string, patch: RunPatch) {
+    return call<{ run: Run }>("PATCH", `/api/v1/runs/${enc(runId)}`, patch);
+  },
+  runMetrics(runId: string, signal?: AbortSignal) {
+    return call<RunMetrics>("GET", `/api/v1/runs/${enc(runId)}/metrics`, undefined, signal);
+  },
+  runSeries(
+    runId: string,
+    key: string,
+    params: { buckets?: number; x?: XAxis; from?: number; to?: number },
+    signal?: AbortSignal,
+  ) {
+    return call<RunSeriesResponse>(
+      "GET",
+      `/api/v1/runs/${enc(runId)}/metrics/${enc(key)}/series` + query(params),
+      undefined,
+      signal,
+    );
+  },
+  points(runId: string, key: string, signal?: AbortSignal) {
+    return call<PointsResponse>("GET", `/api/v1/runs/${enc(runId)}/metrics/${enc(key)}/points`, undefined, signal);
+  },
+  manySeries(body: ManySeriesRequest, signal?: AbortSignal) {
+    return call<ManySeriesResponse>("POST", "/api/v1/series", body, signal);
+  },
+  compare(body: CompareRequest, signal?: AbortSignal) {
+    return call<CompareResponse>("POST", "/api/v1/compare", body, signal);
+  },
+  artifacts(runId: string, params: { path?: string; recursive?: boolean }, signal?: AbortSignal) {
+    return call<ArtifactList>(
+      "GET",
+      `/api/v1/runs/${enc(runId)}/artifacts` +
+        query({ path: params.path, recursive: params.recursive ? "true" : undefined }),
+      undefined,
+      signal,
+    );
+  },
+  /** The URL of a run's file (GET it; `Range` works). */
+  fileUrl(runId: string, path: string): string {
+    return `/api/v1/runs/${enc(runId)}/files/${artifactPath(path)}`;
+  },
+  /** The live stream's WebSocket URL for the given subscriptions. */
+  streamUrl(sub: { runs?: string[]; experiments?: string[] }): string {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return (
+      `${scheme}//${location.host}/api/v1/stream` +
+      query({ runs: sub.runs?.join(","), experiments: sub.experiments?.join(",") })
+    );
+  },
+};

@@ -1,0 +1,73 @@
+/**
+ * Entry point: the app shell (header, theme, routing). Views other than the experiments list and
+ * the runs table load on demand, so the first screen stays small.
+ */
+import { render } from "preact";
+import { lazy, Suspense } from "preact/compat";
+import { useState } from "preact/hooks";
+import "./style.css";
+import { Link, Loading } from "./components/common";
+import { parseRoute, useLocation } from "./router";
+import { applyTheme, currentTheme, toggleTheme } from "./theme";
+import { ExperimentsPage } from "./views/experiments";
+import { RunsPage } from "./views/runs";
+
+const RunPage = lazy(() => import("./views/run").then((m) => ({ default: m.RunPage })));
+const ComparePage = lazy(() => import("./views/compare").then((m) => ({ default: m.ComparePage })));
+
+function App() {
+  const { pathname } = useLocation();
+  const route = parseRoute(pathname);
+  const [theme, setTheme] = useState(currentTheme());
+  let page;
+  switch (route.page) {
+    case "experiments":
+      page = <ExperimentsPage />;
+      break;
+    case "experiment":
+      page = <RunsPage experimentId={route.experimentId} />;
+      break;
+    case "run":
+      page = <RunPage runId={route.runId} />;
+      break;
+    case "compare":
+      page = <ComparePage />;
+      break;
+    default:
+      page = (
+        <div class="page">
+          <h1>Not found</h1>
+          <p>
+            No page at <code>{route.path}</code>. <Link href="/">Experiments</Link>
+          </p>
+        </div>
+      );
+  }
+  return (
+    <>
+      <header class="topbar">
+        <Link href="/" class="brand">
+          ◭ Cairn
+        </Link>
+        <nav>
+          <Link href="/">Experiments</Link>
+        </nav>
+        <span class="spacer" />
+        <button
+          class="ghost"
+          title="Toggle light/dark theme"
+          aria-label="Toggle theme"
+          onClick={() => setTheme(toggleTheme())}
+        >
+          {theme === "dark" ? "☀" : "☾"}
+        </button>
+      </header>
+      <main>
+        <Suspense fallback={<Loading />}>{page}</Suspense>
+      </main>
+    </>
+  );
+}
+
+applyTheme(currentTheme());
+render(<App />, document.getElementById("app")!);

@@ -1,0 +1,3 @@
+export function ComparePage() {
+  return <div class="page">Compare (being built)</div>;
+}

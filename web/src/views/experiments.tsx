@@ -1,0 +1,3 @@
+export function ExperimentsPage() {
+  return <div class="page">Experiments (being built)</div>;
+}

@@ -1,0 +1,3 @@
+export function RunPage(props: { runId: string }) {
+  return <div class="page">Run {props.runId} (being built)</div>;
+}
