@@ -870,6 +870,12 @@ export interface components {
             from?: number;
             /** Format: int64 */
             to?: number;
+            /**
+             * @description The bucket columns to send (default: all). Charts of many runs ask only for what
+             *     they draw, e.g. `["start", "mean"]`, which keeps a 1,000-run view small; the other
+             *     columns of `buckets` are then absent.
+             */
+            fields?: ("start" | "end" | "count" | "min" | "max" | "mean" | "last" | "last_step" | "last_timestamp")[];
         };
         ManySeriesResponse: components["schemas"]["Grid"] & {
             runs: {
