@@ -8,6 +8,7 @@
 //! - [`mlflow`]: the MLflow-compatible REST surface and artifact proxy.
 //! - [`live`]: the in-process bus that fans committed changes out to live-stream subscribers.
 //! - [`v1`]: the native API (metric ingest, series views, summaries) for the SDK and the UI.
+//! - [`ui`]: the embedded web UI (built from `web/`) and its routes.
 //! - [`download`]: serving stored files (ranges, ETags, safe headers) for every surface.
 //! - [`error`]: [`error::ApiError`], the one place errors become status codes and JSON bodies.
 //!
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cairn_blob::BlobStore;
@@ -32,9 +33,9 @@ pub mod error;
 pub mod live;
 pub mod mlflow;
 pub mod tracking;
+pub mod ui;
 pub mod v1;
 
-use error::ApiError;
 use tracking::Tracking;
 
 /// The version of Cairn, reported by `cairn --version` and server-info.
@@ -48,13 +49,22 @@ pub const MLFLOW_API_VERSION: &str = "3.3.0";
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub tracking: Tracking,
+    /// Where the UI's files come from: embedded (default) or a folder.
+    pub web_dir: ui::WebDir,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
         AppState {
             tracking: Tracking::new(store, blobs),
+            web_dir: ui::WebDir::default(),
         }
+    }
+
+    /// Serve the UI from this folder (a `web/dist`) instead of the embedded files.
+    pub fn with_web_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.web_dir = ui::WebDir(dir);
+        self
     }
 }
 
@@ -67,7 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ajax-api/3.0/mlflow/server-info", get(server_info))
         .merge(mlflow::routes())
         .merge(v1::routes())
-        .fallback(not_found)
+        .fallback(ui::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
@@ -84,10 +94,6 @@ async fn server_info() -> Response {
         "version": VERSION,
     }))
     .into_response()
-}
-
-async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::endpoint_not_found(method.as_str(), uri.path())
 }
 
 async fn method_not_allowed(request: Request) -> Response {

@@ -19,9 +19,9 @@ use cairn_core::model::{
 use cairn_core::series::Point;
 use cairn_core::{ids, names, validation};
 use cairn_store::{
-    ArtifactLocation, ExperimentSearch, HistoryRequest, Logged, LoggedModelSearch, PointsRead,
-    RetentionPolicy, RunSearch, RunSeries, SampledHistoryRequest, SeriesPoints, SeriesRequest,
-    SeriesSummary, SeriesView, Store,
+    ArtifactLocation, ExperimentKeys, ExperimentSearch, HistoryRequest, Logged, LoggedModelSearch,
+    PointsRead, RetentionPolicy, RunSearch, RunSeries, SampledHistoryRequest, SeriesPoints,
+    SeriesRequest, SeriesSummary, SeriesView, Store,
 };
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -50,6 +50,12 @@ pub const MAX_VIEW_BUCKETS: usize = 20_000;
 pub const MAX_RETENTION_DAYS: i64 = 100 * 366;
 /// Most runs one series view or summaries request covers.
 pub const MAX_VIEW_RUNS: usize = 1_000;
+/// Rows per window of a table search.
+pub const MAX_WINDOW_ROWS: usize = 1_000;
+/// Experiments one table search may span.
+pub const MAX_WINDOW_EXPERIMENTS: usize = 100;
+/// Keys of each kind listed for an experiment.
+pub const MAX_EXPERIMENT_KEYS: usize = 10_000;
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -771,8 +777,71 @@ impl Tracking {
             view: search.view,
             max_results: max_results as usize,
             page_token: search.page_token.filter(|t| !t.is_empty()),
+            offset: 0,
         };
         Ok(self.store.search_runs(query).await?)
+    }
+
+    /// A window of a runs search by offset, with the number of runs the search matches (for
+    /// tables that scroll to any row). `limit` 0 only counts.
+    pub async fn run_window(
+        &self,
+        search: SearchRuns,
+        offset: usize,
+        limit: usize,
+    ) -> ApiResult<(usize, Vec<Run>)> {
+        if search.experiment_ids.is_empty() || search.experiment_ids.len() > MAX_WINDOW_EXPERIMENTS
+        {
+            return Err(ApiError::invalid(format!(
+                "experiment_ids must name 1 to {MAX_WINDOW_EXPERIMENTS} experiments; got {}",
+                search.experiment_ids.len()
+            )));
+        }
+        if limit > MAX_WINDOW_ROWS {
+            return Err(ApiError::invalid(format!(
+                "limit must be at most {MAX_WINDOW_ROWS}; got {limit}"
+            )));
+        }
+        for experiment_id in &search.experiment_ids {
+            check_experiment_id(experiment_id)?;
+        }
+        let query = RunSearch {
+            experiment_ids: search.experiment_ids,
+            filter: filter::parse_run_filter(&search.filter)?,
+            order_by: filter::parse_run_order_by(&search.order_by)?,
+            view: search.view,
+            max_results: limit,
+            page_token: None,
+            offset,
+        };
+        let count = self.store.count_runs(query.clone());
+        if limit == 0 {
+            return Ok((count.await?, Vec::new()));
+        }
+        let (total, page) = tokio::try_join!(count, self.store.search_runs(query))?;
+        Ok((total, page.items))
+    }
+
+    /// The keys an experiment's runs use (params, tags, metrics), for column pickers.
+    pub async fn experiment_keys(&self, experiment_id: &str) -> ApiResult<ExperimentKeys> {
+        check_experiment_id(experiment_id)?;
+        Ok(self
+            .store
+            .experiment_keys(experiment_id, MAX_EXPERIMENT_KEYS)
+            .await?)
+    }
+
+    /// Active runs per experiment.
+    pub async fn active_run_counts(
+        &self,
+        experiment_ids: &[String],
+    ) -> ApiResult<HashMap<String, u64>> {
+        Ok(self
+            .store
+            .active_run_counts(experiment_ids)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     // ----- metric series -----
@@ -1070,7 +1139,7 @@ fn run_name_seed(run_id: &str) -> u128 {
     }
 }
 
-fn normalize_run_tags(tags: Vec<Tag>) -> ApiResult<Vec<Tag>> {
+pub(crate) fn normalize_run_tags(tags: Vec<Tag>) -> ApiResult<Vec<Tag>> {
     Ok(tags
         .into_iter()
         .map(validation::normalize_run_tag)

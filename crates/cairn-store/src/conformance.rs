@@ -80,6 +80,8 @@ macro_rules! store_conformance_tests {
             search_runs_order_by_params_tags_attributes,
             search_runs_pagination,
             search_runs_bad_page_tokens,
+            search_runs_windows_and_counts,
+            experiment_keys_and_run_counts,
             concurrent_writers,
             concurrent_failures_are_isolated,
             search_runs_key_filters_respect_scope,
@@ -214,6 +216,7 @@ fn runs_query(
         view: ViewType::ActiveOnly,
         max_results: 1000,
         page_token: None,
+        offset: 0,
     }
 }
 
@@ -2761,4 +2764,137 @@ pub async fn search_logged_models(store: &dyn Store) {
         ErrorKind::InvalidArgument,
         "bad model token",
     );
+}
+
+/// Tables address rows by offset: every window equals the same slice of the full order, and the
+/// count follows the filter and view (order and offset do not matter to it).
+pub async fn search_runs_windows_and_counts(store: &dyn Store) {
+    let exp = experiment(store, "windows").await;
+    let other = experiment(store, "windows-other").await;
+    let mut ids = Vec::new();
+    for index in 0..30i64 {
+        let id = run_at(store, &exp, "w", T0 + index).await;
+        log_metric(store, &id, metric("loss", (index % 7) as f64, T0, 0)).await;
+        log_param(
+            store,
+            &id,
+            "even",
+            if index % 2 == 0 { "yes" } else { "no" },
+        )
+        .await;
+        ids.push(id);
+    }
+    run(store, &other).await;
+    store
+        .set_run_lifecycle(&ids[0], LifecycleStage::Deleted, T0)
+        .await
+        .unwrap();
+
+    let ordered = runs_query(
+        &[&exp],
+        vec![],
+        vec![order(RunOrderKey::Metric("loss".into()), true)],
+    );
+    let full = all_run_ids(
+        store,
+        RunSearch {
+            max_results: 1000,
+            ..ordered.clone()
+        },
+    )
+    .await;
+    assert_eq!(full.len(), 29);
+    for (offset, limit) in [(0, 10), (7, 5), (25, 10), (29, 3), (40, 5)] {
+        let window = store
+            .search_runs(RunSearch {
+                offset,
+                max_results: limit,
+                ..ordered.clone()
+            })
+            .await
+            .unwrap();
+        let got: Vec<String> = window.items.into_iter().map(|r| r.info.run_id).collect();
+        let want: Vec<String> = full.iter().skip(offset).take(limit).cloned().collect();
+        assert_eq!(got, want, "window at {offset}+{limit}");
+    }
+
+    assert_eq!(store.count_runs(ordered.clone()).await.unwrap(), 29);
+    let filtered = runs_query(
+        &[&exp],
+        vec![
+            RunClause::Metric {
+                key: "loss".into(),
+                op: NumOp::Lt,
+                value: 3.0,
+            },
+            RunClause::Param {
+                key: "even".into(),
+                predicate: compare(StringOp::Eq, "yes"),
+            },
+        ],
+        vec![],
+    );
+    // Even indexes 2..28 with index % 7 < 3: 2, 8, 14, 16, 22, 28 (0 is deleted).
+    assert_eq!(store.count_runs(filtered.clone()).await.unwrap(), 6);
+    let matched = all_run_ids(store, filtered.clone()).await;
+    assert_eq!(matched.len(), 6);
+    let all_views = RunSearch {
+        view: ViewType::All,
+        ..runs_query(&[&exp, &other], vec![], vec![])
+    };
+    assert_eq!(store.count_runs(all_views).await.unwrap(), 31);
+    let deleted = RunSearch {
+        view: ViewType::DeletedOnly,
+        ..runs_query(&[&exp], vec![], vec![])
+    };
+    assert_eq!(store.count_runs(deleted).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .count_runs(runs_query(&["999999"], vec![], vec![]))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// Column pickers list the keys an experiment's runs use; experiment lists show run counts.
+pub async fn experiment_keys_and_run_counts(store: &dyn Store) {
+    let exp = experiment(store, "keys").await;
+    let other = experiment(store, "keys-other").await;
+    let empty = experiment(store, "keys-empty").await;
+    let a = run(store, &exp).await;
+    let b = run(store, &exp).await;
+    log_param(store, &a, "lr", "0.1").await;
+    log_param(store, &b, "batch", "32").await;
+    log_param(store, &b, "lr", "0.2").await;
+    log_metric(store, &a, metric("val/loss", 1.0, T0, 0)).await;
+    log_metric(store, &b, metric("acc", 1.0, T0, 0)).await;
+    set_tag(store, &a, "team", "vision").await;
+    let c = run(store, &other).await;
+    log_param(store, &c, "elsewhere", "1").await;
+    store
+        .set_run_lifecycle(&b, LifecycleStage::Deleted, T0)
+        .await
+        .unwrap();
+
+    let keys = store.experiment_keys(&exp, 100).await.unwrap();
+    assert_eq!(keys.params, vec!["batch", "lr"]);
+    assert_eq!(keys.metrics, vec!["acc", "val/loss"]);
+    assert!(keys.tags.contains(&"team".to_string()));
+    assert!(!keys.params.contains(&"elsewhere".to_string()));
+    let limited = store.experiment_keys(&exp, 1).await.unwrap();
+    assert_eq!(limited.params, vec!["batch"]);
+    let none = store.experiment_keys(&empty, 100).await.unwrap();
+    assert!(none.params.is_empty() && none.metrics.is_empty());
+    let missing = store.experiment_keys("999999", 100).await.unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+
+    let mut counts = store
+        .active_run_counts(&[exp.clone(), other.clone(), empty.clone(), "x".into()])
+        .await
+        .unwrap();
+    counts.sort();
+    let mut want = vec![(exp.clone(), 1), (other.clone(), 1)];
+    want.sort();
+    assert_eq!(counts, want);
 }

@@ -68,6 +68,16 @@ pub struct RunSearch {
     pub view: ViewType,
     pub max_results: usize,
     pub page_token: Option<String>,
+    /// Rows to skip when there is no page token (a table's window).
+    pub offset: usize,
+}
+
+/// The keys an experiment's runs use, each list sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExperimentKeys {
+    pub params: Vec<String>,
+    pub tags: Vec<String>,
+    pub metrics: Vec<String>,
 }
 
 /// `logged-models/search`.
@@ -158,6 +168,13 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<()>;
     async fn log_outputs(&self, run_id: &str, models: Vec<ModelOutput>) -> Result<()>;
     async fn search_runs(&self, search: RunSearch) -> Result<Page<Run>>;
+    /// How many runs a search matches (its order, page token and offset are ignored).
+    async fn count_runs(&self, search: RunSearch) -> Result<usize>;
+    /// The param, tag and metric keys of an experiment's runs (deleted runs included), sorted,
+    /// at most `limit` of each kind.
+    async fn experiment_keys(&self, experiment_id: &str, limit: usize) -> Result<ExperimentKeys>;
+    /// The number of active runs of each given experiment (experiments without any are absent).
+    async fn active_run_counts(&self, experiment_ids: &[String]) -> Result<Vec<(String, u64)>>;
 
     async fn create_logged_model(&self, model: NewLoggedModel) -> Result<LoggedModel>;
     async fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel>;

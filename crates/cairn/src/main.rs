@@ -64,6 +64,10 @@ struct ServerArgs {
     /// az://container/prefix, memory:// or a local folder (default: `artifacts/` in --data).
     #[arg(long, env = "CAIRN_ARTIFACTS", value_name = "URL", long_help = storage::ARTIFACTS_HELP)]
     artifacts: Option<String>,
+    /// Serve the web UI from this folder (a `web/dist` built by `npm run build`) instead of the
+    /// copy built into the binary; for working on the UI without rebuilding the server.
+    #[arg(long, env = "CAIRN_WEB_DIR", value_name = "DIR")]
+    web_dir: Option<PathBuf>,
     /// Log filter, e.g. `info`, `debug` or `cairn_server=debug,info` (RUST_LOG syntax).
     #[arg(long, env = "CAIRN_LOG", default_value = "info")]
     log: String,
@@ -101,7 +105,19 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the database in {}", args.data.display()))?;
         let blobs = storage::open_blobs(args.artifacts.as_deref(), &args.data)?;
         tracing::info!(artifacts = %blobs.describe(), "artifact storage");
-        let state = cairn_server::AppState::new(Arc::new(store), blobs);
+        if let Some(dir) = &args.web_dir
+            && !dir.join("index.html").is_file()
+        {
+            anyhow::bail!(
+                "--web-dir {} has no index.html (build it with `npm run build` in web/)",
+                dir.display()
+            );
+        }
+        if args.web_dir.is_none() && !cairn_server::ui::embedded() {
+            tracing::warn!("this build has no web UI; `./scripts/run` builds it");
+        }
+        let state =
+            cairn_server::AppState::new(Arc::new(store), blobs).with_web_dir(args.web_dir.clone());
         legacy::import(&state, &args.data.join("artifacts"))
             .await
             .context("cannot import artifacts of the old folder layout")?;

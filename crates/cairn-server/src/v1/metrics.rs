@@ -39,7 +39,7 @@ use crate::tracking::now_ms;
 /// Points per streamed piece of a `points` response.
 const STREAM_POINTS: usize = 16_384;
 
-fn json_response(bytes: Vec<u8>) -> Response {
+pub(crate) fn json_response(bytes: Vec<u8>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -314,39 +314,75 @@ pub struct ViewQuery {
     to: Option<i64>,
 }
 
-fn push_buckets(out: &mut Vec<u8>, buckets: &[Bucket]) {
+/// The bucket columns of a view, in the order they are written.
+const BUCKET_FIELDS: [&str; 9] = [
+    "start",
+    "end",
+    "count",
+    "min",
+    "max",
+    "mean",
+    "last",
+    "last_step",
+    "last_timestamp",
+];
+
+/// Which bucket columns to write (bit *i* is `BUCKET_FIELDS[i]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BucketFields(u16);
+
+impl BucketFields {
+    pub(crate) const ALL: BucketFields = BucketFields((1 << BUCKET_FIELDS.len()) - 1);
+
+    /// The named columns; every column when the list is absent.
+    pub(crate) fn parse(names: Option<&[String]>) -> ApiResult<BucketFields> {
+        let Some(names) = names else {
+            return Ok(BucketFields::ALL);
+        };
+        let mut mask = 0u16;
+        for name in names {
+            let index = BUCKET_FIELDS
+                .iter()
+                .position(|field| field == name)
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "Unknown bucket field '{name}'; expected one of {}",
+                        BUCKET_FIELDS.join(", ")
+                    ))
+                })?;
+            mask |= 1 << index;
+        }
+        Ok(BucketFields(mask))
+    }
+
+    fn has(self, index: usize) -> bool {
+        self.0 & (1 << index) != 0
+    }
+}
+
+fn push_buckets(out: &mut Vec<u8>, buckets: &[Bucket], fields: BucketFields) {
     out.push(b'{');
-    json::push_array(out, "start", buckets, |out, b| json::push_int(out, b.start));
-    out.push(b',');
-    json::push_array(out, "end", buckets, |out, b| json::push_int(out, b.end));
-    out.push(b',');
-    json::push_array(out, "count", buckets, |out, b| {
-        json::push_int(out, b.summary.count as i64)
-    });
-    out.push(b',');
-    json::push_array(out, "min", buckets, |out, b| {
-        json::push_opt_double(out, b.summary.min_max().map(|m| m.0))
-    });
-    out.push(b',');
-    json::push_array(out, "max", buckets, |out, b| {
-        json::push_opt_double(out, b.summary.min_max().map(|m| m.1))
-    });
-    out.push(b',');
-    json::push_array(out, "mean", buckets, |out, b| {
-        json::push_opt_double(out, b.summary.mean())
-    });
-    out.push(b',');
-    json::push_array(out, "last", buckets, |out, b| {
-        json::push_opt_double(out, b.summary.last.map(|p| p.value))
-    });
-    out.push(b',');
-    json::push_array(out, "last_step", buckets, |out, b| {
-        json::push_int(out, b.summary.last.map_or(0, |p| p.step))
-    });
-    out.push(b',');
-    json::push_array(out, "last_timestamp", buckets, |out, b| {
-        json::push_int(out, b.summary.last.map_or(0, |p| p.timestamp))
-    });
+    let mut first = true;
+    for (index, name) in BUCKET_FIELDS.iter().enumerate() {
+        if !fields.has(index) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json::push_array(out, name, buckets, |out, b| match index {
+            0 => json::push_int(out, b.start),
+            1 => json::push_int(out, b.end),
+            2 => json::push_int(out, b.summary.count as i64),
+            3 => json::push_opt_double(out, b.summary.min_max().map(|m| m.0)),
+            4 => json::push_opt_double(out, b.summary.min_max().map(|m| m.1)),
+            5 => json::push_opt_double(out, b.summary.mean()),
+            6 => json::push_opt_double(out, b.summary.last.map(|p| p.value)),
+            7 => json::push_int(out, b.summary.last.map_or(0, |p| p.step)),
+            _ => json::push_int(out, b.summary.last.map_or(0, |p| p.timestamp)),
+        });
+    }
     out.push(b'}');
 }
 
@@ -411,7 +447,7 @@ pub async fn run_series(
     out.extend_from_slice(b",\"thinned\":");
     push_thinned(&mut out, run.thinned);
     out.extend_from_slice(b",\"buckets\":");
-    push_buckets(&mut out, &run.buckets);
+    push_buckets(&mut out, &run.buckets, BucketFields::ALL);
     out.push(b'}');
     Ok(json_response(out))
 }
@@ -425,6 +461,7 @@ pub struct ManySeriesBody {
     x: Option<String>,
     from: Option<i64>,
     to: Option<i64>,
+    fields: Option<Vec<String>>,
 }
 
 pub async fn many_series(
@@ -433,6 +470,7 @@ pub async fn many_series(
 ) -> ApiResult<Response> {
     let request = body(payload)?;
     let x = parse_axis(request.x.as_deref())?;
+    let fields = BucketFields::parse(request.fields.as_deref())?;
     let view = state
         .tracking
         .series_view(SeriesRequest {
@@ -460,14 +498,14 @@ pub async fn many_series(
         });
         push_thinned(&mut out, run.thinned);
         out.extend_from_slice(b",\"buckets\":");
-        push_buckets(&mut out, &run.buckets);
+        push_buckets(&mut out, &run.buckets, fields);
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
     Ok(json_response(out))
 }
 
-fn push_summary(out: &mut Vec<u8>, key: &str, summary: &Summary) {
+pub(crate) fn push_summary(out: &mut Vec<u8>, key: &str, summary: &Summary) {
     out.extend_from_slice(b"{\"key\":");
     json::push_str(out, key);
     out.extend_from_slice(b",\"count\":");

@@ -7,7 +7,9 @@
 //!
 //! - [`artifacts`]: a run's files with metadata, downloads with `Range`, resumable uploads in
 //!   parts, blob metadata, garbage collection.
-//! - [`runs`]: `PUT /api/v1/runs/{run_id}`, idempotent creation of a run with a client-chosen id.
+//! - [`experiments`]: search, create, read and change experiments; the keys their runs use.
+//! - [`runs`]: idempotent creation of a run with a client-chosen id, reading and changing a run,
+//!   windows of a run search with the total count (tables).
 //! - [`metrics`]: ingest (columnar JSON, or the binary layout of [`ingest`]), full series, downsampled views (one run or many), summaries.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
@@ -28,6 +30,7 @@ use crate::error::{ApiError, ApiResult};
 
 pub mod artifacts;
 pub mod compare;
+pub mod experiments;
 pub mod ingest;
 pub mod json;
 pub mod metrics;
@@ -43,7 +46,23 @@ pub const MAX_INGEST_BODY: usize = 256 << 20;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.yaml", get(openapi))
-        .route("/api/v1/runs/{run_id}", put(runs::put_run))
+        .route(
+            "/api/v1/experiments",
+            get(experiments::list).post(experiments::create),
+        )
+        .route(
+            "/api/v1/experiments/{experiment_id}",
+            get(experiments::get).patch(experiments::patch),
+        )
+        .route(
+            "/api/v1/experiments/{experiment_id}/keys",
+            get(experiments::keys),
+        )
+        .route("/api/v1/runs/search", post(runs::search))
+        .route(
+            "/api/v1/runs/{run_id}",
+            put(runs::put_run).get(runs::get_run).patch(runs::patch_run),
+        )
         .route(
             "/api/v1/runs/{run_id}/metrics",
             post(metrics::ingest)

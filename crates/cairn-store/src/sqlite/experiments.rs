@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{self, Binds, IN_CHUNK};
 use super::token;
-use crate::{ArtifactLocation, ExperimentSearch, Result, StoreError};
+use crate::{ArtifactLocation, ExperimentKeys, ExperimentSearch, Result, StoreError};
 
 const DEFAULT_PAGE: usize = 1000;
 const COLUMNS: &str = "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
@@ -390,4 +390,62 @@ pub fn search(conn: &Connection, search: &ExperimentSearch) -> Result<Page<Exper
         items,
         next_page_token,
     })
+}
+
+/// The distinct keys of one table (`params`, `tags`, `latest_metrics`) over an experiment's runs.
+fn distinct_keys(
+    conn: &Connection,
+    table: &str,
+    experiment_id: i64,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let query = format!(
+        "SELECT DISTINCT k.key FROM runs r JOIN {table} k ON k.run_id = r.id
+         WHERE r.experiment_id = ?1 ORDER BY k.key LIMIT ?2"
+    );
+    let keys = conn
+        .prepare_cached(&query)?
+        .query_map(params![experiment_id, limit as i64], |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(keys)
+}
+
+/// The keys used by an experiment's runs (a 404 for an unknown experiment).
+pub fn keys(conn: &Connection, experiment_id: &str, limit: usize) -> Result<ExperimentKeys> {
+    let (id, _) = stage_of(conn, experiment_id)?;
+    Ok(ExperimentKeys {
+        params: distinct_keys(conn, "params", id, limit)?,
+        tags: distinct_keys(conn, "tags", id, limit)?,
+        metrics: distinct_keys(conn, "latest_metrics", id, limit)?,
+    })
+}
+
+/// Active runs per experiment; ids that are not experiment ids are skipped.
+pub fn active_run_counts(
+    conn: &Connection,
+    experiment_ids: &[String],
+) -> Result<Vec<(String, u64)>> {
+    let ids: Vec<i64> = experiment_ids
+        .iter()
+        .filter_map(|id| cairn_core::ids::parse_experiment_id(id).ok())
+        .collect();
+    let mut counts = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_CHUNK) {
+        let query = format!(
+            "SELECT experiment_id, count(*) FROM runs
+             WHERE experiment_id IN {} AND lifecycle_stage = 'active' GROUP BY experiment_id",
+            sql::placeholders(chunk.len())
+        );
+        let mut statement = conn.prepare(&query)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(chunk), |row| {
+            Ok((
+                row.get::<_, i64>(0)?.to_string(),
+                row.get::<_, i64>(1)? as u64,
+            ))
+        })?;
+        for row in rows {
+            counts.push(row?);
+        }
+    }
+    Ok(counts)
 }

@@ -29,8 +29,8 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::{
-    ArtifactLocation, ArtifactStore, BlobInfo, CompactionStats, ExperimentSearch, Garbage,
-    HistoryRequest, Lease, Listed, Logged, LoggedModelSearch, ManifestEntry, MetaStore,
+    ArtifactLocation, ArtifactStore, BlobInfo, CompactionStats, ExperimentKeys, ExperimentSearch,
+    Garbage, HistoryRequest, Lease, Listed, Logged, LoggedModelSearch, ManifestEntry, MetaStore,
     MetricStore, PointsRead, Result, RetentionPolicy, RunSearch, RunSeries, SampledHistoryRequest,
     SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, StoreError, Upload, UploadPart,
 };
@@ -444,6 +444,23 @@ impl MetaStore for SqliteStore {
 
     async fn search_runs(&self, search: RunSearch) -> Result<Page<Run>> {
         self.read(move |conn| search::search_runs(conn, &search))
+            .await
+    }
+
+    async fn count_runs(&self, search: RunSearch) -> Result<usize> {
+        self.read(move |conn| search::count_runs(conn, &search))
+            .await
+    }
+
+    async fn experiment_keys(&self, experiment_id: &str, limit: usize) -> Result<ExperimentKeys> {
+        let id = experiment_id.to_string();
+        self.read(move |conn| experiments::keys(conn, &id, limit))
+            .await
+    }
+
+    async fn active_run_counts(&self, experiment_ids: &[String]) -> Result<Vec<(String, u64)>> {
+        let ids = experiment_ids.to_vec();
+        self.read(move |conn| experiments::active_run_counts(conn, &ids))
             .await
     }
 

@@ -177,28 +177,23 @@ fn count_matches(conn: &Connection, join: &KeyJoin, cap: i64) -> Result<i64> {
         .query_row(rusqlite::params_from_iter(binds), |row| row.get(0))?)
 }
 
-pub fn search_runs(conn: &Connection, search: &RunSearch) -> Result<Page<Run>> {
-    let query_print = token::fingerprint(&format!(
-        "runs|{:?}|{:?}|{:?}|{:?}",
-        search.experiment_ids, search.filter, search.order_by, search.view
-    ));
-    let offset = token::decode_offset(search.page_token.as_deref(), query_print)?;
-    let limit = if search.max_results == 0 {
-        DEFAULT_PAGE
-    } else {
-        search.max_results
-    };
+/// The FROM and WHERE parts of a run search (filter, experiments, view), shared by the search
+/// and its count; `None` when no experiment id is valid (nothing can match).
+struct Plan {
+    from: String,
+    from_binds: Vec<Value>,
+    conditions: Vec<String>,
+    where_binds: Vec<Value>,
+}
 
+fn plan(conn: &Connection, search: &RunSearch) -> Result<Option<Plan>> {
     let experiment_ids: Vec<i64> = search
         .experiment_ids
         .iter()
         .filter_map(|id| cairn_core::ids::parse_experiment_id(id).ok())
         .collect();
     if experiment_ids.is_empty() {
-        return Ok(Page {
-            items: Vec::new(),
-            next_page_token: None,
-        });
+        return Ok(None);
     }
 
     // The WHERE part: experiments, lifecycle, and the clauses that are not key joins.
@@ -273,6 +268,58 @@ pub fn search_runs(conn: &Connection, search: &RunSearch) -> Result<Page<Run>> {
             from_binds.extend(join.binds);
         }
     }
+    Ok(Some(Plan {
+        from,
+        from_binds,
+        conditions,
+        where_binds,
+    }))
+}
+
+/// How many runs match a search's experiments, view and filter.
+pub fn count_runs(conn: &Connection, search: &RunSearch) -> Result<usize> {
+    let Some(plan) = plan(conn, search)? else {
+        return Ok(0);
+    };
+    let query = format!(
+        "SELECT count(*) FROM {} WHERE {}",
+        plan.from,
+        plan.conditions.join(" AND ")
+    );
+    let count: i64 = conn.prepare(&query)?.query_row(
+        rusqlite::params_from_iter(plan.from_binds.into_iter().chain(plan.where_binds)),
+        |row| row.get(0),
+    )?;
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
+/// One page of a search: after the page token's offset, or `search.offset` without a token.
+pub fn search_runs(conn: &Connection, search: &RunSearch) -> Result<Page<Run>> {
+    let query_print = token::fingerprint(&format!(
+        "runs|{:?}|{:?}|{:?}|{:?}",
+        search.experiment_ids, search.filter, search.order_by, search.view
+    ));
+    let offset = match search.page_token.as_deref() {
+        Some(token) => token::decode_offset(Some(token), query_print)?,
+        None => search.offset,
+    };
+    let limit = if search.max_results == 0 {
+        DEFAULT_PAGE
+    } else {
+        search.max_results
+    };
+    let Some(Plan {
+        from,
+        from_binds,
+        conditions,
+        where_binds,
+    }) = plan(conn, search)?
+    else {
+        return Ok(Page {
+            items: Vec::new(),
+            next_page_token: None,
+        });
+    };
 
     let mut joins = String::new();
     let mut order_binds = Binds::default();
