@@ -46,3 +46,36 @@ ensure_s3s_fs() {
   fi
   export CAIRN_S3S_FS="$root/bin/s3s-fs"
 }
+
+# Makes sure Node.js and npm are installed (Debian's packages when missing) and that web/ has
+# its pinned dependencies (npm ci, again whenever package-lock.json changes).
+ensure_web_deps() {
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm not found: installing Debian's nodejs and npm" >&2
+    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  local stamp=web/node_modules/.lock-stamp
+  local want
+  want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$stamp"
+  fi
+}
+
+# Builds the web UI into web/dist, which the server embeds when it is compiled.
+build_web() {
+  ensure_web_deps
+  (cd web && npm run --silent build)
+}
+
+# Makes sure Debian's Chromium is installed (the browser tests drive it with playwright-core,
+# which cannot download a browser here) and exports CHROMIUM with its path.
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "chromium not found: installing Debian's package" >&2
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  fi
+  CHROMIUM=$(command -v chromium)
+  export CHROMIUM
+}
