@@ -393,6 +393,11 @@ pub fn search(conn: &Connection, search: &ExperimentSearch) -> Result<Page<Exper
 }
 
 /// The distinct keys of one table (`params`, `tags`, `latest_metrics`) over an experiment's runs.
+///
+/// A skip-scan over the table's `(key, …)` index: each distinct key in the database costs one
+/// index seek, and one probe that stops at the first of its rows that belongs to the experiment.
+/// Far cheaper than a `DISTINCT` over every row of the experiment's runs (100,000 runs with a
+/// dozen keys each are millions of rows, but a few dozen keys).
 fn distinct_keys(
     conn: &Connection,
     table: &str,
@@ -400,8 +405,17 @@ fn distinct_keys(
     limit: usize,
 ) -> Result<Vec<String>> {
     let query = format!(
-        "SELECT DISTINCT k.key FROM runs r JOIN {table} k ON k.run_id = r.id
-         WHERE r.experiment_id = ?1 ORDER BY k.key LIMIT ?2"
+        "WITH RECURSIVE k(key) AS (
+             SELECT min(key) FROM {table}
+             UNION ALL
+             SELECT (SELECT min(key) FROM {table} WHERE key > k.key) FROM k WHERE k.key IS NOT NULL
+         )
+         SELECT k.key FROM k
+         WHERE k.key IS NOT NULL AND EXISTS (
+             SELECT 1 FROM {table} t JOIN runs r ON r.id = t.run_id
+             WHERE t.key = k.key AND r.experiment_id = ?1
+         )
+         LIMIT ?2"
     );
     let keys = conn
         .prepare_cached(&query)?
