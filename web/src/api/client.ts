@@ -140,11 +140,11 @@ export const api = {
   compare(body: CompareRequest, signal?: AbortSignal) {
     return call<CompareResponse>("POST", "/api/v1/compare", body, signal);
   },
-  artifacts(runId: string, params: { path?: string; recursive?: boolean }, signal?: AbortSignal) {
+  artifacts(runId: string, params: { path?: string; recursive?: boolean; page_token?: string }, signal?: AbortSignal) {
     return call<ArtifactList>(
       "GET",
       `/api/v1/runs/${enc(runId)}/artifacts` +
-        query({ path: params.path, recursive: params.recursive ? "true" : undefined }),
+        query({ path: params.path, recursive: params.recursive ? "true" : undefined, page_token: params.page_token }),
       undefined,
       signal,
     );
