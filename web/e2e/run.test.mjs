@@ -1,0 +1,87 @@
+// Browser tests of the run page: a deep link loads it directly, the charts draw every logged
+// step, and the artifact browser previews the seeded image and text file.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { assertNoProblems, newPage, screenshot, suite, waitForMark } from "./harness.mjs";
+
+const ctx = suite();
+const chart = (page, key) => page.locator(`[data-testid="metric-chart"][data-key="${key}"]`);
+
+/** Waits until the chart of `key` reports drawing `points` points. */
+async function waitForPoints(page, key, points) {
+  await page.waitForFunction(
+    ([k, n]) => document.querySelector(`[data-testid="metric-chart"][data-key="${k}"]`)?.dataset.points === String(n),
+    [key, points],
+  );
+}
+
+test("a run deep link shows the run, its charts draw every logged step", async () => {
+  const run = ctx.seed.sweep.runs[0];
+  const page = await newPage(ctx.browser);
+  await page.goto(`${ctx.url}/runs/${run.id}`);
+  await page.waitForSelector('[data-testid="run-name"]');
+  assert.equal((await page.textContent('[data-testid="run-name"]')).trim(), run.name);
+  assert.match(await page.textContent('[data-testid="run-status"]'), /finished/i);
+  await page.getByText(run.lr, { exact: true }).first().waitFor();
+  await screenshot(page, "run-overview");
+
+  await page.click('[data-testid="tab-charts"]');
+  await waitForMark(page, "cairn:run:ready");
+  for (const key of ["loss", "accuracy"]) await waitForPoints(page, key, ctx.seed.steps);
+  assert.equal(await chart(page, "loss").getAttribute("data-points"), String(ctx.seed.steps));
+  assert.match(page.url(), /[?&]tab=charts/);
+  await screenshot(page, "run-charts");
+
+  await page.click('button[aria-label="Toggle theme"]');
+  await page.waitForFunction(() => document.documentElement.dataset.theme === "dark");
+  await page.waitForTimeout(150);
+  await screenshot(page, "run-charts-dark");
+  await page.click('button[aria-label="Toggle theme"]');
+  assertNoProblems(page);
+  await page.close();
+});
+
+test("the charts tab loads directly from its URL", async () => {
+  const run = ctx.seed.sweep.runs[2];
+  const page = await newPage(ctx.browser);
+  await page.goto(`${ctx.url}/runs/${run.id}?tab=charts`);
+  await waitForMark(page, "cairn:run:ready");
+  await waitForPoints(page, "loss", ctx.seed.steps);
+  assert.equal(await page.locator('[data-testid="metric-chart"]').count(), 2);
+  assertNoProblems(page);
+  await page.close();
+});
+
+test("the artifact browser previews an image and a text file", async () => {
+  const run = ctx.seed.sweep.runs[0];
+  const { image, text } = ctx.seed;
+  const page = await newPage(ctx.browser);
+  await page.goto(`${ctx.url}/runs/${run.id}`);
+  await page.click('[data-testid="tab-artifacts"]');
+  await page.waitForSelector('[data-testid="artifact-tree"]');
+  await openEntry(page, image.path);
+  const img = page.locator('[data-testid="artifact-preview"] img');
+  await img.waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid="artifact-preview"] img')?.complete);
+  const size = await img.evaluate((el) => [el.naturalWidth, el.naturalHeight]);
+  assert.deepEqual(size, [image.width, image.height]);
+  await screenshot(page, "run-artifacts-image");
+
+  await openEntry(page, text.path);
+  await page.locator('[data-testid="artifact-preview"]', { hasText: "Seeded by web/e2e/seed.py." }).waitFor();
+  assertNoProblems(page);
+  await page.close();
+});
+
+/** Clicks the artifact entry at `path`, expanding its parent folders first when they are closed. */
+async function openEntry(page, path) {
+  const parts = path.split("/");
+  for (let i = 1; i <= parts.length; i++) {
+    const entry = page.locator(`[data-testid="artifact-entry"][data-path="${parts.slice(0, i).join("/")}"]`);
+    const isFile = i === parts.length;
+    const nextVisible =
+      !isFile &&
+      (await page.locator(`[data-testid="artifact-entry"][data-path="${parts.slice(0, i + 1).join("/")}"]`).count()) > 0;
+    if (!nextVisible) await entry.first().click();
+  }
+}

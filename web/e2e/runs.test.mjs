@@ -1,0 +1,129 @@
+// Browser tests of the runs table: filtering (and the inline error of a bad filter), sorting by a
+// metric column, and comparing two selected runs.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  assertNoProblems,
+  markCount,
+  newPage,
+  rowIds,
+  screenshot,
+  setTheme,
+  suite,
+  waitForMark,
+} from "./harness.mjs";
+
+const ctx = suite();
+
+/** Opens the sweep experiment's runs table and waits for its rows. */
+async function openTable() {
+  const page = await newPage(ctx.browser);
+  await page.goto(`${ctx.url}/experiments/${ctx.seed.sweep.experiment_id}`);
+  await waitForMark(page, "cairn:runs:rows");
+  await page.waitForSelector('[data-testid="run-row"]');
+  return page;
+}
+
+/** Applies `filter` (typed, then Enter) and waits for the table's next result. */
+async function applyFilter(page, filter) {
+  const before = await markCount(page, "cairn:runs:rows");
+  await page.fill('[data-testid="runs-filter"]', filter);
+  await page.press('[data-testid="runs-filter"]', "Enter");
+  await waitForMark(page, "cairn:runs:rows", { after: before });
+}
+
+const idsBy = (predicate) =>
+  ctx.seed.sweep.runs
+    .filter(predicate)
+    .map((r) => r.id)
+    .sort();
+
+test("a filter narrows the rows and the total", async () => {
+  const page = await openTable();
+  await screenshot(page, "runs-table");
+  await setTheme(page, "dark");
+  await page.waitForTimeout(100);
+  await screenshot(page, "runs-table-dark");
+  await setTheme(page, "light");
+
+  await applyFilter(page, "metrics.loss < 0.5");
+  const ids = await rowIds(page);
+  assert.deepEqual([...ids].sort(), idsBy((r) => r.loss < 0.5));
+  assert.equal(ids.length, 3);
+  assert.match(await page.textContent('[data-testid="runs-total"]'), /\b3\b/);
+
+  await applyFilter(page, "params.batch_size = '32' AND tags.team = 'nlp'");
+  assert.deepEqual([...(await rowIds(page))].sort(), idsBy((r, i) => i >= 3 && i % 2 === 1));
+  assertNoProblems(page);
+  await page.close();
+});
+
+test("a bad filter shows an inline error, a good one clears it", async () => {
+  const page = await openTable();
+  // The server answers the bad filter with a 400; the browser logs it as a console error.
+  page.allowProblem(/\/api\/v1\/runs\/search/);
+  await page.fill('[data-testid="runs-filter"]', "metrics.loss <<< 1");
+  await page.press('[data-testid="runs-filter"]', "Enter");
+  const error = page.locator('[data-testid="runs-filter-error"]');
+  await error.waitFor({ state: "visible" });
+  assert.ok((await error.textContent()).trim().length > 0, "the error says something");
+
+  await applyFilter(page, "metrics.loss > 0.5");
+  await error.waitFor({ state: "hidden" });
+  assert.equal((await rowIds(page)).length, 3);
+  assertNoProblems(page);
+  await page.close();
+});
+
+test("clicking a metric column header sorts by it, again reverses", async () => {
+  const page = await openTable();
+  const byLoss = [...ctx.seed.sweep.runs].sort((a, b) => a.loss - b.loss).map((r) => r.id);
+  const header = page.locator('[data-testid="col-header"][data-col="metrics.loss"]');
+
+  let before = await markCount(page, "cairn:runs:rows");
+  await header.click();
+  await waitForMark(page, "cairn:runs:rows", { after: before });
+  const first = await rowIds(page);
+  assert.ok(
+    JSON.stringify(first) === JSON.stringify(byLoss) || JSON.stringify(first) === JSON.stringify([...byLoss].reverse()),
+    `rows ordered by loss: ${first}`,
+  );
+
+  before = await markCount(page, "cairn:runs:rows");
+  await header.click();
+  await waitForMark(page, "cairn:runs:rows", { after: before });
+  assert.deepEqual(await rowIds(page), [...first].reverse());
+  const lowest = ctx.seed.sweep.runs.find((r) => r.id === byLoss[0]);
+  assert.equal(lowest.name, "sweep-1");
+  assertNoProblems(page);
+  await page.close();
+});
+
+test("two selected runs open the compare view", async () => {
+  const page = await openTable();
+  const [a, b] = ctx.seed.sweep.runs; // same optimizer and batch size, different lr
+  for (const run of [a, b]) {
+    await page.locator(`[data-testid="run-row"][data-run-id="${run.id}"] [data-testid="run-select"]`).check();
+  }
+  await page.click('[data-testid="compare-button"]');
+  await page.waitForURL("**/compare?**");
+  const runs = new URL(page.url()).searchParams.get("runs").split(",");
+  assert.deepEqual([...runs].sort(), [a.id, b.id].sort());
+
+  await waitForMark(page, "cairn:compare:ready");
+  const chart = page.locator('[data-testid="compare-chart"][data-key="loss"]');
+  await chart.waitFor();
+  assert.equal(await chart.getAttribute("data-series"), "2");
+
+  const diff = page.locator('[data-testid="params-diff"]');
+  await diff.waitFor();
+  const lr = diff.locator("tr", { hasText: "lr" }).first();
+  assert.equal(await lr.getAttribute("data-differs"), "true", "the lr row is marked as differing");
+  const optimizer = diff.locator("tr", { hasText: "optimizer" });
+  if ((await optimizer.count()) > 0) {
+    assert.notEqual(await optimizer.first().getAttribute("data-differs"), "true", "same optimizer");
+  }
+  await screenshot(page, "compare");
+  assertNoProblems(page);
+  await page.close();
+});
