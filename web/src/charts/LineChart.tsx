@@ -1,0 +1,385 @@
+/**
+ * A uPlot line chart as a Preact component. The uPlot instance is made once per `structure`
+ * (series layout, axis kind, log scale, theme) and fed new data with `setData`, never rebuilt
+ * for it. It resizes with its container, zooms x by dragging (double-click resets) and reports
+ * the range to the caller (who may fetch finer data), draws min–max bands, and shows a tooltip
+ * built by the caller for the hovered x; `highlight` names a series to redraw bold on an overlay
+ * while hovering (for charts of hundreds of runs).
+ */
+import { useEffect, useRef } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { cssVar } from "../theme";
+import { useDark } from "./hooks";
+import type { XMode } from "./series";
+import { DURATION_INCRS, formatDurationTick, formatLogTick, formatStepTicks, formatValueTick } from "./ticks";
+import type { Range } from "./view";
+
+export type LineSeries = {
+  label: string;
+  color: string;
+  /** Stroke width in CSS px (0: an invisible band edge). */
+  width?: number;
+  /** Draw a line across missing values instead of leaving a gap. */
+  spanGaps?: boolean;
+};
+
+/** A filled area between two series (indices into `series`). */
+export type BandSpec = { upper: number; lower: number; fill: string };
+
+export type TooltipRow = { color: string; label: string; value: string; strong?: boolean };
+export type TooltipContent = { title: string; rows: TooltipRow[]; note?: string };
+
+export type LineChartProps = {
+  /** `[x, ...one column per series]`. */
+  data: uPlot.AlignedData;
+  series: LineSeries[];
+  bands?: BandSpec[];
+  xMode: XMode;
+  log: boolean;
+  /** The zoomed x range, or null for all the data. */
+  xRange: Range | null;
+  height: number;
+  /** Changes when the series layout changes (the chart is then rebuilt). */
+  structure: string;
+  /** Charts with the same key share the hover crosshair. */
+  syncKey?: string;
+  /**
+   * Draw the lines in one pass of our own instead of uPlot's per-series paths (which clip each
+   * series separately): several times faster for hundreds of runs on a software canvas.
+   */
+  fastLines?: boolean;
+  onZoom: (range: Range | null) => void;
+  /** Tooltip for data index `idx` with the cursor at value `y`. */
+  tooltip?: (idx: number, y: number) => TooltipContent | null;
+  /** The series to emphasise at data index `idx` with the cursor at value `y`. */
+  highlight?: (idx: number, y: number) => number | null;
+  /** Called after data (or a zoom) handed to the chart has been drawn. */
+  onDrawn?: () => void;
+};
+
+const FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+
+function xValues(mode: XMode): uPlot.Axis.Values | undefined {
+  if (mode === "step") return (_u, splits, _a, _s, incr) => formatStepTicks(splits, incr);
+  if (mode === "relative") return (_u, splits, _a, _s, incr) => splits.map((v) => formatDurationTick(v, incr));
+  return undefined;
+}
+
+function yValues(log: boolean): uPlot.Axis.Values {
+  return (_u, splits, _a, _s, incr) =>
+    splits.map((v) => (v == null ? "" : log ? formatLogTick(v) : formatValueTick(v, incr)));
+}
+
+/** On a log scale, grid lines and ticks only where uPlot keeps a label (1, 2, 5 × 10ⁿ or 10ⁿ). */
+const labelledOnly: uPlot.Axis.Filter = (u, splits, axisIdx, space, incr) =>
+  u.axes[axisIdx].filter!(u, splits, axisIdx, space, incr);
+
+/** Width of the y axis: room for its longest label. */
+function ySize(_u: uPlot, values: string[] | null): number {
+  const longest = (values ?? []).reduce((m, v) => Math.max(m, v ? v.length : 0), 1);
+  return Math.ceil(longest * 6.4) + 16;
+}
+
+function axis(mode: "x" | "y", xMode: XMode, log: boolean): uPlot.Axis {
+  const grid = cssVar("--chart-grid") || "rgba(0,0,0,0.08)";
+  const filter = mode === "y" && log ? { filter: labelledOnly } : {};
+  return {
+    stroke: cssVar("--chart-axis") || "#5c6370",
+    font: FONT,
+    grid: { stroke: grid, width: 1, ...filter },
+    ticks: { stroke: grid, width: 1, size: 4, ...filter },
+    ...(mode === "x"
+      ? {
+          space: 64,
+          // Wall-clock ticks may carry the date on a second line.
+          size: xMode === "time" ? 44 : 30,
+          values: xValues(xMode),
+          incrs: xMode === "relative" ? DURATION_INCRS : undefined,
+        }
+      : { space: 28, values: yValues(log), size: ySize }),
+  };
+}
+
+export function LineChart(props: LineChartProps) {
+  const host = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const latest = useRef(props);
+  latest.current = props;
+  const applied = useRef<{ data: uPlot.AlignedData | null; range: Range | null }>({ data: null, range: null });
+  const pendingDraw = useRef(false);
+  const dark = useDark();
+
+  // Build the chart when its structure (or the theme) changes.
+  useEffect(() => {
+    const el = host.current!;
+    const { series, bands, xMode, log, height, syncKey, fastLines } = latest.current;
+    const tip = document.createElement("div");
+    tip.className = "chart-tooltip";
+    const overlay = document.createElement("canvas");
+    overlay.className = "chart-overlay";
+    let hovering = false;
+
+    const opts: uPlot.Options = {
+      width: Math.max(100, el.clientWidth),
+      height,
+      ms: 1,
+      legend: { show: false },
+      cursor: {
+        y: false,
+        points: { show: false },
+        drag: { x: true, y: false, setScale: false },
+        sync: syncKey
+          ? { key: syncKey, setSeries: false, filters: { pub: (type) => type === "mousemove" || type === "mouseleave" } }
+          : undefined,
+        bind: {
+          dblclick: () => () => {
+            latest.current.onZoom(null);
+            return null;
+          },
+        },
+      },
+      scales: { x: { time: xMode === "time" }, y: log ? { distr: 3, log: 10 } : {} },
+      axes: [axis("x", xMode, log), axis("y", xMode, log)],
+      series: [
+        {},
+        ...series.map(
+          (s): uPlot.Series => ({
+            label: s.label,
+            stroke: s.width === 0 ? "transparent" : s.color,
+            width: s.width ?? 1.5,
+            spanGaps: s.spanGaps ?? false,
+            points: { show: false },
+            ...(fastLines && s.width !== 0 ? { paths: () => null } : {}),
+          }),
+        ),
+      ],
+      bands: (bands ?? []).map((b) => ({ series: [b.upper + 1, b.lower + 1], fill: b.fill })),
+      hooks: {
+        setSelect: [
+          (u) => {
+            if (u.select.width < 4) return;
+            const range: Range = [u.posToVal(u.select.left, "x"), u.posToVal(u.select.left + u.select.width, "x")];
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            u.setScale("x", { min: range[0], max: range[1] });
+            applied.current.range = range;
+            // Tell the caller once this redraw is on screen (its work may be a page render).
+            requestAnimationFrame(() => setTimeout(() => latest.current.onZoom(range), 0));
+          },
+        ],
+        setCursor: [(u) => updateHover(u)],
+        draw: [
+          (u) => {
+            if (fastLines) drawLines(u, latest.current.series);
+            if (!pendingDraw.current) return;
+            pendingDraw.current = false;
+            latest.current.onDrawn?.();
+          },
+        ],
+      },
+    };
+
+    pendingDraw.current = true;
+    const u = new uPlot(opts, latest.current.data, el);
+    plot.current = u;
+    applied.current = { data: latest.current.data, range: null };
+    if (latest.current.xRange) {
+      u.setScale("x", { min: latest.current.xRange[0], max: latest.current.xRange[1] });
+      applied.current.range = latest.current.xRange;
+    }
+    u.over.appendChild(overlay);
+    el.appendChild(tip);
+    u.over.addEventListener("mouseenter", () => (hovering = true));
+    u.over.addEventListener("mouseleave", () => {
+      hovering = false;
+      hideHover();
+    });
+
+    function hideHover() {
+      tip.style.display = "none";
+      overlay.style.display = "none";
+    }
+
+    function updateHover(u: uPlot) {
+      const idx = u.cursor.idx;
+      const { left, top } = u.cursor;
+      if (!hovering || idx == null || left == null || top == null || left < 0) {
+        hideHover();
+        return;
+      }
+      const y = u.posToVal(top, "y");
+      drawHighlight(u, latest.current.highlight?.(idx, y) ?? null);
+      const content = latest.current.tooltip?.(idx, y);
+      if (!content) {
+        tip.style.display = "none";
+        return;
+      }
+      renderTooltip(tip, content);
+      tip.style.display = "block";
+      const plotLeft = u.over.offsetLeft;
+      const plotTop = u.over.offsetTop;
+      const x = plotLeft + left + 14;
+      const fitsRight = x + tip.offsetWidth < el.clientWidth;
+      tip.style.left = (fitsRight ? x : Math.max(0, plotLeft + left - 14 - tip.offsetWidth)) + "px";
+      tip.style.top = Math.max(0, Math.min(plotTop + top - tip.offsetHeight / 2, el.clientHeight - tip.offsetHeight)) + "px";
+    }
+
+    function drawHighlight(u: uPlot, si: number | null) {
+      if (si === null) {
+        overlay.style.display = "none";
+        return;
+      }
+      const w = u.over.clientWidth;
+      const h = u.over.clientHeight;
+      const ratio = window.devicePixelRatio || 1;
+      if (overlay.width !== Math.round(w * ratio) || overlay.height !== Math.round(h * ratio)) {
+        overlay.width = Math.round(w * ratio);
+        overlay.height = Math.round(h * ratio);
+        overlay.style.width = w + "px";
+        overlay.style.height = h + "px";
+      }
+      overlay.style.display = "block";
+      const ctx = overlay.getContext("2d")!;
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      ctx.clearRect(0, 0, w, h);
+      const xs = u.data[0];
+      const ys = u.data[si + 1];
+      ctx.beginPath();
+      let pen = false;
+      for (let i = 0; i < xs.length; i++) {
+        const v = ys[i];
+        if (v == null) continue;
+        const px = u.valToPos(xs[i], "x");
+        const py = u.valToPos(v, "y");
+        if (pen) ctx.lineTo(px, py);
+        else ctx.moveTo(px, py);
+        pen = true;
+      }
+      ctx.lineWidth = 2.5;
+      ctx.strokeStyle = latest.current.series[si]?.color ?? "#888";
+      ctx.stroke();
+    }
+
+    const resize = new ResizeObserver(() => {
+      const width = Math.max(100, el.clientWidth);
+      if (width !== u.width) u.setSize({ width, height: latest.current.height });
+    });
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      u.destroy();
+      tip.remove();
+      plot.current = null;
+    };
+  }, [props.structure, dark]);
+
+  // New data or a new zoom: hand them to the existing chart in one redraw.
+  useEffect(() => {
+    const u = plot.current;
+    if (!u) return;
+    const { data, xRange } = props;
+    const a = applied.current;
+    if (a.data === data && sameRange(a.range, xRange)) return;
+    a.data = data;
+    a.range = xRange;
+    pendingDraw.current = true;
+    u.batch(() => {
+      u.setData(data, xRange === null);
+      if (xRange) u.setScale("x", { min: xRange[0], max: xRange[1] });
+    });
+  }, [props.data, props.xRange]);
+
+  useEffect(() => {
+    const u = plot.current;
+    if (u && u.height !== props.height) u.setSize({ width: u.width, height: props.height });
+  }, [props.height]);
+
+  return <div class="line-chart" ref={host} style={{ height: props.height + "px" }} />;
+}
+
+/** The first index of sorted `xs` at or after `v`. */
+function lowerBound(xs: ArrayLike<number>, v: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Strokes every visible line series (missing values spanned or gapped) under one clip. */
+function drawLines(u: uPlot, series: LineSeries[]) {
+  const xs = u.data[0];
+  const { min, max } = u.scales.x;
+  if (xs.length === 0 || min == null || max == null) return;
+  const i0 = Math.max(0, lowerBound(xs, min) - 1);
+  const i1 = Math.min(xs.length - 1, lowerBound(xs, max));
+  const px = new Float64Array(i1 - i0 + 1);
+  for (let i = i0; i <= i1; i++) px[i - i0] = u.valToPos(xs[i], "x", true);
+  const ctx = u.ctx;
+  const ratio = window.devicePixelRatio || 1;
+  const { left, top, width, height } = u.bbox;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(left, top, width, height);
+  ctx.clip();
+  series.forEach((s, si) => {
+    if (s.width === 0) return;
+    const ys = u.data[si + 1];
+    ctx.beginPath();
+    let pen = false;
+    for (let i = i0; i <= i1; i++) {
+      const v = ys[i];
+      if (v == null) {
+        pen = pen && !!s.spanGaps;
+        continue;
+      }
+      const py = u.valToPos(v, "y", true);
+      if (pen) ctx.lineTo(px[i - i0], py);
+      else ctx.moveTo(px[i - i0], py);
+      pen = true;
+    }
+    ctx.lineWidth = (s.width ?? 1.5) * ratio;
+    ctx.strokeStyle = s.color;
+    ctx.stroke();
+  });
+  ctx.restore();
+}
+
+/** Equal ranges, up to the rounding of zoom bounds in the URL (a thousandth of the width). */
+function sameRange(a: Range | null, b: Range | null): boolean {
+  if (!a || !b) return a === b;
+  const tolerance = (a[1] - a[0]) * 1e-3;
+  return Math.abs(a[0] - b[0]) <= tolerance && Math.abs(a[1] - b[1]) <= tolerance;
+}
+
+function renderTooltip(tip: HTMLElement, content: TooltipContent) {
+  tip.textContent = "";
+  const title = document.createElement("div");
+  title.className = "chart-tooltip-title";
+  title.textContent = content.title;
+  tip.appendChild(title);
+  for (const row of content.rows) {
+    const line = document.createElement("div");
+    line.className = row.strong ? "chart-tooltip-row strong" : "chart-tooltip-row";
+    const swatch = document.createElement("span");
+    swatch.className = "chart-swatch";
+    swatch.style.background = row.color;
+    const label = document.createElement("span");
+    label.className = "chart-tooltip-label";
+    label.textContent = row.label;
+    const value = document.createElement("span");
+    value.className = "chart-tooltip-value";
+    value.textContent = row.value;
+    line.append(swatch, label, value);
+    tip.appendChild(line);
+  }
+  if (content.note) {
+    const note = document.createElement("div");
+    note.className = "chart-tooltip-note";
+    note.textContent = content.note;
+    tip.appendChild(note);
+  }
+}
