@@ -1,0 +1,181 @@
+// Rows and header cells of the runs table: a run's row (memoised: it re-renders only when its
+// data, selection, cursor or — for running runs — the clock changes), a group's header row, and
+// the placeholder shown while a window loads.
+import { memo } from "preact/compat";
+import type { RunRow } from "../../api/client";
+import { Link, StatusBadge } from "../../components/common";
+import { pinStyle, rowStyle } from "../../table/VirtualTable";
+import { cellText, columnId, columnLabel, isSortable, type Column, type Sort } from "./columns";
+
+export const ROW_HEIGHT = 30;
+
+type RunRowProps = {
+  row: RunRow;
+  offset: number;
+  display: number;
+  top: number;
+  columns: Column[];
+  /** Columns pinned after the checkbox (0 or 1: the name when it comes first). */
+  pinnedName: boolean;
+  selected: boolean;
+  cursor: boolean;
+  /** The clock, for a running run's duration (0 for others, so they never re-render on ticks). */
+  now: number;
+  onSelect: (offset: number, display: number, shift: boolean) => void;
+  onCursor: (display: number) => void;
+};
+
+function Cell({ row, column, now, pinned, index }: { row: RunRow; column: Column; now: number; pinned: boolean; index: number }) {
+  const pin = pinned ? { class: "vt-cell vt-pin", style: pinStyle(index) } : { class: "vt-cell", style: undefined };
+  if (column.kind === "attributes") {
+    switch (column.key) {
+      case "run_name":
+        return (
+          <div role="cell" class={pin.class + " name-cell"} style={pin.style}>
+            <Link href={`/runs/${encodeURIComponent(row.info.run_id)}`} title={row.info.run_name}>
+              {row.info.run_name || row.info.run_id}
+            </Link>
+          </div>
+        );
+      case "status":
+        return (
+          <div role="cell" class={pin.class} style={pin.style}>
+            <StatusBadge status={row.info.status} />
+          </div>
+        );
+      case "run_id":
+        return (
+          <div role="cell" class={pin.class + " mono small"} style={pin.style} title={row.info.run_id}>
+            <span class="vt-text">{row.info.run_id}</span>
+          </div>
+        );
+      case "start_time":
+      case "end_time":
+        return (
+          <div role="cell" class={pin.class + " small"} style={pin.style}>
+            <span class="vt-text">{cellText(row, column, now)}</span>
+          </div>
+        );
+      case "duration":
+        return (
+          <div role="cell" class={pin.class + " num"} style={pin.style}>
+            {cellText(row, column, now || Date.now())}
+          </div>
+        );
+    }
+  }
+  const text = cellText(row, column, now);
+  return (
+    <div role="cell" class={pin.class + (column.kind === "metrics" ? " num" : "")} style={pin.style} title={text}>
+      <span class="vt-text">{text}</span>
+    </div>
+  );
+}
+
+function RunRowViewImpl(props: RunRowProps) {
+  const { row, offset, display } = props;
+  return (
+    <div
+      class={`vt-row${props.selected ? " selected" : ""}${props.cursor ? " cursor" : ""}${row.info.lifecycle_stage === "deleted" ? " deleted" : ""}`}
+      style={rowStyle(props.top, ROW_HEIGHT)}
+      role="row"
+      aria-rowindex={display + 2}
+      aria-selected={props.selected}
+      data-testid="run-row"
+      data-run-id={row.info.run_id}
+      onMouseDown={() => props.onCursor(display)}
+    >
+      <div role="cell" class="vt-cell vt-pin check-cell" style={pinStyle(0)}>
+        <input
+          type="checkbox"
+          data-testid="run-select"
+          aria-label={`Select ${row.info.run_name}`}
+          checked={props.selected}
+          onClick={(e) => {
+            e.preventDefault();
+            props.onSelect(offset, display, e.shiftKey);
+          }}
+        />
+      </div>
+      {props.columns.map((c, i) => (
+        <Cell key={columnId(c)} row={row} column={c} now={props.now} pinned={i === 0 && props.pinnedName} index={i + 1} />
+      ))}
+    </div>
+  );
+}
+
+export const RunRowView = memo(RunRowViewImpl);
+
+export function PlaceholderRow(props: { top: number; columns: Column[]; display: number }) {
+  return (
+    <div class="vt-row placeholder" style={rowStyle(props.top, ROW_HEIGHT)} role="row" aria-rowindex={props.display + 2} aria-busy="true">
+      <div class="vt-cell vt-pin" style={pinStyle(0)} />
+      {props.columns.map((c) => (
+        <div key={columnId(c)} class="vt-cell">
+          <span class="skeleton" />
+        </div>
+      ))}
+    </div>
+  );
+}
+
+export function GroupRowView(props: {
+  top: number;
+  display: number;
+  label: string;
+  value: string | null;
+  count: number;
+  collapsed: boolean;
+  cursor: boolean;
+  onToggle: () => void;
+}) {
+  return (
+    <div
+      class={`vt-row group-row${props.cursor ? " cursor" : ""}`}
+      style={rowStyle(props.top, ROW_HEIGHT)}
+      role="row"
+      aria-rowindex={props.display + 2}
+      aria-expanded={!props.collapsed}
+      onClick={props.onToggle}
+    >
+      <div class="vt-span vt-cell">
+        <span class="chevron" aria-hidden="true">
+          {props.collapsed ? "▸" : "▾"}
+        </span>
+        <span class="muted">{props.label}</span>
+        <span class="group-value">{props.value === null ? <em class="muted">(none)</em> : props.value || <em class="muted">(empty)</em>}</span>
+        <span class="badge">{props.count}</span>
+      </div>
+    </div>
+  );
+}
+
+/** A sortable column header: a button showing the sort direction. */
+export function HeaderCell(props: { column: Column; sort: Sort; onSort: (c: Column) => void }) {
+  const { column, sort } = props;
+  const id = columnId(column);
+  const active = sort && columnId(sort.column) === id;
+  const sortable = isSortable(column);
+  const label = columnLabel(column);
+  return (
+    <button
+      class={`col-header${column.kind === "metrics" ? " num" : ""}${active ? " sorted" : ""}`}
+      data-testid="col-header"
+      data-col={id}
+      disabled={!sortable}
+      aria-sort={active ? (sort.ascending ? "ascending" : "descending") : undefined}
+      title={
+        sortable
+          ? `${column.kind === "attributes" ? label : id} — click to sort`
+          : column.kind === "metrics"
+            ? `${id}: sorting uses a metric's latest value; sort by the “${column.key}” column`
+            : `${label} cannot be sorted`
+      }
+      onClick={() => sortable && props.onSort(column)}
+    >
+      {column.kind !== "attributes" && <span class="kind-dot" data-kind={column.kind} />}
+      <span class="vt-text">{label}</span>
+      {active && <span class="sort-arrow">{sort.ascending ? "▲" : "▼"}</span>}
+    </button>
+  );
+}
