@@ -2,7 +2,8 @@
  * Metric charts of many runs overlaid, one chart per key, for the compare view. Each chart is
  * one request for every run on a shared bucket grid (`POST /api/v1/series`, only the columns
  * drawn; fewer buckets per run when there are many runs), loaded when it comes on screen. A zoom
- * redraws at once from what is loaded and then refines with a fetch of the range. The hover
+ * redraws at once from what is loaded and then refines with a fetch of the range;
+ * `cairn:chart:zoomed` is marked after each of the two draws. The hover
  * tooltip lists the runs nearest the cursor and the nearest one is drawn bold. In band mode
  * (`groupBy` set, or the toggle) each group of runs is drawn as its mean line with a ±std (or
  * min–max) band (`POST /api/v1/compare` bands).
@@ -21,7 +22,7 @@ import { alignGroups, alignRuns, type AlignedGroups, type AlignedRuns } from "./
 import { seriesColor } from "./palette";
 import { ReadyTracker } from "./ready";
 import { positiveFloor, toColumn, type XMode } from "./series";
-import { formatX } from "./ticks";
+import { formatX, xAxisLabel } from "./ticks";
 import { ChartToolbar, useChartParams } from "./Toolbar";
 import { compareBuckets, filterKeys, nearestSeries, wholeRange, type Range } from "./view";
 
@@ -48,6 +49,8 @@ export function CompareCharts(props: {
   const bands = bandsParam ? bandsParam === "1" : !!groupBy;
   const spread: Spread = spreadParam === "range" ? "range" : "std";
   const runsKey = useMemo(() => runIds.join(","), [runIds]);
+  // Names as one string, so that a new but equal `runNames` object redraws nothing.
+  const namesKey = useMemo(() => runIds.map((id) => runNames[id] ?? "").join("\u0000"), [runIds, runNames]);
   const tracker = useMemo(() => new ReadyTracker(() => mark("cairn:compare:ready")), [runsKey]);
   const shown = useMemo(() => filterKeys(keys, params.find), [keys, params.find]);
 
@@ -83,6 +86,7 @@ export function CompareCharts(props: {
             metricKey={key}
             runIds={runIds}
             runsKey={runsKey}
+            namesKey={namesKey}
             runNames={runNames}
             groupBy={bands ? groupBy : undefined}
             bands={bands}
@@ -104,6 +108,7 @@ type CardProps = {
   metricKey: string;
   runIds: string[];
   runsKey: string;
+  namesKey: string;
   runNames: Record<string, string>;
   groupBy: string | undefined;
   bands: boolean;
@@ -135,7 +140,7 @@ type Drawn = {
 function CompareChartCard(props: CardProps) {
   const { metricKey: key, runIds, xMode, log, smooth, zoom, bands, groupBy, spread } = props;
   const ref = useRef<HTMLDivElement>(null);
-  const visible = useVisible(ref, () => props.tracker.visible(key));
+  const visible = useVisible(ref, (v) => props.tracker.report(key, v));
   const [seen, setSeen] = useState(false);
   const [loaded, setLoadedState] = useState<Loaded | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -191,15 +196,13 @@ function CompareChartCard(props: CardProps) {
   }, [seen, props.runsKey, key, xMode, zoomKey, bands, groupBy, spread]);
 
   const onZoom = (range: Range | null) => {
+    if (!range && !zoom) return;
     awaitingZoom.current = true;
     const o = overview.current;
     if (!range && o && o !== current.current) setLoaded({ ...o, fromZoom: false });
     props.setZoom(key, range);
     // Band charts have no finer data to fetch: the rescale is the whole zoom.
-    if (bands) {
-      awaitingZoom.current = false;
-      requestAnimationFrame(() => mark("cairn:chart:zoomed"));
-    }
+    if (bands) awaitingZoom.current = false;
   };
 
   const onDrawn = () => {
@@ -212,7 +215,7 @@ function CompareChartCard(props: CardProps) {
 
   const drawn = useMemo(
     () => (loaded ? (loaded.kind === "runs" ? runsChart(loaded.aligned, props, dark) : groupsChart(loaded.aligned, props, dark)) : null),
-    [loaded, smooth, log, dark, props.runNames],
+    [loaded, smooth, log, dark, props.namesKey],
   );
 
   const tooltip = (idx: number, y: number): TooltipContent | null => {
@@ -223,8 +226,11 @@ function CompareChartCard(props: CardProps) {
     const present = at.filter((v) => Number.isFinite(v)).length;
     return {
       title: formatX(xMode, drawn.data[0][idx]),
-      rows: picked.map((i, n) => ({ color: drawn.colors[i], label: drawn.labels[i], value: formatNumber(at[i]), strong: n === 0 && picked.length === 1 })),
-      note: present > picked.length ? `${picked.length} nearest of ${present} runs` : undefined,
+      rows: picked.map((i) => ({ color: drawn.colors[i], label: drawn.labels[i], value: formatNumber(at[i]) })),
+      note:
+        present > picked.length
+          ? `${picked.length} nearest of ${present} ${loaded.kind === "groups" ? "groups" : "runs"}`
+          : undefined,
     };
   };
 
@@ -259,6 +265,7 @@ function CompareChartCard(props: CardProps) {
       ) : drawn && count > 0 ? (
         <>
           <LineChart
+            label={`${key} of ${count} runs over ${xAxisLabel(xMode)}`}
             data={drawn.data}
             series={drawn.series}
             bands={drawn.bands}
@@ -273,6 +280,7 @@ function CompareChartCard(props: CardProps) {
             tooltip={tooltip}
             highlight={highlight}
             onDrawn={onDrawn}
+            onRescaled={() => mark("cairn:chart:zoomed")}
           />
           {loaded?.kind === "groups" && <GroupLegend groupBy={groupBy} drawn={drawn} aligned={loaded.aligned} />}
         </>

@@ -31,6 +31,8 @@ export type TooltipRow = { color: string; label: string; value: string; strong?:
 export type TooltipContent = { title: string; rows: TooltipRow[]; note?: string };
 
 export type LineChartProps = {
+  /** What the chart shows, for assistive technology. */
+  label: string;
   /** `[x, ...one column per series]`. */
   data: uPlot.AlignedData;
   series: LineSeries[];
@@ -56,6 +58,8 @@ export type LineChartProps = {
   highlight?: (idx: number, y: number) => number | null;
   /** Called after data (or a zoom) handed to the chart has been drawn. */
   onDrawn?: () => void;
+  /** Called once a drag zoom has been redrawn from the data already loaded. */
+  onRescaled?: () => void;
 };
 
 const FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
@@ -119,6 +123,7 @@ export function LineChart(props: LineChartProps) {
     const overlay = document.createElement("canvas");
     overlay.className = "chart-overlay";
     let hovering = false;
+    let rescaling = false;
 
     const opts: uPlot.Options = {
       width: Math.max(100, el.clientWidth),
@@ -161,6 +166,7 @@ export function LineChart(props: LineChartProps) {
             if (u.select.width < 4) return;
             const range: Range = [u.posToVal(u.select.left, "x"), u.posToVal(u.select.left + u.select.width, "x")];
             u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            rescaling = true;
             u.setScale("x", { min: range[0], max: range[1] });
             applied.current.range = range;
             // Tell the caller once this redraw is on screen (its work may be a page render).
@@ -171,6 +177,11 @@ export function LineChart(props: LineChartProps) {
         draw: [
           (u) => {
             if (fastLines) drawLines(u, latest.current.series);
+            overlay.style.display = "none";
+            if (rescaling) {
+              rescaling = false;
+              latest.current.onRescaled?.();
+            }
             if (!pendingDraw.current) return;
             pendingDraw.current = false;
             latest.current.onDrawn?.();
@@ -294,7 +305,7 @@ export function LineChart(props: LineChartProps) {
     if (u && u.height !== props.height) u.setSize({ width: u.width, height: props.height });
   }, [props.height]);
 
-  return <div class="line-chart" ref={host} style={{ height: props.height + "px" }} />;
+  return <div class="line-chart" ref={host} role="img" aria-label={props.label} style={{ height: props.height + "px" }} />;
 }
 
 /** The first index of sorted `xs` at or after `v`. */

@@ -32,7 +32,7 @@ import {
   type BucketSeries,
   type XMode,
 } from "./series";
-import { formatX } from "./ticks";
+import { formatX, xAxisLabel } from "./ticks";
 import { ChartToolbar, useChartParams } from "./Toolbar";
 import { filterKeys, groupByPrefix, wholeRange, type Range } from "./view";
 
@@ -109,10 +109,11 @@ export function RunCharts(props: { runId: string; running: boolean; keys: string
   const origin = useRunStart(runId, params.xMode === "relative");
   const collapsed = new Set(collapsedParam ? collapsedParam.split(",") : []);
   const sections = layout === "flat" ? [{ name: "", keys: [...shown].sort() }] : groupByPrefix(shown);
+  const rendered = sections.reduce((n, s) => n + (collapsed.has(s.name) ? 0 : s.keys.length), 0);
 
   useEffect(() => {
-    if (shown.length === 0) tracker.finish();
-  }, [shown.length, tracker]);
+    if (rendered === 0) tracker.finish();
+  }, [rendered, tracker]);
 
   const toggle = (name: string) => {
     const next = new Set(collapsed);
@@ -183,6 +184,8 @@ type View = {
   buckets: number;
   /** This data answers a zoom (mark when drawn). */
   fromZoom: boolean;
+  /** Retention thinned some points to this many steps per kept point (null: intact). */
+  thinned: number | null;
 };
 
 type CardProps = {
@@ -217,7 +220,7 @@ function withEvents(view: View, events: PointsEvent[], xMode: XMode, origin: num
 function RunChartCard(props: CardProps) {
   const { runId, metricKey: key, xMode, log, smooth, zoom, origin } = props;
   const ref = useRef<HTMLDivElement>(null);
-  const visible = useVisible(ref, () => props.tracker.visible(key));
+  const visible = useVisible(ref, (v) => props.tracker.report(key, v));
   const [seen, setSeen] = useState(false);
   const [view, setViewState] = useState<View | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -275,7 +278,7 @@ function RunChartCard(props: CardProps) {
       .then((r) => {
         loading = false;
         const series = fromResponse(r, xMode, origin);
-        let v: View = { series, range: zoom, buckets, fromZoom: awaitingZoom.current };
+        let v: View = { series, range: zoom, buckets, fromZoom: awaitingZoom.current, thinned: r.thinned };
         // Points that came while the request was out and are newer than its answer.
         v = withEvents(v, queued, xMode, origin, lastXOf(series)) ?? v;
         queued = [];
@@ -294,9 +297,10 @@ function RunChartCard(props: CardProps) {
       cancelAnimationFrame(frame);
       off();
     };
-  }, [seen, runId, key, xMode, zoomKey, origin, refresh]);
+  }, [seen, runId, key, xMode, zoomKey, origin, refresh, expanded]);
 
   const onZoom = (range: Range | null) => {
+    if (!range && !zoom) return;
     awaitingZoom.current = true;
     const o = overview.current;
     if (!range && o && o.xMode === xMode) setView({ ...o.view, fromZoom: false });
@@ -359,6 +363,11 @@ function RunChartCard(props: CardProps) {
         <span class="chart-title" title={key}>
           {key}
         </span>
+        {view?.thinned && (
+          <span class="badge" title={`Older points were thinned by retention to one per ${view.thinned} steps`}>
+            thinned
+          </span>
+        )}
         {last !== null && <span class="chart-last mono" title="Latest value">{formatNumber(last)}</span>}
         {zoom && (
           <button class="ghost chart-icon" title="Reset zoom (or double-click the chart)" onClick={() => onZoom(null)}>
@@ -378,6 +387,7 @@ function RunChartCard(props: CardProps) {
         <ErrorBox error={error} />
       ) : view && drawn && points > 0 ? (
         <LineChart
+          label={`${key} over ${xAxisLabel(xMode)}`}
           data={drawn.data}
           series={lines}
           bands={bands}

@@ -36,18 +36,18 @@ function sharedObserver(): IntersectionObserver {
 
 /**
  * Whether the element is on screen (or nearly). `onFirst` runs once, synchronously in the
- * observer's callback, when it first is — every chart visible at load is reported in one batch.
+ * observer's callback, with the first answer: every chart of a grid is reported in one batch.
  */
-export function useVisible(ref: RefObject<Element>, onFirst?: () => void): boolean {
+export function useVisible(ref: RefObject<Element>, onFirst?: (visible: boolean) => void): boolean {
   const [visible, setVisible] = useState(false);
   useEffect(() => {
     const el = ref.current;
     if (!el) return;
-    let seen = false;
+    let first = true;
     listeners.set(el, (v) => {
-      if (v && !seen) {
-        seen = true;
-        onFirst?.();
+      if (first) {
+        first = false;
+        onFirst?.(v);
       }
       setVisible(v);
     });

@@ -1,29 +1,47 @@
 import { describe, expect, it } from "vitest";
 import { ReadyTracker } from "./ready";
 
+function tracker() {
+  const state = { fired: 0, queued: [] as (() => void)[] };
+  const t = new ReadyTracker(
+    () => state.fired++,
+    (fn) => state.queued.push(fn),
+  );
+  const flush = () => state.queued.splice(0).forEach((fn) => fn());
+  return { t, state, flush };
+}
+
 describe("ReadyTracker", () => {
   it("fires once every chart on screen has drawn", () => {
-    let fired = 0;
-    const t = new ReadyTracker(() => fired++);
-    t.visible("a");
-    t.visible("b");
+    const { t, state, flush } = tracker();
+    t.report("a", true);
+    t.report("b", true);
+    t.report("c", false);
+    flush();
     t.drawn("a");
-    expect(fired).toBe(0);
     t.drawn("c");
-    expect(fired).toBe(0);
+    expect(state.fired).toBe(0);
     t.drawn("b");
-    expect(fired).toBe(1);
-    t.visible("d");
+    expect(state.fired).toBe(1);
+    t.report("d", true);
     t.drawn("d");
     t.finish();
-    expect(fired).toBe(1);
+    expect(state.fired).toBe(1);
+  });
+
+  it("fires after the first batch when no chart is on screen", () => {
+    const { t, state, flush } = tracker();
+    t.report("a", false);
+    t.report("b", false);
+    expect(state.fired).toBe(0);
+    flush();
+    expect(state.fired).toBe(1);
   });
 
   it("can be finished directly when there is nothing to draw", () => {
-    let fired = 0;
-    const t = new ReadyTracker(() => fired++);
+    const { t, state } = tracker();
     t.finish();
     t.finish();
-    expect(fired).toBe(1);
+    expect(state.fired).toBe(1);
   });
 });

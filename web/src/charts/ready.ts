@@ -1,29 +1,42 @@
 /**
- * "First screen drawn" detection for a grid of lazily drawn charts: the charts on screen when
- * the grid appears register (in one batch, from the shared IntersectionObserver), and once each
- * of them has drawn its data (or found it has none, or failed) `onReady` runs, once.
+ * "First screen drawn" detection for a grid of lazily drawn charts. Each chart reports whether
+ * it is on screen when first observed (the shared IntersectionObserver reports every chart of
+ * the grid in one batch); once each chart that was on screen has drawn its data (or found it has
+ * none, or failed) `onReady` runs, once. When none was on screen, it runs right after the batch.
  */
 export class ReadyTracker {
   private pending = new Set<string>();
   private started = false;
+  private settling = false;
   private done = false;
 
-  constructor(private readonly onReady: () => void) {}
+  constructor(
+    private readonly onReady: () => void,
+    private readonly schedule: (fn: () => void) => void = (fn) => setTimeout(fn, 0),
+  ) {}
 
-  /** A chart is on screen and about to load. */
-  visible(key: string): void {
+  /** A chart was first observed, on screen or not. */
+  report(key: string, visible: boolean): void {
     if (this.done) return;
-    this.pending.add(key);
-    this.started = true;
+    if (visible) {
+      this.pending.add(key);
+      this.started = true;
+    }
+    if (!this.settling) {
+      this.settling = true;
+      this.schedule(() => {
+        if (!this.started) this.finish();
+      });
+    }
   }
 
   /** A chart has drawn (or given up). */
   drawn(key: string): void {
     if (this.done || !this.pending.delete(key)) return;
-    if (this.started && this.pending.size === 0) this.finish();
+    if (this.pending.size === 0) this.finish();
   }
 
-  /** Nothing to wait for (no charts at all). */
+  /** Nothing (more) to wait for. */
   finish(): void {
     if (this.done) return;
     this.done = true;
