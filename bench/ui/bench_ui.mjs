@@ -19,7 +19,8 @@ import { gzipSync } from "node:zlib";
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = join(HERE, "..", "..");
 const WORK = join(REPO, "bench", ".work", "ui");
-const DIST = join(REPO, "web", "dist");
+// What the server serves when CAIRN_WEB_DIR is set; otherwise the build it embedded.
+const DIST = process.env.CAIRN_WEB_DIR ?? join(REPO, "web", "dist");
 const { chromium } = createRequire(join(REPO, "web", "package.json"))("playwright-core");
 
 const FULL = { runs: 100_000, compare: [1000, 5, 10_000], runpage: [50, 1_000_000], reps: 5 };
@@ -230,7 +231,8 @@ async function benchRuns(context, url, seed, reps) {
     out.rows.push(await waitMark(page, "cairn:runs:rows"));
     await page.waitForSelector('[data-testid="run-row"][data-run-id]');
     const total = await page.textContent('[data-testid="runs-total"]');
-    check(total.replace(/[^0-9]/g, "").includes(String(seed.runs)), `runs-total "${total}" ≠ ${seed.runs}`, out.problems);
+    const shown = total.replace(/[^0-9]/g, "");
+    check(shown.includes(String(seed.runs)), `runs-total "${total}" ≠ ${seed.runs}`, out.problems);
 
     out.scrollMiddle.push(await scrollTo(page, 0.5, seed.runs));
     out.scrollEnd.push(await scrollTo(page, 1, seed.runs));
@@ -299,7 +301,7 @@ async function benchRunPage(context, url, seed, reps) {
 
 // ---- 4. bundle size
 
-/** Gzipped sizes (level 9) of what `/` loads and of each lazily loaded chunk, from web/dist. */
+/** Gzipped sizes (level 9) of what `/` loads and of each lazily loaded chunk, from DIST. */
 function bundleSizes() {
   const html = readFileSync(join(DIST, "index.html"), "utf8");
   const initial = new Set(
@@ -332,15 +334,22 @@ function row(measure, values, bar, format = ms) {
   return `| ${measure} | ${format(m)} | ${spread} | ${bar == null ? "" : "≤ " + format(bar)} | ${verdict} |`;
 }
 
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
+
 function header(opts) {
   const commit = execFileSync("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]).toString().trim();
   const dirty = execFileSync("git", ["-C", REPO, "status", "--porcelain", "--", "web", "crates"]).toString().trim();
+  const server = process.env.CAIRN_BIN ?? "target/release/cairn";
+  const web = process.env.CAIRN_WEB_DIR ? `, UI from ${process.env.CAIRN_WEB_DIR}` : "";
   return [
     `# Cairn web UI benchmark (${opts.quick ? "QUICK sizes" : "full sizes"}, median of ${opts.reps})`,
     "",
     `- ${new Date().toISOString()}, commit ${commit}${dirty ? " (+ uncommitted changes)" : ""}`,
-    `- ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`,
-    `- server ${process.env.CAIRN_BIN ?? "target/release/cairn"}; Chromium ${process.env.CHROMIUM ?? "/usr/bin/chromium"} headless, 1440×900`,
+    `- ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), load average ${load()} at the start`,
+    `- server ${server}${web}; Chromium ${process.env.CHROMIUM ?? "/usr/bin/chromium"} headless, 1440×900`,
   ].join("\n");
 }
 
@@ -393,11 +402,16 @@ async function main() {
   if (opts.seedOnly) return;
   if (opts.only.includes("bundle")) {
     const b = bundleSizes();
-    lines.push(row(`bundle: what / loads (index.html + ${b.main.length} files), gzip -9`, [b.mainTotal], BARS.bundle, kb));
+    const label = `bundle: what / loads (index.html + ${b.main.length} files), gzip -9`;
+    lines.push(row(label, [b.mainTotal], BARS.bundle, kb));
     for (const f of b.main) lines.push(row(`  initial ${f.file}`, [f.gz], null, kb));
     for (const f of b.lazy) lines.push(row(`  lazy ${f.file}`, [f.gz], null, kb));
   }
-  if (problems.length) lines.push("", "Problems seen (answers checked, console errors, failed requests):", ...problems.map((p) => `- ${p}`));
+  lines.push("", `Load average at the end: ${load()}.`);
+  if (problems.length) {
+    lines.push("", "Problems seen (answers checked, console errors, failed requests):");
+    lines.push(...problems.map((p) => `- ${p}`));
+  }
   const report = lines.join("\n");
   console.log("\n" + report);
   writeFileSync(join(WORK, `results${opts.quick ? "-quick" : ""}.md`), report + "\n");

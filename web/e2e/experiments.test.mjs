@@ -41,9 +41,7 @@ test("a new experiment can be created from the list", async () => {
   await page.click('[data-testid="experiment-create"]');
   await page.fill('[data-testid="experiment-name"]', "e2e-created");
   await page.click('[data-testid="experiment-create-submit"]');
-  await page.waitForFunction(() =>
-    [...document.querySelectorAll('[data-testid="experiment-row"] a')].some((a) => a.textContent.trim() === "e2e-created"),
-  );
+  await page.locator('[data-testid="experiment-row"] a', { hasText: /^e2e-created$/ }).waitFor();
   const response = await fetch(ctx.url + "/api/v1/experiments?filter=" + encodeURIComponent("name = 'e2e-created'"));
   const { experiments } = await response.json();
   assert.equal(experiments.length, 1);

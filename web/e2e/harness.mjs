@@ -166,13 +166,13 @@ export async function screenshot(page, name) {
   return path;
 }
 
-/** Sets the theme the app starts in for this context (the app keeps it in localStorage). */
-export async function setTheme(page, theme) {
-  await page.evaluate((t) => {
-    localStorage.setItem("cairn.theme", t);
-    document.documentElement.dataset.theme = t;
-    window.dispatchEvent(new CustomEvent("cairn-theme", { detail: t }));
-  }, theme);
+/** Switches to `theme` with the header's toggle button (when not already in it). */
+export async function switchTheme(page, theme) {
+  const current = () => page.evaluate(() => document.documentElement.dataset.theme);
+  if ((await current()) !== theme) await page.click('button[aria-label="Toggle theme"]');
+  await page.waitForFunction((t) => document.documentElement.dataset.theme === t, theme);
+  // Canvas charts redraw on the theme event; give them a frame or two.
+  await page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
 }
 
 /** The ids of the rows the runs table renders, in order. */

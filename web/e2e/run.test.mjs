@@ -2,7 +2,7 @@
 // step, and the artifact browser previews the seeded image and text file.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { assertNoProblems, newPage, screenshot, suite, waitForMark } from "./harness.mjs";
+import { assertNoProblems, newPage, screenshot, suite, switchTheme, waitForMark } from "./harness.mjs";
 
 const ctx = suite();
 const chart = (page, key) => page.locator(`[data-testid="metric-chart"][data-key="${key}"]`);
@@ -32,11 +32,9 @@ test("a run deep link shows the run, its charts draw every logged step", async (
   assert.match(page.url(), /[?&]tab=charts/);
   await screenshot(page, "run-charts");
 
-  await page.click('button[aria-label="Toggle theme"]');
-  await page.waitForFunction(() => document.documentElement.dataset.theme === "dark");
-  await page.waitForTimeout(150);
+  await switchTheme(page, "dark");
   await screenshot(page, "run-charts-dark");
-  await page.click('button[aria-label="Toggle theme"]');
+  await switchTheme(page, "light");
   assertNoProblems(page);
   await page.close();
 });
@@ -75,13 +73,11 @@ test("the artifact browser previews an image and a text file", async () => {
 
 /** Clicks the artifact entry at `path`, expanding its parent folders first when they are closed. */
 async function openEntry(page, path) {
+  const entry = (p) => page.locator(`[data-testid="artifact-entry"][data-path="${p}"]`);
   const parts = path.split("/");
-  for (let i = 1; i <= parts.length; i++) {
-    const entry = page.locator(`[data-testid="artifact-entry"][data-path="${parts.slice(0, i).join("/")}"]`);
-    const isFile = i === parts.length;
-    const nextVisible =
-      !isFile &&
-      (await page.locator(`[data-testid="artifact-entry"][data-path="${parts.slice(0, i + 1).join("/")}"]`).count()) > 0;
-    if (!nextVisible) await entry.first().click();
+  for (let i = 1; i < parts.length; i++) {
+    const shown = (await entry(parts.slice(0, i + 1).join("/")).count()) > 0;
+    if (!shown) await entry(parts.slice(0, i).join("/")).first().click();
   }
+  await entry(path).first().click();
 }

@@ -8,8 +8,8 @@ import {
   newPage,
   rowIds,
   screenshot,
-  setTheme,
   suite,
+  switchTheme,
   waitForMark,
 } from "./harness.mjs";
 
@@ -41,10 +41,9 @@ const idsBy = (predicate) =>
 test("a filter narrows the rows and the total", async () => {
   const page = await openTable();
   await screenshot(page, "runs-table");
-  await setTheme(page, "dark");
-  await page.waitForTimeout(100);
+  await switchTheme(page, "dark");
   await screenshot(page, "runs-table-dark");
-  await setTheme(page, "light");
+  await switchTheme(page, "light");
 
   await applyFilter(page, "metrics.loss < 0.5");
   const ids = await rowIds(page);
@@ -115,15 +114,30 @@ test("two selected runs open the compare view", async () => {
   await chart.waitFor();
   assert.equal(await chart.getAttribute("data-series"), "2");
 
-  const diff = page.locator('[data-testid="params-diff"]');
-  await diff.waitFor();
-  const lr = diff.locator("tr", { hasText: "lr" }).first();
-  assert.equal(await lr.getAttribute("data-differs"), "true", "the lr row is marked as differing");
-  const optimizer = diff.locator("tr", { hasText: "optimizer" });
-  if ((await optimizer.count()) > 0) {
-    assert.notEqual(await optimizer.first().getAttribute("data-differs"), "true", "same optimizer");
-  }
+  // The diff lists differing params in their own section (lr) and folds constant ones away.
+  await page.locator('[data-testid="params-diff"]').waitFor();
+  const sections = await diffSections(page);
+  assert.deepEqual(sections["Differing params"], ["lr"]);
+  const constant = await page.locator("details", { hasText: "Constant params" }).textContent();
+  assert.match(constant, /optimizer/);
+  assert.match(constant, /batch_size/);
   await screenshot(page, "compare");
   assertNoProblems(page);
   await page.close();
 });
+
+/** The row headers of the params-diff table under each of its section rows (by section title). */
+function diffSections(page) {
+  return page.$eval('[data-testid="params-diff"]', (table) => {
+    const out = {};
+    let section = "";
+    for (const tr of table.querySelectorAll("tbody tr")) {
+      const only = tr.cells.length === 1 && tr.cells[0].colSpan > 1 ? tr.cells[0] : null;
+      if (only && tr.querySelector("th") === null && !only.classList.contains("muted")) {
+        section = only.textContent.trim();
+        out[section] = [];
+      } else if (tr.querySelector("th")) out[section]?.push(tr.querySelector("th").textContent.trim());
+    }
+    return out;
+  });
+}

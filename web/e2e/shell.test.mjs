@@ -54,7 +54,8 @@ test("walking through the main views logs no errors and no failed requests", asy
   await waitForMark(page, "cairn:experiments:ready");
   await page.click(`[data-testid="experiment-row"][data-experiment-id="${sweep.experiment_id}"] a`);
   await waitForMark(page, "cairn:runs:rows");
-  await page.locator(`[data-testid="run-row"][data-run-id="${sweep.runs[0].id}"] a[href="/runs/${sweep.runs[0].id}"]`).first().click();
+  const first = sweep.runs[0].id;
+  await page.locator(`[data-testid="run-row"][data-run-id="${first}"] a[href="/runs/${first}"]`).first().click();
   await page.waitForSelector('[data-testid="run-name"]');
   for (const tab of ["charts", "artifacts", "environment", "overview"]) {
     await page.click(`[data-testid="tab-${tab}"]`);
