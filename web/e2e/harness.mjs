@@ -181,16 +181,23 @@ export function rowIds(page) {
 }
 
 /**
- * Resolves when a live-stream WebSocket of `page` has acknowledged a subscription (so points
- * written after that reach the page). Call before the navigation that opens the stream.
+ * Resolves when a live-stream WebSocket of `page` has acknowledged a subscription to `runId` (so
+ * points written after that reach the page). Call before the navigation that opens the stream.
  */
-export function streamSubscribed(page, timeout = 15000) {
+export function streamSubscribed(page, runId, timeout = 15000) {
   return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error("no live-stream subscription acknowledged")), timeout);
+    const timer = setTimeout(() => fail(new Error(`no live-stream subscription to ${runId} acknowledged`)), timeout);
     page.on("websocket", (ws) => {
       if (!ws.url().includes("/api/v1/stream")) return;
+      // Subscribed from the URL: the server's hello confirms it; by a message: its ack.
+      const inUrl = ws.url().includes(runId);
+      let asked = false;
+      ws.on("framesent", (frame) => {
+        if (String(frame.payload).includes('"subscribe"') && String(frame.payload).includes(runId)) asked = true;
+      });
       ws.on("framereceived", (frame) => {
-        if (typeof frame.payload === "string" && frame.payload.includes('"ack"')) {
+        const text = String(frame.payload);
+        if ((asked && text.includes('"ack"')) || (inUrl && text.includes('"hello"'))) {
           clearTimeout(timer);
           ok();
         }

@@ -2,7 +2,7 @@
 // step, and the artifact browser previews the seeded image and text file.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { assertNoProblems, newPage, screenshot, suite, switchTheme, waitForMark } from "./harness.mjs";
+import { assertNoProblems, markCount, newPage, screenshot, suite, switchTheme, waitForMark } from "./harness.mjs";
 
 const ctx = suite();
 const chart = (page, key) => page.locator(`[data-testid="metric-chart"][data-key="${key}"]`);
@@ -39,13 +39,24 @@ test("a run deep link shows the run, its charts draw every logged step", async (
   await page.close();
 });
 
-test("the charts tab loads directly from its URL", async () => {
+test("the charts tab loads directly from its URL and a drag zooms in", async () => {
   const run = ctx.seed.sweep.runs[2];
   const page = await newPage(ctx.browser);
   await page.goto(`${ctx.url}/runs/${run.id}?tab=charts`);
   await waitForMark(page, "cairn:run:ready");
   await waitForPoints(page, "loss", ctx.seed.steps);
   assert.equal(await page.locator('[data-testid="metric-chart"]').count(), 2);
+
+  // Dragging across a quarter of the x axis zooms in: fewer of the points are drawn.
+  const box = await chart(page, "loss").locator("canvas").first().boundingBox();
+  const before = await markCount(page, "cairn:chart:zoomed");
+  await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await waitForMark(page, "cairn:chart:zoomed", { after: before });
+  const zoomed = Number(await chart(page, "loss").getAttribute("data-points"));
+  assert.ok(zoomed > 5 && zoomed < ctx.seed.steps / 2, `${zoomed} points drawn after zooming to a quarter`);
   assertNoProblems(page);
   await page.close();
 });
