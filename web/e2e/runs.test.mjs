@@ -101,9 +101,12 @@ test("clicking a metric column header sorts by it, again reverses", async () => 
 test("two selected runs open the compare view", async () => {
   const page = await openTable();
   const [a, b] = ctx.seed.sweep.runs; // same optimizer and batch size, different lr
-  for (const run of [a, b]) {
-    await page.locator(`[data-testid="run-row"][data-run-id="${run.id}"] [data-testid="run-select"]`).check();
-  }
+  const boxes = [a, b].map((run) =>
+    page.locator(`[data-testid="run-row"][data-run-id="${run.id}"] [data-testid="run-select"]`),
+  );
+  for (const box of boxes) await box.click();
+  // Checked as the user sees it; asserted at the end so the compare view is tested either way.
+  const shownChecked = await Promise.all(boxes.map((box) => box.isChecked()));
   await page.click('[data-testid="compare-button"]');
   await page.waitForURL("**/compare?**");
   const runs = new URL(page.url()).searchParams.get("runs").split(",");
@@ -123,6 +126,7 @@ test("two selected runs open the compare view", async () => {
   assert.match(constant, /batch_size/);
   await screenshot(page, "compare");
   assertNoProblems(page);
+  assert.deepEqual(shownChecked, [true, true], "the clicked checkboxes show as checked");
   await page.close();
 });
 
