@@ -1,3 +1,263 @@
+// The compare page (`/compare?runs=a,b,c`, up to 1,000 runs): a header with the runs (colours
+// as in the charts), the group-by and best-run choices, then the params diff, the overlaid
+// metric charts with a key picker, parallel coordinates, a scatter plot and statistics. Every
+// choice lives in the URL (`keys`, `group`, `best`, `dir`, the plots' axes) so a link
+// reproduces the view.
+import type { ComponentChildren } from "preact";
+import { useMemo, useState } from "preact/hooks";
+import { api, type Experiment } from "../api/client";
+import { CompareCharts } from "../charts/CompareCharts";
+import { seriesColor } from "../charts/palette";
+import { ErrorBox, Link, Loading } from "../components/common";
+import { formatNumber } from "../format";
+import { useQueryParam } from "../router";
+import { useThemeVersion } from "./compare/canvas";
+import { defaultChartKeys, parseList, parseRunIds, shapeDiff, type DiffModel } from "./compare/diff";
+import { ParallelCoords } from "./compare/ParallelCoords";
+import { ParamsDiff } from "./compare/ParamsDiff";
+import { AxisPicker } from "./compare/pickers";
+import { Scatter } from "./compare/Scatter";
+import { Stats } from "./compare/Stats";
+import { groupChoices, lowerIsBetter } from "./compare/stats";
+import { useAsync } from "./run/hooks";
+import { toNumber } from "../api/doubles";
+import "./compare/compare.css";
+
+const MAX_RUNS = 1000;
+const MAX_KEYS = 30;
+const LEGEND_RUNS = 24;
+
 export function ComparePage() {
-  return <div class="page">Compare (being built)</div>;
+  const [runsParam] = useQueryParam("runs", "");
+  const runIds = useMemo(() => parseRunIds(runsParam, MAX_RUNS), [runsParam]);
+  const runsKey = runIds.join(",");
+  const main = useAsync((signal) => (runIds.length ? api.compare({ run_ids: runIds }, signal) : Promise.resolve(null)), [runsKey]);
+  const model = useMemo(() => (main.data ? shapeDiff(main.data) : null), [main.data]);
+
+  if (runIds.length === 0) {
+    return (
+      <div class="page cp-page">
+        <h1>Compare runs</h1>
+        <p class="muted">
+          No runs chosen. Tick runs in an experiment's runs table and press <strong>Compare</strong>.{" "}
+          <Link href="/">Experiments</Link>
+        </p>
+      </div>
+    );
+  }
+  if (main.error && !model) {
+    return (
+      <div class="page cp-page">
+        <h1>Compare runs</h1>
+        <ErrorBox error={main.error} />
+      </div>
+    );
+  }
+  if (!model) return <Loading what={`${runIds.length} runs`} />;
+  const cut = runsParam.split(",").filter(Boolean).length > MAX_RUNS;
+  return <Compare model={model} runIds={model.runs.map((r) => r.id)} cut={cut} />;
+}
+
+function Compare(props: { model: DiffModel; runIds: string[]; cut: boolean }) {
+  const { model, runIds } = props;
+  const runsKey = runIds.join(",");
+  const [keysParam, setKeys] = useQueryParam("keys", "");
+  const [group, setGroup] = useQueryParam("group", "");
+  const [bestParam, setBest] = useQueryParam("best", "");
+  const [dirParam, setDir] = useQueryParam("dir", "");
+  const metricKeys = model.metrics.map((m) => m.key);
+  const defaults = useMemo(() => defaultChartKeys(model.metrics), [model]);
+  const keys = keysParam ? parseList(keysParam).filter((k) => metricKeys.includes(k)) : defaults;
+  const bestMetric = metricKeys.includes(bestParam) ? bestParam : (defaults[0] ?? "");
+  const direction = dirParam === "min" || dirParam === "max" ? dirParam : lowerIsBetter(bestMetric) ? "min" : "max";
+  const runNames = useMemo(() => Object.fromEntries(model.runs.map((r) => [r.id, r.name])), [model]);
+
+  const best = useAsync(
+    (signal) =>
+      bestMetric
+        ? api.compare({ run_ids: runIds, metrics: [bestMetric], best: { metric: bestMetric, direction } }, signal).then((r) => r.best ?? null)
+        : Promise.resolve(null),
+    [runsKey, bestMetric, direction],
+  );
+  const bestIndex = best.data?.run_id ? runIds.indexOf(best.data.run_id) : -1;
+  const tags = useAsync((signal) => loadTags(model, signal), [model]);
+  const groups = useMemo(
+    () => groupChoices(model.differing.map((d) => d.key), tags.data ?? []),
+    [model, tags.data],
+  );
+  const experiments = useAsync((signal) => loadExperiments(model, signal), [model]);
+
+  return (
+    <div class="page cp-page">
+      <header class="cp-header">
+        <div class="cp-title">
+          <h1>
+            Comparing {model.runs.length.toLocaleString()} run{model.runs.length === 1 ? "" : "s"}
+          </h1>
+          {experiments.data && experiments.data.length > 0 && (
+            <span class="muted">
+              in{" "}
+              {experiments.data.map((e, i) => (
+                <span key={e.experiment_id}>
+                  {i > 0 && ", "}
+                  <Link href={`/experiments/${encodeURIComponent(e.experiment_id)}`}>{e.name}</Link>
+                </span>
+              ))}
+            </span>
+          )}
+          <span class="spacer" />
+          <nav class="cp-jump" aria-label="Sections">
+            {SECTIONS.map(([id, label]) => (
+              <button key={id} class="ghost" onClick={() => document.getElementById("cp-" + id)?.scrollIntoView({ behavior: "smooth" })}>
+                {label}
+              </button>
+            ))}
+          </nav>
+        </div>
+        {props.cut && <p class="rp-banner">Only the first {MAX_RUNS.toLocaleString()} runs of the link are compared.</p>}
+        <div class="cp-controls">
+          <label class="cp-field">
+            Best run by
+            <select value={bestMetric} onChange={(e) => setBest((e.currentTarget as HTMLSelectElement).value)}>
+              {metricKeys.map((k) => (
+                <option key={k} value={k}>
+                  {k}
+                </option>
+              ))}
+            </select>
+            <select aria-label="Direction" value={direction} onChange={(e) => setDir((e.currentTarget as HTMLSelectElement).value)}>
+              <option value="min">lowest</option>
+              <option value="max">highest</option>
+            </select>
+          </label>
+          {best.data?.run_id && bestIndex >= 0 && (
+            <span class="cp-best-run">
+              <span class="cp-star">★</span>
+              <Link href={`/runs/${encodeURIComponent(best.data.run_id)}`}>{model.runs[bestIndex].name}</Link>
+              <span class="mono muted">{formatNumber(toNumber(best.data.value))}</span>
+            </span>
+          )}
+          <ErrorBox error={best.error} />
+          <span class="spacer" />
+          <label class="cp-field" title="Groups runs in the charts (mean ± band) and the statistics">
+            Group by
+            <select value={group} onChange={(e) => setGroup((e.currentTarget as HTMLSelectElement).value)}>
+              <option value="">none</option>
+              {groups.map((g) => (
+                <option key={g} value={g}>
+                  {g}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+        <Legend model={model} bestIndex={bestIndex} />
+      </header>
+
+      <Section id="params" title="Parameters">
+        <ParamsDiff model={model} bestIndex={bestIndex} />
+      </Section>
+      <Section
+        id="charts"
+        title="Metrics"
+        tools={
+          <AxisPicker
+            label="Charts"
+            options={metricKeys}
+            chosen={keys}
+            max={MAX_KEYS}
+            onChange={(next) => setKeys(next.length ? next.join(",") : ",")}
+            onReset={() => setKeys("")}
+          />
+        }
+      >
+        <CompareCharts runIds={runIds} runNames={runNames} keys={keys} groupBy={group || undefined} />
+      </Section>
+      <Section id="parallel" title="Parallel coordinates">
+        <ParallelCoords model={model} bestIndex={bestIndex} />
+      </Section>
+      <div class="cp-two">
+        <Section id="scatter" title="Scatter">
+          <Scatter model={model} bestIndex={bestIndex} defaultY={bestMetric} />
+        </Section>
+        <Section id="stats" title="Statistics">
+          <Stats
+            runIds={runIds}
+            model={model}
+            group={group}
+            groupChoices={groups}
+            setGroup={setGroup}
+            defaultMetric={bestMetric}
+          />
+        </Section>
+      </div>
+    </div>
+  );
+}
+
+const SECTIONS = [
+  ["params", "Parameters"],
+  ["charts", "Metrics"],
+  ["parallel", "Parallel"],
+  ["scatter", "Scatter"],
+  ["stats", "Statistics"],
+] as const;
+
+function Section(props: { id: string; title: string; tools?: ComponentChildren; children: ComponentChildren }) {
+  return (
+    <section class="cp-section-card" id={"cp-" + props.id}>
+      <header>
+        <h2>{props.title}</h2>
+        {props.tools}
+      </header>
+      {props.children}
+    </section>
+  );
+}
+
+function Legend(props: { model: DiffModel; bestIndex: number }) {
+  const { model, bestIndex } = props;
+  const [all, setAll] = useState(false);
+  useThemeVersion();
+  const dark = document.documentElement.dataset.theme === "dark";
+  const shown = all ? model.runs : model.runs.slice(0, LEGEND_RUNS);
+  return (
+    <div class={"cp-legend" + (all ? " all" : "")}>
+      {shown.map((r, i) => (
+        <Link key={r.id} href={`/runs/${encodeURIComponent(r.id)}`} class={"cp-chip" + (i === bestIndex ? " best" : "")} title={`${r.name} (${r.status.toLowerCase()})`}>
+          <span class="cp-dot" style={{ background: seriesColor(i, dark) }} />
+          {r.name}
+          {i === bestIndex && <span class="cp-star">★</span>}
+        </Link>
+      ))}
+      {model.runs.length > LEGEND_RUNS && (
+        <button class="cp-chip cp-more" onClick={() => setAll(!all)}>
+          {all ? "Show fewer" : `+ ${model.runs.length - LEGEND_RUNS} more`}
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** Tags of every compared run (for the group-by choices), by run id filter per experiment. */
+async function loadTags(model: DiffModel, signal: AbortSignal): Promise<Record<string, string>[]> {
+  const byExperiment = new Map<string, string[]>();
+  for (const r of model.runs) {
+    const list = byExperiment.get(r.experimentId) ?? [];
+    list.push(r.id);
+    byExperiment.set(r.experimentId, list);
+  }
+  const out: Record<string, string>[] = [];
+  for (const [experimentId, ids] of byExperiment) {
+    const filter = `attributes.run_id IN (${ids.map((id) => `'${id.replace(/'/g, "")}'`).join(", ")})`;
+    const res = await api.searchRuns({ experiment_ids: [experimentId], filter, offset: 0, limit: MAX_RUNS, view: "all" }, signal);
+    out.push(...res.runs.map((r) => r.tags));
+  }
+  return out;
+}
+
+/** The experiments of the compared runs (names for the header). */
+async function loadExperiments(model: DiffModel, signal: AbortSignal): Promise<Experiment[]> {
+  const ids = [...new Set(model.runs.map((r) => r.experimentId))].slice(0, 5);
+  return Promise.all(ids.map((id) => api.getExperiment(id, signal).then((r) => r.experiment)));
 }
