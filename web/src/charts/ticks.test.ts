@@ -42,6 +42,7 @@ describe("ticks", () => {
 
   it("heads tooltips by axis", () => {
     expect(formatX("step", 1200)).toBe("step 1200");
+    expect(formatX("step", 2991.5)).toBe("step 2992");
     expect(formatX("relative", 90_000)).toBe("1 min 30 s");
   });
 });

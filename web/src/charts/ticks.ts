@@ -83,7 +83,7 @@ export function formatDurationTick(ms: number, incr: number): string {
 
 /** The tooltip's x heading. */
 export function formatX(mode: XMode, v: number): string {
-  if (mode === "step") return "step " + formatNumber(Math.round(v * 100) / 100);
+  if (mode === "step") return "step " + formatNumber(Math.round(v));
   if (mode === "time") return formatTime(v);
   return formatDuration(v) || "0 s";
 }

@@ -55,7 +55,8 @@ describe("view state", () => {
 
   it("asks for fewer buckets per run when there are many runs", () => {
     expect(compareBuckets(800, 1)).toBe(800);
-    expect(compareBuckets(800, 1000)).toBe(200);
+    expect(compareBuckets(800, 500)).toBe(200);
+    expect(compareBuckets(800, 1000)).toBe(100);
     expect(compareBuckets(800, 5000)).toBe(100);
     expect(compareBuckets(50, 1000)).toBe(50);
   });

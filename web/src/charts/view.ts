@@ -64,7 +64,7 @@ export function filterKeys(keys: string[], query: string): string[] {
 export type Section = { name: string; keys: string[] };
 
 /** The name of the section holding keys without a prefix. */
-export const UNGROUPED = "metrics";
+const UNGROUPED = "metrics";
 
 /**
  * Sections by the part of the key before its first `/` (`train/loss` → "train"), in order of
@@ -87,10 +87,11 @@ export function groupByPrefix(keys: string[]): Section[] {
 
 /**
  * Buckets per run for a comparison chart `width` pixels wide: the width, but fewer when there
- * are many runs (about 200,000 numbers per chart in all, and never under 100).
+ * are many runs (about 100,000 buckets per chart in all, and never under 100: a thousand
+ * overlaid runs show no more at finer resolution, and a zoom fetches its range afresh).
  */
 export function compareBuckets(width: number, runs: number): number {
-  return Math.max(1, Math.min(Math.round(width), Math.max(100, Math.floor(200_000 / Math.max(1, runs)))));
+  return Math.max(1, Math.min(Math.round(width), Math.max(100, Math.floor(100_000 / Math.max(1, runs)))));
 }
 
 /**
