@@ -15,7 +15,7 @@ import { formatNumber } from "../format";
 import { mark } from "../perf";
 import { useQueryParam } from "../router";
 import { ema } from "./ema";
-import { useDark, useVisible } from "./hooks";
+import { useDark, useSeen } from "./hooks";
 import { chartFetches } from "./limit";
 import { LineChart, type BandSpec, type LineSeries, type TooltipContent } from "./LineChart";
 import { alignGroups, alignRuns, type AlignedGroups, type AlignedRuns } from "./merge";
@@ -140,8 +140,7 @@ type Drawn = {
 function CompareChartCard(props: CardProps) {
   const { metricKey: key, runIds, xMode, log, smooth, zoom, bands, groupBy, spread } = props;
   const ref = useRef<HTMLDivElement>(null);
-  const visible = useVisible(ref, (v) => props.tracker.report(key, v));
-  const [seen, setSeen] = useState(false);
+  const seen = useSeen(ref, (v) => props.tracker.report(key, v));
   const [loaded, setLoadedState] = useState<Loaded | null>(null);
   const [error, setError] = useState<unknown>(null);
   const current = useRef<Loaded | null>(null);
@@ -155,10 +154,6 @@ function CompareChartCard(props: CardProps) {
     current.current = l;
     setLoadedState(l);
   };
-
-  useEffect(() => {
-    if (visible) setSeen(true);
-  }, [visible]);
 
   useEffect(() => {
     if (!seen) return;

@@ -85,11 +85,23 @@ function ySize(_u: uPlot, values: string[] | null): number {
   return Math.ceil(longest * 6.4) + 16;
 }
 
-function axis(mode: "x" | "y", xMode: XMode, log: boolean): uPlot.Axis {
-  const grid = cssVar("--chart-grid") || "rgba(0,0,0,0.08)";
+/** The theme's axis and grid colors, read once per theme (each read forces a style pass). */
+const axisColors = new Map<boolean, { axis: string; grid: string }>();
+
+function themeAxisColors(dark: boolean): { axis: string; grid: string } {
+  let colors = axisColors.get(dark);
+  if (!colors) {
+    colors = { axis: cssVar("--chart-axis") || "#5c6370", grid: cssVar("--chart-grid") || "rgba(0,0,0,0.08)" };
+    axisColors.set(dark, colors);
+  }
+  return colors;
+}
+
+function axis(mode: "x" | "y", xMode: XMode, log: boolean, dark: boolean): uPlot.Axis {
+  const { axis: stroke, grid } = themeAxisColors(dark);
   const filter = mode === "y" && log ? { filter: labelledOnly } : {};
   return {
-    stroke: cssVar("--chart-axis") || "#5c6370",
+    stroke,
     font: FONT,
     grid: { stroke: grid, width: 1, ...filter },
     ticks: { stroke: grid, width: 1, size: 4, ...filter },
@@ -145,7 +157,7 @@ export function LineChart(props: LineChartProps) {
         },
       },
       scales: { x: { time: xMode === "time" }, y: log ? { distr: 3, log: 10 } : {} },
-      axes: [axis("x", xMode, log), axis("y", xMode, log)],
+      axes: [axis("x", xMode, log, dark), axis("y", xMode, log, dark)],
       series: [
         {},
         ...series.map(

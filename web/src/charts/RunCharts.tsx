@@ -15,7 +15,7 @@ import { subscribe, type PointsEvent } from "../live";
 import { mark } from "../perf";
 import { useQueryParam } from "../router";
 import { ema } from "./ema";
-import { useDark, useVisible } from "./hooks";
+import { useDark, useSeen } from "./hooks";
 import { chartFetches } from "./limit";
 import { LineChart, type BandSpec, type LineSeries, type TooltipContent } from "./LineChart";
 import { seriesColor } from "./palette";
@@ -220,8 +220,7 @@ function withEvents(view: View, events: PointsEvent[], xMode: XMode, origin: num
 function RunChartCard(props: CardProps) {
   const { runId, metricKey: key, xMode, log, smooth, zoom, origin } = props;
   const ref = useRef<HTMLDivElement>(null);
-  const visible = useVisible(ref, (v) => props.tracker.report(key, v));
-  const [seen, setSeen] = useState(false);
+  const seen = useSeen(ref, (v) => props.tracker.report(key, v));
   const [view, setViewState] = useState<View | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [expanded, setExpanded] = useState(false);
@@ -236,10 +235,6 @@ function RunChartCard(props: CardProps) {
     current.current = v;
     setViewState(v);
   };
-
-  useEffect(() => {
-    if (visible) setSeen(true);
-  }, [visible]);
 
   // Load the view (on first sight, and when the axis, the zoom or a refetch asks), then follow
   // the live stream: events are queued and added once per animation frame.

@@ -1,7 +1,7 @@
 /**
  * Hooks shared by the chart views: the current theme (charts redraw their canvas colors when it
- * changes) and on-screen detection through one shared IntersectionObserver (charts off screen
- * are neither drawn nor fetched).
+ * changes) and on-screen detection through one shared IntersectionObserver (charts that have
+ * not been on screen are neither drawn nor fetched).
  */
 import type { RefObject } from "preact";
 import { useEffect, useState } from "preact/hooks";
@@ -35,27 +35,31 @@ function sharedObserver(): IntersectionObserver {
 }
 
 /**
- * Whether the element is on screen (or nearly). `onFirst` runs once, synchronously in the
- * observer's callback, with the first answer: every chart of a grid is reported in one batch.
+ * Whether the element has been on screen (or nearly) yet. `onFirst` runs once, synchronously in
+ * the observer's callback, with the first answer: every chart of a grid is reported in one batch.
  */
-export function useVisible(ref: RefObject<Element>, onFirst?: (visible: boolean) => void): boolean {
-  const [visible, setVisible] = useState(false);
+export function useSeen(ref: RefObject<Element>, onFirst?: (visible: boolean) => void): boolean {
+  const [seen, setSeen] = useState(false);
   useEffect(() => {
     const el = ref.current;
     if (!el) return;
     let first = true;
-    listeners.set(el, (v) => {
-      if (first) {
-        first = false;
-        onFirst?.(v);
-      }
-      setVisible(v);
-    });
-    sharedObserver().observe(el);
-    return () => {
+    const stop = () => {
       listeners.delete(el);
       sharedObserver().unobserve(el);
     };
+    listeners.set(el, (visible) => {
+      if (first) {
+        first = false;
+        onFirst?.(visible);
+      }
+      if (visible) {
+        setSeen(true);
+        stop();
+      }
+    });
+    sharedObserver().observe(el);
+    return stop;
   }, [ref]);
-  return visible;
+  return seen;
 }
