@@ -2,7 +2,9 @@
 // absolutely placed inside a spacer as tall as every row (scaled past the browsers' height
 // limit, see ./windowing). The header is sticky; columns are a CSS grid whose template lives in
 // one custom property, so resizing a column restyles the rows without re-rendering them.
-// Columns may be pinned to the left (they stay put while scrolling sideways).
+// Columns may be pinned to the left: their cells (class `vt-pin`) follow the horizontal scroll
+// through a transform driven by the `--vt-x` property, not `position: sticky`, which would give
+// every pinned cell its own compositing layer and make scrolling slow without a GPU.
 import type { ComponentChildren, JSX, VNode } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { rowRange, rowTop, scrollToReveal, spacerHeight, type Geometry, type RowRange } from "./windowing";
@@ -53,19 +55,16 @@ type Props = {
 
 const SAME_RANGE = (a: RowRange, b: RowRange) => a.start === b.start && a.end === b.end && a.firstVisible === b.firstVisible && a.endVisible === b.endVisible;
 
-/** The grid template and pinned-column offsets as CSS custom properties. */
+/** The grid template and the rows' width as CSS custom properties. */
 function gridVars(columns: TableColumn[], widths: Map<string, number>): Record<string, string> {
   const vars: Record<string, string> = {};
-  let left = 0;
   let total = 0;
   const template: string[] = [];
-  columns.forEach((c, i) => {
+  for (const c of columns) {
     const w = widths.get(c.id) ?? c.width;
     template.push(`${w}px`);
-    if (c.pinned) vars[`--vt-l${i}`] = `${left}px`;
-    left += w;
     total += w;
-  });
+  }
   vars["--vt-cols"] = template.join(" ");
   vars["--vt-width"] = `${total}px`;
   return vars;
@@ -81,6 +80,9 @@ export function VirtualTable(props: Props) {
   const geometry: Geometry = { total, rowHeight, viewport };
   const range = rowRange(geometry, scrollTop, overscan);
   const lastRange = useRef<RowRange | null>(null);
+  const scrollLeft = useRef(0);
+  const onRangeRef = useRef(props.onRange);
+  onRangeRef.current = props.onRange;
 
   // Follow the viewport's size.
   useLayoutEffect(() => {
@@ -99,10 +101,22 @@ export function VirtualTable(props: Props) {
     const el = scroller.current;
     if (!el) return;
     const top = el.scrollTop;
+    const left = el.scrollLeft;
+    // Only a horizontal scroll restyles the pinned cells (setting the property restyles the rows).
+    if (left !== scrollLeft.current) {
+      scrollLeft.current = left;
+      el.style.setProperty("--vt-x", `${left}px`);
+    }
     const g = { total, rowHeight, viewport };
     const scaled = total * rowHeight > spacerHeight(g);
     const next = rowRange(g, top, overscan);
-    if (scaled || !lastRange.current || !SAME_RANGE(next, lastRange.current)) setScrollTop(top);
+    const changed = !lastRange.current || !SAME_RANGE(next, lastRange.current);
+    if (changed) {
+      // Tell the owner now (it starts fetching), not after the render.
+      lastRange.current = next;
+      onRangeRef.current?.(next);
+    }
+    if (scaled || changed) setScrollTop(top);
   }, [total, rowHeight, viewport, overscan]);
 
   // A shorter table may have clamped the scroll position.
@@ -176,11 +190,10 @@ export function VirtualTable(props: Props) {
       aria-rowcount={total + 1}
     >
       <div class="vt-head" ref={header} role="row">
-        {columns.map((c, i) => (
+        {columns.map((c) => (
           <div
             key={c.id}
             class={`vt-hcell${c.pinned ? " vt-pin" : ""}${c.headerClass ? " " + c.headerClass : ""}`}
-            style={c.pinned ? { left: `var(--vt-l${i})` } : undefined}
             role="columnheader"
             title={c.title}
           >
@@ -207,9 +220,4 @@ export function VirtualTable(props: Props) {
 /** The style of a row whose top is `top` px into the body. */
 export function rowStyle(top: number, height: number): JSX.CSSProperties {
   return { transform: `translateY(${top}px)`, height };
-}
-
-/** The style of a pinned cell in column `index` (pair with class `vt-pin`). */
-export function pinStyle(index: number): JSX.CSSProperties {
-  return { left: `var(--vt-l${index})` };
 }

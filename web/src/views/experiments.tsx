@@ -206,7 +206,7 @@ function CreateForm(props: { onCancel: () => void; onCreated: (e: Experiment) =>
         placeholder="Experiment name"
         aria-label="Experiment name"
         value={name}
-        autoFocus
+        ref={useFocusOnMount<HTMLInputElement>()}
         onInput={(e) => setName(e.currentTarget.value)}
         onKeyDown={(e) => e.key === "Escape" && props.onCancel()}
       />
@@ -340,7 +340,7 @@ function InlineInput(props: { initial: string; label: string; placeholder?: stri
       aria-label={props.label}
       placeholder={props.placeholder}
       value={value}
-      autoFocus
+      ref={useFocusOnMount<HTMLInputElement>()}
       onInput={(e) => setValue(e.currentTarget.value)}
       onKeyDown={(e) => {
         if (e.key === "Enter" && value.trim()) props.onSave(value.trim());
@@ -360,7 +360,7 @@ function DescriptionEditor(props: { initial: string; onSave: (v: string) => void
         aria-label="Description"
         placeholder="Describe the experiment (markdown)"
         value={value}
-        autoFocus
+        ref={useFocusOnMount<HTMLTextAreaElement>()}
         onInput={(e) => setValue(e.currentTarget.value)}
         onKeyDown={(e) => {
           if (e.key === "Escape") props.onCancel();
@@ -392,4 +392,11 @@ function ConfirmButton(props: { label: string; title: string; onConfirm: () => v
       {armed ? "Confirm" : props.label}
     </button>
   );
+}
+
+/** A ref that focuses its element once mounted (`autofocus` only works on page load). */
+function useFocusOnMount<T extends HTMLElement>() {
+  const ref = useRef<T>(null);
+  useEffect(() => ref.current?.focus(), []);
+  return ref;
 }

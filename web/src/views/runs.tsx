@@ -6,7 +6,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, ApiError, type Experiment, type ExperimentKeys, type View } from "../api/client";
 import { ErrorBox, Link } from "../components/common";
-import { mark } from "../perf";
 import { navigate, useQueryParam } from "../router";
 import { VirtualTable, type TableColumn, type TableHandle } from "../table/VirtualTable";
 import { GroupRowView, HeaderCell, PlaceholderRow, ROW_HEIGHT, RunRowView } from "./runs/cells";
@@ -24,24 +23,17 @@ import {
   writeSort,
   type Column,
 } from "./runs/columns";
-import { download, exportCsv } from "./runs/export";
+import { ActionBar, ExportButton } from "./runs/ActionBar";
 import { FilterBox } from "./runs/FilterBox";
 import type { EntityKind } from "./runs/filter";
 import { groupId } from "./runs/groups";
 import { Popover } from "./runs/Popover";
+import { useClock, useKeyboard, useRowsMark } from "./runs/hooks";
 import { SavedViews } from "./runs/SavedViews";
+import { SelectAllBox, useSelection } from "./runs/selection";
 import { groupValue, useRunData, type RunData } from "./runs/useRunData";
 import type { Query } from "./runs/windows";
 import "./runs/runs.css";
-
-/** Most runs the compare view takes. */
-const MAX_COMPARE = 1000;
-/** Most selected ids kept in the URL. */
-const MAX_URL_SELECTION = 50;
-/** Most rows a shift-click range selects. */
-const MAX_RANGE = 5000;
-/** Parallel PATCHes when deleting or restoring runs. */
-const PATCH_CONCURRENCY = 8;
 
 const VIEWS: Record<string, View> = { active: "active_only", deleted: "deleted_only", all: "all" };
 
@@ -109,16 +101,39 @@ function RunsView({ experimentId }: { experimentId: string }) {
   const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(new Set());
   useEffect(() => setCollapsed(new Set()), [groupParam]);
   const data = useRunData(experimentId, query, groupBy, collapsed);
-  const { windows } = data;
+  const { windows, current } = data;
+
+  const toggleGroup = useCallback((value: string | null) => {
+    setCollapsed((s) => {
+      const next = new Set(s);
+      const id = groupId(value);
+      if (!next.delete(id)) next.add(id);
+      return next;
+    });
+  }, []);
 
   const table = useRef<TableHandle | null>(null);
-  useEffect(() => table.current?.scrollToTop(), [windows]);
+  const [cursor, setCursor] = useState(-1);
+  useEffect(() => {
+    table.current?.scrollToTop();
+    setCursor(-1);
+  }, [current]);
   useRowsMark(data);
 
   const selection = useSelection(selParam, setSelParam, data);
-  const [cursor, setCursor] = useState(-1);
   const filterInput = useRef<HTMLInputElement>(null);
-  useKeyboard(data, cursor, setCursor, table, filterInput, selection.toggleAt);
+  // Enter on the cursor row: open the run, or fold/unfold a group.
+  const open = (display: number) => {
+    const layout = data.layout;
+    const entry = layout?.entry(display);
+    if (layout && entry?.kind === "header") {
+      toggleGroup(layout.groups[entry.group].value);
+      return;
+    }
+    const row = windows.row(data.offsetAt(display));
+    if (row) navigate(`/runs/${encodeURIComponent(row.info.run_id)}`);
+  };
+  useKeyboard(data, cursor, setCursor, table, filterInput, selection.toggleAt, open);
 
   const [widths, setWidths] = useState(loadWidths);
   const onResize = useCallback((id: string, width: number) => {
@@ -154,15 +169,6 @@ function RunsView({ experimentId }: { experimentId: string }) {
 
   const now = useClock(data, columns);
 
-  const toggleGroup = useCallback((value: string | null) => {
-    setCollapsed((s) => {
-      const next = new Set(s);
-      const id = groupId(value);
-      if (!next.delete(id)) next.add(id);
-      return next;
-    });
-  }, []);
-
   const renderRow = (display: number, top: number) => {
     const layout = data.layout;
     let offset = display;
@@ -184,11 +190,11 @@ function RunsView({ experimentId }: { experimentId: string }) {
           />
         );
       }
-      if (e.kind === "pending") return <PlaceholderRow key={display} top={top} columns={columns} display={display} />;
+      if (e.kind === "pending") return <PlaceholderRow key={display} top={top} display={display} />;
       offset = e.offset;
     }
     const row = windows.row(offset);
-    if (!row) return <PlaceholderRow key={display} top={top} columns={columns} display={display} />;
+    if (!row) return <PlaceholderRow key={display} top={top} display={display} />;
     return (
       <RunRowView
         key={display}
@@ -207,8 +213,8 @@ function RunsView({ experimentId }: { experimentId: string }) {
     );
   };
 
-  const filterError = windows.error instanceof ApiError && windows.error.status === 400 ? windows.error.message : null;
-  const otherError = windows.error && !filterError ? windows.error : null;
+  const filterError = current.error instanceof ApiError && current.error.status === 400 ? current.error.message : null;
+  const otherError = current.error && !filterError ? current.error : null;
   const total = windows.total;
 
   if (loadError) {
@@ -332,332 +338,3 @@ function loadedValues(data: RunData, kind: EntityKind, key: string): string[] {
   return [...values].sort();
 }
 
-/** Marks `cairn:runs:rows` once the first rows of each new query are painted. */
-function useRowsMark(data: RunData): void {
-  const markedFor = useRef<unknown>(null);
-  useEffect(() => {
-    const { windows } = data;
-    if (markedFor.current === windows || windows.total === null) return;
-    const range = data.range();
-    const first = range ? range.firstVisible : 0;
-    const offset = data.offsetAt(first);
-    const ready = data.count === 0 || (offset < 0 ? true : windows.row(offset) !== undefined);
-    if (!ready) return;
-    markedFor.current = windows;
-    requestAnimationFrame(() => mark("cairn:runs:rows"));
-  });
-}
-
-/** The clock for running runs' durations: ticks each second while one is on screen. */
-function useClock(data: RunData, columns: Column[]): number {
-  const [now, setNow] = useState(Date.now);
-  const showsDuration = columns.some((c) => c.kind === "attributes" && c.key === "duration");
-  const range = data.range();
-  let running = false;
-  if (showsDuration && range) {
-    for (let d = range.start; d < range.end && !running; d++) {
-      const offset = data.offsetAt(d);
-      running = offset >= 0 && data.windows.row(offset)?.info.status === "RUNNING";
-    }
-  }
-  useEffect(() => {
-    if (!running) return undefined;
-    const timer = window.setInterval(() => setNow(Date.now()), 1000);
-    return () => window.clearInterval(timer);
-  }, [running]);
-  return now;
-}
-
-type Selection = {
-  ids: ReadonlySet<string>;
-  onSelect: (offset: number, display: number, shift: boolean) => void;
-  toggleAt: (display: number) => void;
-  set: (ids: ReadonlySet<string>) => void;
-  selectAll: () => Promise<void>;
-};
-
-/** The selected run ids: in the URL while there are few of them. */
-function useSelection(selParam: string, setSelParam: (v: string) => void, data: RunData): Selection {
-  const [ids, setIds] = useState<ReadonlySet<string>>(() => new Set(selParam ? selParam.split(",") : []));
-  const anchor = useRef(-1);
-  const latest = useRef({ ids, data });
-  latest.current = { ids, data };
-
-  useEffect(() => {
-    const text = ids.size <= MAX_URL_SELECTION ? [...ids].join(",") : "";
-    if (text !== (new URLSearchParams(location.search).get("sel") ?? "")) setSelParam(text);
-  }, [ids]); // setSelParam is a new function each render; the selection is what matters
-
-  const idAt = (display: number) => {
-    const { data } = latest.current;
-    const offset = data.offsetAt(display);
-    return offset >= 0 ? data.windows.row(offset)?.info.run_id : undefined;
-  };
-
-  const toggleAt = useCallback((display: number) => {
-    const id = idAt(display);
-    if (!id) return;
-    anchor.current = display;
-    setIds((s) => {
-      const next = new Set(s);
-      if (!next.delete(id)) next.add(id);
-      return next;
-    });
-  }, []);
-
-  const onSelect = useCallback(
-    (offset: number, display: number, shift: boolean) => {
-      if (!shift || anchor.current < 0) {
-        toggleAt(display);
-        return;
-      }
-      const { data, ids: current } = latest.current;
-      const from = Math.min(anchor.current, display);
-      const to = Math.min(Math.max(anchor.current, display), from + MAX_RANGE);
-      const clickedId = data.windows.row(offset)?.info.run_id;
-      const select = !clickedId || !current.has(clickedId);
-      const offsets: number[] = [];
-      for (let d = from; d <= to; d++) {
-        const o = data.offsetAt(d);
-        if (o >= 0) offsets.push(o);
-      }
-      if (!offsets.length) return;
-      anchor.current = display;
-      void data.windows.load(Math.min(...offsets), Math.max(...offsets) + 1).then(() => {
-        setIds((s) => {
-          const next = new Set(s);
-          for (const o of offsets) {
-            const id = data.windows.row(o)?.info.run_id;
-            if (!id) continue;
-            if (select) next.add(id);
-            else next.delete(id);
-          }
-          return next;
-        });
-      });
-    },
-    [toggleAt],
-  );
-
-  const selectAll = useCallback(async () => {
-    const { data, ids: current } = latest.current;
-    const total = data.windows.total ?? 0;
-    const range = data.range();
-    let offsets: number[] = [];
-    if (total <= MAX_COMPARE && !data.layout) {
-      await data.windows.load(0, total);
-      offsets = Array.from({ length: total }, (_, i) => i);
-    } else if (range) {
-      for (let d = range.firstVisible; d < range.endVisible; d++) {
-        const o = data.offsetAt(d);
-        if (o >= 0) offsets.push(o);
-      }
-    }
-    const wanted = offsets.map((o) => data.windows.row(o)?.info.run_id).filter((id): id is string => !!id);
-    const all = wanted.length > 0 && wanted.every((id) => current.has(id));
-    setIds((s) => {
-      const next = new Set(s);
-      for (const id of wanted) {
-        if (all) next.delete(id);
-        else next.add(id);
-      }
-      return next;
-    });
-  }, []);
-
-  return useMemo(() => ({ ids, onSelect, toggleAt, set: setIds, selectAll }), [ids, onSelect, toggleAt, selectAll]);
-}
-
-function SelectAllBox({ selection, total }: { selection: Selection; total: number }) {
-  const n = selection.ids.size;
-  return (
-    <input
-      type="checkbox"
-      aria-label="Select all"
-      title="Select all matching runs (up to 1,000), or the runs in view"
-      checked={n > 0 && n >= total}
-      indeterminate={n > 0 && n < total}
-      onClick={(e) => {
-        e.preventDefault();
-        void selection.selectAll();
-      }}
-    />
-  );
-}
-
-/** j/k or arrows move the row cursor, Enter opens the run, x selects it, / focuses the filter. */
-function useKeyboard(
-  data: RunData,
-  cursor: number,
-  setCursor: (d: number) => void,
-  table: { current: TableHandle | null },
-  filterInput: { current: HTMLInputElement | null },
-  toggleAt: (display: number) => void,
-): void {
-  const latest = useRef({ data, cursor });
-  latest.current = { data, cursor };
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      const target = e.target as HTMLElement;
-      const typing = !!target.closest?.("input[type=text], input[type=search], input:not([type]), textarea, select, [contenteditable]");
-      if (e.key === "/" && !typing) {
-        e.preventDefault();
-        filterInput.current?.focus();
-        filterInput.current?.select();
-        return;
-      }
-      if (typing || e.metaKey || e.ctrlKey || e.altKey) return;
-      const { data, cursor } = latest.current;
-      const move = (by: number) => {
-        const range = data.range();
-        const next = cursor < 0 ? (range?.firstVisible ?? 0) : Math.max(0, Math.min(data.count - 1, cursor + by));
-        setCursor(next);
-        table.current?.reveal(next);
-      };
-      if (e.key === "j" || e.key === "ArrowDown") move(1);
-      else if (e.key === "k" || e.key === "ArrowUp") move(-1);
-      else if (e.key === "x" && cursor >= 0) toggleAt(cursor);
-      else if (e.key === "Enter" && cursor >= 0 && !target.closest("button, a")) {
-        const offset = data.offsetAt(cursor);
-        const row = offset >= 0 ? data.windows.row(offset) : undefined;
-        if (row) navigate(`/runs/${encodeURIComponent(row.info.run_id)}`);
-        else if (offset < 0) (document.querySelector(`.group-row[aria-rowindex="${cursor + 2}"]`) as HTMLElement | null)?.click();
-      } else return;
-      e.preventDefault();
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, [setCursor, table, filterInput, toggleAt]);
-}
-
-/** Total, selection count, compare, delete/restore (with undo), clear. */
-function ActionBar({ data, selection, view, filtered }: { data: RunData; selection: Selection; view: View; filtered: boolean }) {
-  const [busy, setBusy] = useState(false);
-  const [notice, setNotice] = useState<{ text: string; undo?: () => void } | null>(null);
-  const ids = [...selection.ids];
-  const total = data.windows.total;
-
-  const patchAll = async (runIds: string[], stage: "active" | "deleted") => {
-    setBusy(true);
-    let failed = 0;
-    const queue = [...runIds];
-    const worker = async () => {
-      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-        try {
-          await api.updateRun(id, { lifecycle_stage: stage });
-        } catch {
-          failed++;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PATCH_CONCURRENCY, runIds.length) }, worker));
-    setBusy(false);
-    await data.windows.refresh();
-    return failed;
-  };
-
-  const change = async (stage: "active" | "deleted") => {
-    const runIds = ids;
-    const failed = await patchAll(runIds, stage);
-    selection.set(new Set());
-    const verb = stage === "deleted" ? "Deleted" : "Restored";
-    const done = runIds.length - failed;
-    setNotice({
-      text: `${verb} ${done} run${done === 1 ? "" : "s"}${failed ? ` (${failed} failed)` : ""}.`,
-      undo: () => {
-        setNotice(null);
-        void patchAll(runIds, stage === "deleted" ? "active" : "deleted");
-      },
-    });
-  };
-
-  return (
-    <div class="runs-actions">
-      <span data-testid="runs-total" data-total={total ?? undefined} class="runs-total">
-        {total === null
-          ? data.windows.error
-            ? "No result"
-            : "Loading…"
-          : `${total} ${filtered ? "matching " : ""}run${total === 1 ? "" : "s"}`}
-      </span>
-      {ids.length > 0 && (
-        <>
-          <span class="muted">·</span>
-          <span>{ids.length} selected</span>
-          <button class="ghost small" onClick={() => selection.set(new Set())}>
-            Clear
-          </button>
-        </>
-      )}
-      <span class="spacer" />
-      {notice && (
-        <span class="notice" role="status">
-          {notice.text}
-          {notice.undo && (
-            <button class="ghost small" onClick={notice.undo}>
-              Undo
-            </button>
-          )}
-        </span>
-      )}
-      <button
-        class="primary"
-        data-testid="compare-button"
-        disabled={ids.length < 2 || ids.length > MAX_COMPARE}
-        title={ids.length > MAX_COMPARE ? `Compare takes at most ${MAX_COMPARE} runs` : "Compare the selected runs"}
-        onClick={() => navigate(`/compare?runs=${ids.map(encodeURIComponent).join(",")}`)}
-      >
-        Compare{ids.length >= 2 ? ` (${ids.length})` : ""}
-      </button>
-      {view !== "deleted_only" && (
-        <button class="danger" disabled={!ids.length || busy} onClick={() => void change("deleted")}>
-          Delete
-        </button>
-      )}
-      {view !== "active_only" && (
-        <button disabled={!ids.length || busy} onClick={() => void change("active")}>
-          Restore
-        </button>
-      )}
-    </div>
-  );
-}
-
-/** Exports every matching run as CSV; a second click cancels. */
-function ExportButton({ query, columns, name }: { query: Query; columns: Column[]; name: string }) {
-  const [progress, setProgress] = useState<{ done: number; total: number; controller: AbortController } | null>(null);
-  const [error, setError] = useState<unknown>(null);
-
-  const start = async () => {
-    if (progress) {
-      progress.controller.abort();
-      setProgress(null);
-      return;
-    }
-    const controller = new AbortController();
-    setError(null);
-    setProgress({ done: 0, total: 0, controller });
-    try {
-      const result = await exportCsv(query, columns, (b, s) => api.searchRuns(b, s), controller.signal, (done, total) =>
-        setProgress({ done, total, controller }),
-      );
-      download(`${name.replace(/[^\w.-]+/g, "_")}-runs.csv`, result.csv);
-    } catch (e) {
-      if (!controller.signal.aborted) setError(e);
-    } finally {
-      setProgress((p) => (p?.controller === controller ? null : p));
-    }
-  };
-
-  const pct = progress && progress.total ? Math.floor((100 * progress.done) / progress.total) : 0;
-  return (
-    <button
-      data-testid="export-csv"
-      onClick={() => void start()}
-      title={error ? `Export failed: ${error instanceof Error ? error.message : String(error)}` : "Download the matching runs (up to 100,000) as CSV with these columns"}
-      class={error ? "danger" : undefined}
-    >
-      {progress ? `Exporting ${pct}% · cancel` : "Export CSV"}
-    </button>
-  );
-}

@@ -1,6 +1,6 @@
 // The column chooser of the runs table: the shown columns in order (move, remove), and every
 // attribute, metric (last / min / max), param and tag of the experiment to add, with a search.
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { ExperimentKeys } from "../../api/client";
 import { ATTRIBUTES, columnId, columnLabel, type Agg, type Column, type Kind } from "./columns";
 
@@ -18,6 +18,8 @@ const KIND_TITLES: Record<Kind, string> = { attributes: "Attributes", metrics: "
 
 export function ColumnChooser(props: Props) {
   const [search, setSearch] = useState("");
+  const searchInput = useRef<HTMLInputElement>(null);
+  useEffect(() => searchInput.current?.focus(), []);
   const chosen = new Set(props.columns.map(columnId));
   const needle = search.trim().toLowerCase();
 
@@ -45,7 +47,7 @@ export function ColumnChooser(props: Props) {
         type="search"
         placeholder="Search columns…"
         value={search}
-        autoFocus
+        ref={searchInput}
         onInput={(e) => setSearch(e.currentTarget.value)}
         aria-label="Search columns"
       />

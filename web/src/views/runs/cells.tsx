@@ -4,7 +4,7 @@
 import { memo } from "preact/compat";
 import type { RunRow } from "../../api/client";
 import { Link, StatusBadge } from "../../components/common";
-import { pinStyle, rowStyle } from "../../table/VirtualTable";
+import { rowStyle } from "../../table/VirtualTable";
 import { cellText, columnId, columnLabel, isSortable, type Column, type Sort } from "./columns";
 
 export const ROW_HEIGHT = 30;
@@ -25,13 +25,13 @@ type RunRowProps = {
   onCursor: (display: number) => void;
 };
 
-function Cell({ row, column, now, pinned, index }: { row: RunRow; column: Column; now: number; pinned: boolean; index: number }) {
-  const pin = pinned ? { class: "vt-cell vt-pin", style: pinStyle(index) } : { class: "vt-cell", style: undefined };
+function Cell({ row, column, now, pinned }: { row: RunRow; column: Column; now: number; pinned: boolean }) {
+  const pin = { class: pinned ? "vt-cell vt-pin" : "vt-cell" };
   if (column.kind === "attributes") {
     switch (column.key) {
       case "run_name":
         return (
-          <div role="cell" class={pin.class + " name-cell"} style={pin.style}>
+          <div role="cell" class={pin.class + " name-cell"}>
             <Link href={`/runs/${encodeURIComponent(row.info.run_id)}`} title={row.info.run_name}>
               {row.info.run_name || row.info.run_id}
             </Link>
@@ -39,26 +39,26 @@ function Cell({ row, column, now, pinned, index }: { row: RunRow; column: Column
         );
       case "status":
         return (
-          <div role="cell" class={pin.class} style={pin.style}>
+          <div role="cell" class={pin.class}>
             <StatusBadge status={row.info.status} />
           </div>
         );
       case "run_id":
         return (
-          <div role="cell" class={pin.class + " mono small"} style={pin.style} title={row.info.run_id}>
+          <div role="cell" class={pin.class + " mono small"} title={row.info.run_id}>
             <span class="vt-text">{row.info.run_id}</span>
           </div>
         );
       case "start_time":
       case "end_time":
         return (
-          <div role="cell" class={pin.class + " small"} style={pin.style}>
+          <div role="cell" class={pin.class + " small"}>
             <span class="vt-text">{cellText(row, column, now)}</span>
           </div>
         );
       case "duration":
         return (
-          <div role="cell" class={pin.class + " num"} style={pin.style}>
+          <div role="cell" class={pin.class + " num"}>
             {cellText(row, column, now || Date.now())}
           </div>
         );
@@ -66,7 +66,7 @@ function Cell({ row, column, now, pinned, index }: { row: RunRow; column: Column
   }
   const text = cellText(row, column, now);
   return (
-    <div role="cell" class={pin.class + (column.kind === "metrics" ? " num" : "")} style={pin.style} title={text}>
+    <div role="cell" class={pin.class + (column.kind === "metrics" ? " num" : "")} title={text}>
       <span class="vt-text">{text}</span>
     </div>
   );
@@ -85,7 +85,7 @@ function RunRowViewImpl(props: RunRowProps) {
       data-run-id={row.info.run_id}
       onMouseDown={() => props.onCursor(display)}
     >
-      <div role="cell" class="vt-cell vt-pin check-cell" style={pinStyle(0)}>
+      <div role="cell" class="vt-cell vt-pin check-cell">
         <input
           type="checkbox"
           data-testid="run-select"
@@ -98,7 +98,7 @@ function RunRowViewImpl(props: RunRowProps) {
         />
       </div>
       {props.columns.map((c, i) => (
-        <Cell key={columnId(c)} row={row} column={c} now={props.now} pinned={i === 0 && props.pinnedName} index={i + 1} />
+        <Cell key={columnId(c)} row={row} column={c} now={props.now} pinned={i === 0 && props.pinnedName} />
       ))}
     </div>
   );
@@ -106,17 +106,9 @@ function RunRowViewImpl(props: RunRowProps) {
 
 export const RunRowView = memo(RunRowViewImpl);
 
-export function PlaceholderRow(props: { top: number; columns: Column[]; display: number }) {
-  return (
-    <div class="vt-row placeholder" style={rowStyle(props.top, ROW_HEIGHT)} role="row" aria-rowindex={props.display + 2} aria-busy="true">
-      <div class="vt-cell vt-pin" style={pinStyle(0)} />
-      {props.columns.map((c) => (
-        <div key={columnId(c)} class="vt-cell">
-          <span class="skeleton" />
-        </div>
-      ))}
-    </div>
-  );
+/** A row still loading: one element (drawn by CSS), cheap to show by the screenful. */
+export function PlaceholderRow(props: { top: number; display: number }) {
+  return <div class="vt-row placeholder" style={rowStyle(props.top, ROW_HEIGHT)} role="row" aria-rowindex={props.display + 2} aria-busy="true" />;
 }
 
 export function GroupRowView(props: {

@@ -43,8 +43,25 @@ function groupSource(windows: RunWindows, query: Query, column: Column): GroupSo
   };
 }
 
+type State = { windows: RunWindows; finder: { current: GroupFinder | null } };
+
+/** Whether a query has something to show: its first rows (and first group), or an error. */
+function isReady({ windows, finder }: State): boolean {
+  if (windows.error !== null) return true;
+  if (windows.total === null) return false;
+  const f = finder.current;
+  return !f || windows.total === 0 || f.groups.length > 0 || f.error !== null;
+}
+
+function layoutOf({ windows, finder }: State, collapsed: ReadonlySet<string>): GroupLayout | null {
+  return finder.current ? new GroupLayout(finder.current.groups, collapsed, windows.total ?? 0) : null;
+}
+
 export type RunData = {
+  /** The windows whose rows are on screen: the previous query's until the new one answers. */
   windows: RunWindows;
+  /** The windows of the current query (its error is the filter's). */
+  current: RunWindows;
   /** The display layout when grouping (null otherwise). */
   layout: GroupLayout | null;
   /** Rows the table shows (runs, or group headers and runs). */
@@ -67,7 +84,7 @@ export function useRunData(
   const rangeRef = useRef<RowRange | null>(null);
   const key = JSON.stringify([query, groupBy && columnId(groupBy)]);
 
-  const state = useMemo(() => {
+  const state = useMemo<State>(() => {
     const windows = new RunWindows(query, search, bump);
     windows.ensure(0, BLOCK);
     const finder = groupBy ? new GroupFinder(groupSource(windows, query, groupBy), (r) => groupValue(r, groupBy), bump) : null;
@@ -81,15 +98,22 @@ export function useRunData(
     [state],
   );
 
+  // Keep the previous rows on screen until the new query has some (no blank flash, and the
+  // rows' elements are reused).
+  const shownRef = useRef<State>(state);
+  if (shownRef.current !== state && isReady(state)) shownRef.current = state;
+  const shown = shownRef.current;
+
   const { windows } = state;
-  const finder = state.finder.current;
-  const total = windows.total ?? 0;
-  const layout = finder ? new GroupLayout(finder.groups, collapsed, total) : null;
+  const layout = layoutOf(state, collapsed);
   const layoutRef = useRef(layout);
   layoutRef.current = layout;
+  const shownLayout = shown === state ? layout : layoutOf(shown, collapsed);
+  const shownLayoutRef = useRef(shownLayout);
+  shownLayoutRef.current = shownLayout;
 
   const offsetAt = useCallback((display: number) => {
-    const l = layoutRef.current;
+    const l = shownLayoutRef.current;
     if (!l) return display;
     const e = l.entry(display);
     return e.kind === "header" ? -1 : e.offset;
@@ -157,9 +181,10 @@ export function useRunData(
   });
 
   return {
-    windows,
-    layout,
-    count: layout ? layout.count : total,
+    windows: shown.windows,
+    current: windows,
+    layout: shownLayout,
+    count: shownLayout ? shownLayout.count : (shown.windows.total ?? 0),
     offsetAt,
     onRange,
     range: () => rangeRef.current,

@@ -52,8 +52,12 @@ export class RunWindows {
     return this.total !== null || this.error !== null;
   }
 
-  /** Wants rows [start, end) on screen: fetches missing blocks, aborts ones far from them. */
+  /**
+   * Wants rows [start, end) on screen: fetches missing blocks, aborts ones far from them. A
+   * failed query is not retried here (`refresh` does).
+   */
   ensure(start: number, end: number): void {
+    if (this.error !== null) return;
     const first = Math.floor(start / BLOCK);
     let last = Math.floor(Math.max(start, end - 1) / BLOCK);
     if (this.total !== null) last = Math.min(last, Math.max(0, Math.ceil(this.total / BLOCK) - 1));

@@ -1,0 +1,87 @@
+// Small hooks of the runs table: the `cairn:runs:rows` performance mark, the clock of running
+// runs' durations, and the keyboard (j/k or arrows move the cursor, Enter opens, x selects,
+// / focuses the filter).
+import { useEffect, useRef, useState } from "preact/hooks";
+import { mark } from "../../perf";
+import type { TableHandle } from "../../table/VirtualTable";
+import type { Column } from "./columns";
+import type { RunData } from "./useRunData";
+
+/** Marks `cairn:runs:rows` once the first rows of each new query are painted. */
+export function useRowsMark(data: RunData): void {
+  const markedFor = useRef<unknown>(null);
+  useEffect(() => {
+    const { windows } = data;
+    if (markedFor.current === windows || windows.total === null) return;
+    const range = data.range();
+    const first = range ? range.firstVisible : 0;
+    const offset = data.offsetAt(first);
+    const ready = data.count === 0 || (offset < 0 ? true : windows.row(offset) !== undefined);
+    if (!ready) return;
+    markedFor.current = windows;
+    requestAnimationFrame(() => mark("cairn:runs:rows"));
+  });
+}
+
+/** The clock for running runs' durations: ticks each second while one is on screen. */
+export function useClock(data: RunData, columns: Column[]): number {
+  const [now, setNow] = useState(Date.now);
+  const showsDuration = columns.some((c) => c.kind === "attributes" && c.key === "duration");
+  const range = data.range();
+  let running = false;
+  if (showsDuration && range) {
+    for (let d = range.start; d < range.end && !running; d++) {
+      const offset = data.offsetAt(d);
+      running = offset >= 0 && data.windows.row(offset)?.info.status === "RUNNING";
+    }
+  }
+  useEffect(() => {
+    if (!running) return undefined;
+    const timer = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => window.clearInterval(timer);
+  }, [running]);
+  return now;
+}
+
+/** j/k or arrows move the row cursor, Enter opens the run, x selects it, / focuses the filter. */
+export function useKeyboard(
+  data: RunData,
+  cursor: number,
+  setCursor: (d: number) => void,
+  table: { current: TableHandle | null },
+  filterInput: { current: HTMLInputElement | null },
+  toggleAt: (display: number) => void,
+  open: (display: number) => void,
+): void {
+  const latest = useRef({ data, cursor, open });
+  latest.current = { data, cursor, open };
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement;
+      const typing = !!target.closest?.("input[type=text], input[type=search], input:not([type]), textarea, select, [contenteditable]");
+      if (e.key === "/" && !typing) {
+        e.preventDefault();
+        filterInput.current?.focus();
+        filterInput.current?.select();
+        return;
+      }
+      if (typing || e.metaKey || e.ctrlKey || e.altKey) return;
+      const { data, cursor } = latest.current;
+      const move = (by: number) => {
+        const range = data.range();
+        const next = cursor < 0 ? (range?.firstVisible ?? 0) : Math.max(0, Math.min(data.count - 1, cursor + by));
+        setCursor(next);
+        table.current?.reveal(next);
+      };
+      if (e.key === "j" || e.key === "ArrowDown") move(1);
+      else if (e.key === "k" || e.key === "ArrowUp") move(-1);
+      else if (e.key === "x" && cursor >= 0) toggleAt(cursor);
+      else if (e.key === "Enter" && cursor >= 0 && !target.closest("button, a")) latest.current.open(cursor);
+      else return;
+      e.preventDefault();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [setCursor, table, filterInput, toggleAt]);
+}
+
