@@ -43,7 +43,9 @@ export function RunPage(props: { runId: string }) {
     () => Object.fromEntries((run.data?.data.tags ?? []).map((t) => [t.key, t.value])),
     [run.data],
   );
-  const keys = useMemo(() => (metrics.data?.metrics ?? []).map((m) => m.key).sort(), [metrics.data]);
+  // Stable while refreshed statistics bring the same keys (the charts keep their state).
+  const keysId = (metrics.data?.metrics ?? []).map((m) => m.key).sort().join("\n");
+  const keys = useMemo(() => (keysId ? keysId.split("\n") : []), [keysId]);
 
   useEffect(() => {
     if (run.data) document.title = `${run.data.info.run_name} · Cairn`;

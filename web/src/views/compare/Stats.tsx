@@ -81,6 +81,7 @@ export function Stats(props: {
     );
   }
   const row = model.metrics.find((m) => m.key === metric)!;
+  const label = (v: string | undefined) => choices.find(([c]) => c === v)?.[1] ?? v ?? "";
   const sample = (label: string, value: string | undefined, set: (v: string) => void) => (
     <label class="cp-field">
       {label}
@@ -159,15 +160,17 @@ export function Stats(props: {
             {sample("A", a, setA)}
             {sample("B", b, setB)}
           </div>
-          {test.error ? <ErrorBox error={test.error} /> : test.data ? <TestResult test={test.data} names={names(model)} /> : <Loading />}
+          {test.error ? (
+            <ErrorBox error={test.error} />
+          ) : test.data ? (
+            <TestResult test={test.data} labels={[label(a), label(b)]} />
+          ) : (
+            <Loading />
+          )}
         </>
       )}
     </div>
   );
-}
-
-function names(model: DiffModel): Map<string, string> {
-  return new Map(model.runs.map((r) => [r.id, r.name]));
 }
 
 /** A wire describe as numbers. */
@@ -208,7 +211,7 @@ function DescribeTable(props: { rows: { label: string; d: Description | null }[]
   );
 }
 
-function TestResult(props: { test: Test; names: Map<string, string> }) {
+function TestResult(props: { test: Test; labels: [string, string] }) {
   const { test } = props;
   const w = test.welch;
   const mw = test.mann_whitney;
@@ -220,15 +223,15 @@ function TestResult(props: { test: Test; names: Map<string, string> }) {
     ) : (
       <span class="badge">not significant at 5%</span>
     );
-  const side = (s: Test["a"], label: string) => {
-    const ids = s.run_ids ?? [];
+  const side = (s: Test["a"], which: string, name: string) => {
+    const runs = s.run_ids?.length ?? 0;
     const d = fromWire(s.describe);
     return (
       <div class="cp-side">
-        <strong>{label}</strong>{" "}
+        <strong>{which}</strong> {name}{" "}
         <span class="muted">
-          {ids.length === 1 ? (props.names.get(ids[0]) ?? ids[0]) : `${ids.length} runs`}
-          {d && ` · n = ${d.n}, mean ${formatNumber(d.mean)}${Number.isNaN(d.std) ? "" : ` ± ${formatNumber(d.std)}`}`}
+          {runs > 1 && runs !== d?.n ? `· ${runs} runs ` : ""}
+          {d && `· n = ${d.n}, mean ${formatNumber(d.mean)}${Number.isNaN(d.std) ? "" : ` ± ${formatNumber(d.std)}`}`}
         </span>
       </div>
     );
@@ -240,8 +243,8 @@ function TestResult(props: { test: Test; names: Map<string, string> }) {
           ? `One value per run (${test.aggregate ?? "last"} of ${test.metric}).`
           : `Every point of ${test.metric} of one run against the other's.`}
       </p>
-      {side(test.a, "A")}
-      {side(test.b, "B")}
+      {side(test.a, "A", props.labels[0])}
+      {side(test.b, "B", props.labels[1])}
       <div class="cp-tests">
         <table class="cp-table">
           <caption>Welch's t-test {verdict(p(w?.p_value))}</caption>

@@ -5,7 +5,7 @@ import { useMemo } from "preact/hooks";
 import { api, ApiError, type Run } from "../../api/client";
 import { ErrorBox, Loading } from "../../components/common";
 import { formatBytes, formatTime } from "../../format";
-import { parseEnvironment, reproduceRecipe, type EnvDoc } from "./environment";
+import { hasRecipe, parseEnvironment, reproduceRecipe, type EnvDoc } from "./environment";
 import { fetchPart } from "./fetchFile";
 import { useAsync } from "./hooks";
 import { headRange, PREVIEW_MAX_BYTES } from "./preview";
@@ -45,7 +45,7 @@ export function EnvironmentTab(props: { run: Run; tags: Record<string, string> }
   const diff = useAsync((signal) => hasDiff(runId, signal), [runId]);
   const recipe = useMemo(
     () =>
-      env.data === undefined || diff.data === undefined
+      env.data === undefined || diff.data === undefined || !hasRecipe(env.data, props.tags)
         ? null
         : reproduceRecipe({
             runId,
@@ -64,7 +64,8 @@ export function EnvironmentTab(props: { run: Run; tags: Record<string, string> }
       {doc === null && (
         <p class="rp-banner">
           This run has no <code>environment.json</code>: it was not started with the Cairn SDK (or environment capture
-          was off), so its interpreter, machine and packages are unknown. The recipe below uses what its tags say.
+          was off), so its interpreter, machine and packages are unknown.
+          {recipe ? " The recipe below uses what its tags say." : " Its tags name no source or command either."}
         </p>
       )}
       {doc && <Summary doc={doc} />}

@@ -25,7 +25,9 @@ type Props = {
 export function Overview(props: Props) {
   const { run, tags, metrics } = props;
   const keys = useMemo(() => (metrics?.metrics ?? []).map((m) => m.key), [metrics]);
-  const headline = useMemo(() => headlineKeys(keys), [keys]);
+  // Stable while refreshed statistics bring the same keys (the charts keep their state).
+  const headlineId = headlineKeys(keys).join("\n");
+  const headline = useMemo(() => (headlineId ? headlineId.split("\n") : []), [headlineId]);
   const params: KV[] = (run.data.params ?? []).map((p) => [p.key, p.value]);
   const { user, system } = splitTags(tags);
   return (
@@ -56,10 +58,12 @@ export function Overview(props: Props) {
           <h2>
             Key metrics{" "}
             <Link href={`/runs/${encodeURIComponent(run.info.run_id)}?tab=charts`} class="rp-h-link">
-              all charts →
+              {run.info.status === "RUNNING" ? "live charts of every metric →" : "all charts →"}
             </Link>
           </h2>
-          <RunCharts runId={run.info.run_id} running={run.info.status === "RUNNING"} keys={headline} />
+          {/* Not live: RunCharts adds every key the stream brings (system metrics included) to
+              the charts it shows, which would defeat the short list; the Charts tab is live. */}
+          <RunCharts runId={run.info.run_id} running={false} keys={headline} />
         </section>
       )}
     </div>

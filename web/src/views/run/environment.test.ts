@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import {
   cloneDir,
+  hasRecipe,
   parseEnvironment,
   pinnedRequirements,
   pythonCommand,
@@ -102,5 +103,18 @@ describe("reproduceRecipe", () => {
     const recipe = reproduceRecipe({ runId: "r", runName: "n", doc: { command: { argv: ["-c"] } }, tags: {}, diffUrl: null });
     expect(recipe).toContain("# No git repository was recorded for this run.");
     expect(recipe).toContain("its code was not recorded");
+  });
+});
+
+describe("hasRecipe", () => {
+  it("needs a document or tags about source or command", () => {
+    expect(hasRecipe({}, {})).toBe(true);
+    expect(hasRecipe(null, { team: "a" })).toBe(false);
+    expect(hasRecipe(null, { "mlflow.source.name": "train.py" })).toBe(true);
+  });
+
+  it("falls back on the source name for the command", () => {
+    const recipe = reproduceRecipe({ runId: "r", runName: "n", doc: null, tags: { "mlflow.source.name": "train.py" }, diffUrl: null });
+    expect(recipe).toContain("python train.py  # its arguments were not recorded\n");
   });
 });

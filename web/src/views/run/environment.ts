@@ -153,6 +153,13 @@ export function reproduceRecipe(input: RecipeInput): string {
   return lines.join("\n") + "\n";
 }
 
+/** Whether a recipe says anything: an environment document, or tags naming source or command. */
+export function hasRecipe(doc: EnvDoc | null, tags: Record<string, string>): boolean {
+  if (doc) return true;
+  const keys = ["mlflow.source.git.commit", "cairn.git.commit", "cairn.command", "mlflow.source.name"];
+  return keys.some((k) => !!tags[k]);
+}
+
 /** The command that started the run, as `python <script> <args>`. */
 function commandLine(doc: EnvDoc | null, tags: Record<string, string>, cwd: string | undefined): string {
   const argv = doc?.command?.argv;
@@ -162,5 +169,8 @@ function commandLine(doc: EnvDoc | null, tags: Record<string, string>, cwd: stri
     return ["python", script, ...argv.slice(1)].map(shellQuote).join(" ");
   }
   const line = doc?.command?.line ?? tags["cairn.command"];
-  return line ? `python ${line}` : "# The command line was not recorded.";
+  if (line) return `python ${line}`;
+  const source = tags["mlflow.source.name"];
+  if (source && tags["mlflow.source.type"] !== "NOTEBOOK") return `python ${shellQuote(source)}  # its arguments were not recorded`;
+  return "# The command line was not recorded.";
 }
