@@ -33,6 +33,7 @@ export function ComparePage() {
   const runsKey = runIds.join(",");
   const main = useAsync((signal) => (runIds.length ? api.compare({ run_ids: runIds }, signal) : Promise.resolve(null)), [runsKey]);
   const model = useMemo(() => (main.data ? shapeDiff(main.data) : null), [main.data]);
+  const comparedIds = useMemo(() => model?.runs.map((r) => r.id) ?? [], [model]);
 
   if (runIds.length === 0) {
     return (
@@ -55,7 +56,7 @@ export function ComparePage() {
   }
   if (!model) return <Loading what={`${runIds.length} runs`} />;
   const cut = runsParam.split(",").filter(Boolean).length > MAX_RUNS;
-  return <Compare model={model} runIds={model.runs.map((r) => r.id)} cut={cut} />;
+  return <Compare model={model} runIds={comparedIds} cut={cut} />;
 }
 
 function Compare(props: { model: DiffModel; runIds: string[]; cut: boolean }) {
