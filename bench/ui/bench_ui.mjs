@@ -183,6 +183,26 @@ function stampNext(page, event, filter = "") {
   );
 }
 
+/**
+ * When the last API answer that arrived before time `t` (ms since navigation) had been received:
+ * the part of a navigation spent waiting on the server; the rest is the page's own work.
+ */
+const apiDoneBy = (page, t) =>
+  page.evaluate((until) => {
+    const ends = performance
+      .getEntriesByType("resource")
+      .filter((e) => e.name.includes("/api/") && e.responseEnd <= until)
+      .map((e) => e.responseEnd);
+    return ends.length ? Math.max(...ends) : 0;
+  }, t);
+
+/** Waits for navigation mark `name`; pushes its time to `times` and the API's share to `api`. */
+async function navigationMark(page, name, times, api) {
+  const t = await waitMark(page, name);
+  times.push(t);
+  api.push(await apiDoneBy(page, t));
+}
+
 const stamp = (page, event) => page.evaluate((ev) => window.__benchAt[ev], event);
 
 function check(cond, message, problems) {
@@ -227,13 +247,13 @@ function scrollTo(page, fraction, total) {
 }
 
 async function benchRuns(context, url, seed, reps) {
-  const out = { rows: [], filter: [], scrollMiddle: [], scrollEnd: [], problems: [] };
+  const out = { rows: [], rowsApi: [], filter: [], scrollMiddle: [], scrollEnd: [], problems: [] };
   const filter = "metrics.loss < 0.1";
   const expectFiltered = Math.round(seed.runs / 10);
   for (let r = 0; r < reps; r++) {
     const page = await newPage(context);
     await page.goto(`${url}/experiments/${seed.experiment_id}`, { waitUntil: "commit" });
-    out.rows.push(await waitMark(page, "cairn:runs:rows"));
+    await navigationMark(page, "cairn:runs:rows", out.rows, out.rowsApi);
     await page.waitForSelector('[data-testid="run-row"][data-run-id]');
     const total = await page.textContent('[data-testid="runs-total"]');
     const shown = total.replace(/[^0-9]/g, "");
@@ -283,12 +303,12 @@ async function dragZoom(page, canvas) {
 }
 
 async function benchCompare(context, url, seed, reps) {
-  const out = { compare: [], zoom: [], refined: [], problems: [] };
+  const out = { compare: [], compareApi: [], zoom: [], refined: [], problems: [] };
   const runs = seed.run_ids.length;
   for (let r = 0; r < reps; r++) {
     const page = await newPage(context);
     await page.goto(`${url}/compare?runs=${seed.run_ids.join(",")}`, { waitUntil: "commit" });
-    out.compare.push(await waitMark(page, "cairn:compare:ready"));
+    await navigationMark(page, "cairn:compare:ready", out.compare, out.compareApi);
     const charts = page.locator('[data-testid="compare-chart"]');
     const series = await charts.first().getAttribute("data-series");
     check(series === String(runs), `compare-chart data-series=${series}, want ${runs}`, out.problems);
@@ -316,11 +336,11 @@ async function benchCompare(context, url, seed, reps) {
 // ---- 3. the run page
 
 async function benchRunPage(context, url, seed, reps) {
-  const out = { runpage: [], problems: [] };
+  const out = { runpage: [], runpageApi: [], problems: [] };
   for (let r = 0; r < reps; r++) {
     const page = await newPage(context);
     await page.goto(`${url}/runs/${seed.run_id}?tab=charts`, { waitUntil: "commit" });
-    out.runpage.push(await waitMark(page, "cairn:run:ready"));
+    await navigationMark(page, "cairn:run:ready", out.runpage, out.runpageApi);
     const charts = await page.locator('[data-testid="metric-chart"]').count();
     check(charts === seed.keys, `${charts} metric charts, want ${seed.keys}`, out.problems);
     out.problems.push(...page.problems);
@@ -371,13 +391,15 @@ const load = () =>
 
 function header(opts) {
   const commit = execFileSync("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]).toString().trim();
-  const dirty = execFileSync("git", ["-C", REPO, "status", "--porcelain", "--", "web", "crates"]).toString().trim();
+  // The tree the numbers come from: the server's sources, and the UI's unless a folder is served.
+  const paths = process.env.CAIRN_WEB_DIR ? ["crates"] : ["crates", "web"];
+  const dirty = paths.filter((p) => execFileSync("git", ["-C", REPO, "status", "--porcelain", "--", p]).length > 0);
   const server = process.env.CAIRN_BIN ?? "target/release/cairn";
   const web = process.env.CAIRN_WEB_DIR ? `, UI from ${process.env.CAIRN_WEB_DIR}` : "";
   return [
     `# Cairn web UI benchmark (${opts.quick ? "QUICK sizes" : "full sizes"}, median of ${opts.reps})`,
     "",
-    `- ${new Date().toISOString()}, commit ${commit}${dirty ? " (+ uncommitted changes)" : ""}`,
+    `- ${new Date().toISOString()}, commit ${commit}${dirty.length ? ` (+ uncommitted changes in ${dirty.join(", ")})` : ""}`,
     `- ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), load average ${load()} at the start`,
     `- server ${server}${web}; Chromium ${process.env.CHROMIUM ?? "/usr/bin/chromium"} headless, 1440×900`,
   ].join("\n");
@@ -409,6 +431,7 @@ async function main() {
     if (runs) {
       const label = n.toLocaleString("en");
       lines.push(row(`runs table, ${label} runs: navigation → first rows`, runs.rows, BARS.rows));
+      lines.push(row(`  of which until the last API answer`, runs.rowsApi, null));
       lines.push(row(`runs table, ${label} runs: filter (Enter → rows)`, runs.filter, BARS.filter));
       lines.push(row(`runs table, ${label} runs: scroll to the middle → rows`, runs.scrollMiddle, BARS.scroll));
       lines.push(row(`runs table, ${label} runs: scroll to the end → rows`, runs.scrollEnd, BARS.scroll));
@@ -418,6 +441,7 @@ async function main() {
     if (compare) {
       const label = `${cr.toLocaleString("en")} runs × ${ck} metrics × ${cs.toLocaleString("en")} steps`;
       lines.push(row(`compare, ${label}: navigation → charts painted`, compare.compare, BARS.compare));
+      lines.push(row(`  of which until the last API answer`, compare.compareApi, null));
       lines.push(row(`compare, ${label}: zoom (drag) → redrawn`, compare.zoom, BARS.zoom));
       lines.push(row(`compare, ${label}: zoom (drag) → range refetched and drawn`, compare.refined, null));
     }
@@ -426,6 +450,7 @@ async function main() {
     if (runpage) {
       const label = `${rk} keys × ${rp.toLocaleString("en")} points`;
       lines.push(row(`run page, ${label}: navigation → charts ready`, runpage.runpage, BARS.runpage));
+      lines.push(row(`  of which until the last API answer`, runpage.runpageApi, null));
     }
   } finally {
     await browser.close();
