@@ -4,7 +4,7 @@
 // saved views, CSV export and live updates. Filter, sort, columns, view, grouping and a small
 // selection live in the URL, so a link reproduces the view.
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, ApiError, type Experiment, type ExperimentKeys, type View } from "../api/client";
+import { api, ApiError, type Experiment, type ExperimentKeys, type RunRow, type View } from "../api/client";
 import { ErrorBox, Link } from "../components/common";
 import { navigate, useQueryParam } from "../router";
 import { VirtualTable, type TableColumn, type TableHandle } from "../table/VirtualTable";
@@ -13,6 +13,7 @@ import { ColumnChooser } from "./runs/ColumnChooser";
 import {
   columnId,
   defaultColumns,
+  keysOfRows,
   nextSort,
   orderClause,
   parseColumnId,
@@ -28,16 +29,18 @@ import { FilterBox } from "./runs/FilterBox";
 import type { EntityKind } from "./runs/filter";
 import { groupId } from "./runs/groups";
 import { Popover } from "./runs/Popover";
-import { useClock, useKeyboard, useRowsMark } from "./runs/hooks";
+import { useClock, useExperimentKeys, useKeyboard, useRowsMark } from "./runs/hooks";
 import { SavedViews } from "./runs/SavedViews";
 import { SelectAllBox, useSelection } from "./runs/selection";
 import { groupValue, useRunData, type RunData } from "./runs/useRunData";
-import type { Query } from "./runs/windows";
+import { BLOCK, type Query, type RunWindows } from "./runs/windows";
 import "./runs/runs.css";
 
 const VIEWS: Record<string, View> = { active: "active_only", deleted: "deleted_only", all: "all" };
 
 const WIDTH_KEY = "cairn.runs.widths";
+/** Quiet time after a query before the experiment's keys are fetched unasked. */
+const KEYS_IDLE_MS = 3000;
 
 function defaultWidth(c: Column): number {
   if (c.kind !== "attributes") return c.kind === "metrics" ? 118 : 120;
@@ -66,15 +69,20 @@ function RunsView({ experimentId }: { experimentId: string }) {
 
   const [experiment, setExperiment] = useState<Experiment | null>(null);
   const [loadError, setLoadError] = useState<unknown>(null);
-  const [keys, setKeys] = useState<ExperimentKeys | null>(null);
   useEffect(() => {
     const controller = new AbortController();
     api.getExperiment(experimentId, controller.signal).then((r) => setExperiment(r.experiment), (e) => controller.signal.aborted || setLoadError(e));
-    api.experimentKeys(experimentId, controller.signal).then(setKeys, () => undefined);
     return () => controller.abort();
   }, [experimentId]);
 
-  const columns = useMemo(() => (colsParam ? readColumns(colsParam) : defaultColumns(keys)), [colsParam, keys]);
+  // The default columns come from the first rows' keys (frozen once seen), so that the
+  // experiment's keys, slow to gather over many runs, are not needed for the first screen.
+  const sample = useRef<ExperimentKeys | null>(null);
+  const [keysReady, setKeysReady] = useState(false);
+  const serverKeys = useExperimentKeys(experimentId, keysReady);
+  const keys = serverKeys ?? sample.current;
+  const defaults = sample.current ?? serverKeys;
+  const columns = useMemo(() => (colsParam ? readColumns(colsParam) : defaultColumns(defaults)), [colsParam, defaults]);
   const sort = useMemo(() => readSort(sortParam), [sortParam]);
   const groupBy = useMemo(() => {
     const c = parseColumnId(groupParam);
@@ -102,6 +110,14 @@ function RunsView({ experimentId }: { experimentId: string }) {
   useEffect(() => setCollapsed(new Set()), [groupParam]);
   const data = useRunData(experimentId, query, groupBy, collapsed);
   const { windows, current } = data;
+  if (!sample.current && windows.row(0)) sample.current = keysOfRows(firstRows(windows));
+  // The experiment's own keys load when asked for (column chooser, grouping, Ctrl+Space in the
+  // filter) or once the table has been quiet for a while, not alongside the first searches.
+  const requestKeys = useCallback(() => setKeysReady(true), []);
+  useEffect(() => {
+    const timer = window.setTimeout(requestKeys, KEYS_IDLE_MS);
+    return () => window.clearTimeout(timer);
+  }, [current, requestKeys]);
 
   const toggleGroup = useCallback((value: string | null) => {
     setCollapsed((s) => {
@@ -240,6 +256,7 @@ function RunsView({ experimentId }: { experimentId: string }) {
           values={(kind: EntityKind, key: string) => loadedValues(data, kind, key)}
           error={filterError}
           inputRef={filterInput}
+          onNeedKeys={requestKeys}
         />
         <div class="segmented" role="group" aria-label="Lifecycle">
           {Object.keys(VIEWS).map((v) => (
@@ -250,7 +267,13 @@ function RunsView({ experimentId }: { experimentId: string }) {
         </div>
         <label class="group-select">
           <span class="muted">Group</span>
-          <select value={groupBy ? columnId(groupBy) : ""} onChange={(e) => setGroupParam(e.currentTarget.value)} aria-label="Group by">
+          <select
+            value={groupBy ? columnId(groupBy) : ""}
+            onChange={(e) => setGroupParam(e.currentTarget.value)}
+            onFocus={requestKeys}
+            onPointerDown={requestKeys}
+            aria-label="Group by"
+          >
             <option value="">None</option>
             {keys?.params.length ? (
               <optgroup label="Params">
@@ -272,7 +295,7 @@ function RunsView({ experimentId }: { experimentId: string }) {
             ) : null}
           </select>
         </label>
-        <Popover label="Columns ▾" testId="columns-button" title="Choose the columns" alignRight>
+        <Popover label="Columns ▾" testId="columns-button" title="Choose the columns" alignRight onOpen={requestKeys}>
           {() => (
             <ColumnChooser columns={columns} keys={keys} onChange={(c) => setColsParam(writeColumns(c))} onReset={() => setColsParam("")} />
           )}
@@ -321,6 +344,16 @@ function EmptyText({ view, filtered }: { view: View; filtered: boolean }) {
   if (filtered) return <>No runs match this filter.</>;
   if (view === "deleted_only") return <>No deleted runs.</>;
   return <>No runs yet. Log one with the Cairn SDK or the mlflow client.</>;
+}
+
+/** The loaded rows of the first block. */
+function firstRows(windows: RunWindows): RunRow[] {
+  const rows: RunRow[] = [];
+  for (let i = 0; i < BLOCK; i++) {
+    const row = windows.row(i);
+    if (row) rows.push(row);
+  }
+  return rows;
 }
 
 /** Distinct values of a param or tag among the loaded rows on screen (for value completion). */

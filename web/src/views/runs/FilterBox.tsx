@@ -13,6 +13,8 @@ type Props = {
   values?: ValuesOf;
   error: string | null;
   inputRef: RefObject<HTMLInputElement>;
+  /** The user asked for completions (the full key list may not be loaded yet). */
+  onNeedKeys?: () => void;
 };
 
 const NO_COMPLETIONS: Completions = { from: 0, to: 0, items: [] };
@@ -55,6 +57,7 @@ export function FilterBox(props: Props) {
     const open = menu.items.length > 0;
     if (e.key === " " && e.ctrlKey) {
       e.preventDefault();
+      props.onNeedKeys?.();
       suggest(text, input()?.selectionStart ?? text.length, true);
     } else if (open && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
       e.preventDefault();

@@ -9,6 +9,7 @@ type Props = {
   class?: string;
   /** Align the panel's right edge with the button's. */
   alignRight?: boolean;
+  onOpen?: () => void;
   children: (close: () => void) => ComponentChildren;
 };
 
@@ -39,7 +40,10 @@ export function Popover(props: Props) {
         title={props.title}
         data-testid={props.testId}
         aria-expanded={open}
-        onClick={() => setOpen((o) => !o)}
+        onClick={() => {
+          if (!open) props.onOpen?.();
+          setOpen(!open);
+        }}
       >
         {props.label}
       </button>

@@ -6,6 +6,7 @@ import {
   columnId,
   defaultColumns,
   exportHeader,
+  keysOfRows,
   nextSort,
   orderClause,
   readColumns,
@@ -107,5 +108,13 @@ describe("columns", () => {
     expect(cellText(row, { kind: "tags", key: "team", agg: "last" }, now)).toBe("vision");
     expect(exportHeader(m("loss", "min"))).toBe("metrics.loss (min)");
     expect(exportHeader({ kind: "attributes", key: "duration", agg: "last" })).toBe("duration_s");
+  });
+});
+
+describe("keysOfRows", () => {
+  it("unions and sorts the keys of rows", () => {
+    const other: RunRow = { ...row, params: { z: "1", lr: "2" }, metrics: {}, tags: { a: "x" } };
+    expect(keysOfRows([row, other])).toEqual({ params: ["lr", "z"], metrics: ["bad", "loss"], tags: ["a", "team"] });
+    expect(keysOfRows([])).toEqual({ params: [], metrics: [], tags: [] });
   });
 });

@@ -198,3 +198,17 @@ export function allColumns(keys: ExperimentKeys | null): Column[] {
   for (const key of keys?.tags ?? []) out.push({ kind: "tags", key, agg: "last" });
   return out;
 }
+
+/** The keys the given rows use (sorted): a stand-in for the experiment's until those load. */
+export function keysOfRows(rows: Iterable<RunRow>): ExperimentKeys {
+  const params = new Set<string>();
+  const metrics = new Set<string>();
+  const tags = new Set<string>();
+  for (const row of rows) {
+    for (const k in row.params) params.add(k);
+    for (const k in row.metrics) metrics.add(k);
+    for (const k in row.tags) tags.add(k);
+  }
+  const sorted = (set: Set<string>) => [...set].sort();
+  return { params: sorted(params), metrics: sorted(metrics), tags: sorted(tags) };
+}

@@ -1,16 +1,48 @@
 // Small hooks of the runs table: the `cairn:runs:rows` performance mark, the clock of running
 // runs' durations, and the keyboard (j/k or arrows move the cursor, Enter opens, x selects,
 // / focuses the filter).
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { api, type ExperimentKeys } from "../../api/client";
 import { mark } from "../../perf";
 import type { TableHandle } from "../../table/VirtualTable";
 import type { Column } from "./columns";
 import type { RunData } from "./useRunData";
 
-/** Marks `cairn:runs:rows` once the first rows of each new query are painted. */
+/** Keys fetched this session, per experiment, with when. */
+const keysCache = new Map<string, { keys: ExperimentKeys; at: number }>();
+const KEYS_TTL_MS = 5 * 60_000;
+
+/**
+ * The experiment's param, metric and tag keys, fetched once `ready` (after the first rows are
+ * on screen: over many runs the server takes a while, and the rows come first) and kept for a
+ * few minutes.
+ */
+export function useExperimentKeys(experimentId: string, ready: boolean): ExperimentKeys | null {
+  const cached = keysCache.get(experimentId);
+  const fresh = cached && Date.now() - cached.at < KEYS_TTL_MS ? cached.keys : null;
+  const [keys, setKeys] = useState<ExperimentKeys | null>(fresh);
+  useEffect(() => {
+    if (!ready || fresh) return undefined;
+    const controller = new AbortController();
+    api.experimentKeys(experimentId, controller.signal).then(
+      (k) => {
+        keysCache.set(experimentId, { keys: k, at: Date.now() });
+        setKeys(k);
+      },
+      () => undefined,
+    );
+    return () => controller.abort();
+  }, [experimentId, ready, !!fresh]); // a fresh cache entry needs no fetch
+  return keys ?? fresh;
+}
+
+/**
+ * Marks `cairn:runs:rows` once the first rows of each new query are on screen: checked right
+ * after the commit that put them in the DOM, marked in the animation frame that paints them.
+ */
 export function useRowsMark(data: RunData): void {
   const markedFor = useRef<unknown>(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const { windows } = data;
     if (markedFor.current === windows || windows.total === null) return;
     const range = data.range();

@@ -16,6 +16,8 @@ const search = (body: Parameters<typeof api.searchRuns>[0], signal: AbortSignal)
 const SCROLL_DEBOUNCE_MS = 50;
 /** Run events are gathered this long before a refresh. */
 const LIVE_DEBOUNCE_MS = 200;
+/** Refreshes are at least this far apart while changes keep coming. */
+const LIVE_MIN_GAP_MS = 1000;
 /** New points of runs on screen refresh them at most this often. */
 const POINTS_REFRESH_MS = 1000;
 /** Display rows found ahead of the viewport when grouping. */
@@ -197,13 +199,16 @@ function useLiveRefresh(experimentId: string, windows: RunWindows, onRefresh: ()
   latest.current = { windows, onRefresh };
   useEffect(() => {
     let timer: number | undefined;
+    let last = 0;
     const schedule = (delay: number) => {
       if (timer !== undefined) return;
+      const wait = Math.max(delay, last + LIVE_MIN_GAP_MS - Date.now());
       timer = window.setTimeout(() => {
         timer = undefined;
+        last = Date.now();
         void latest.current.windows.refresh();
         latest.current.onRefresh();
-      }, delay);
+      }, wait);
     };
     const stop = subscribe({ experiments: [experimentId] }, (event) => {
       if (event.type === "run" || event.type === "resync") schedule(event.type === "run" ? LIVE_DEBOUNCE_MS : 0);
