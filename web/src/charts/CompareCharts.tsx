@@ -6,7 +6,8 @@
  * `cairn:chart:zoomed` is marked after each of the two draws. The hover
  * tooltip lists the runs nearest the cursor and the nearest one is drawn bold. In band mode
  * (`groupBy` set, or the toggle) each group of runs is drawn as its mean line with a ±std (or
- * min–max) band (`POST /api/v1/compare` bands).
+ * min–max) band (`POST /api/v1/compare` bands); `bands=1|0` and `spread=std|range` keep that
+ * choice in the URL.
  */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api } from "../api/client";

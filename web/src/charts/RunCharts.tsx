@@ -5,7 +5,8 @@
  * of the server's downsampled view (at most six requests at once), the bucket mean as the line
  * and the min–max envelope behind it. Dragging zooms and refetches the range at full
  * resolution; while the run is running, points from the live stream are added to the drawn
- * buckets as they are logged.
+ * buckets as they are logged. Besides the toolbar's URL parameters, `layout=flat` turns the
+ * sections off and `collapsed` lists the closed ones.
  */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api } from "../api/client";
