@@ -80,16 +80,15 @@ function RunsView({ experimentId }: { experimentId: string }) {
   const sample = useRef<ExperimentKeys | null>(null);
   const [keysReady, setKeysReady] = useState(false);
   const serverKeys = useExperimentKeys(experimentId, keysReady);
-  const keys = serverKeys ?? sample.current;
-  const defaults = sample.current ?? serverKeys;
-  const columns = useMemo(() => (colsParam ? readColumns(colsParam) : defaultColumns(defaults)), [colsParam, defaults]);
+  const chosen = useMemo(() => (colsParam ? readColumns(colsParam) : null), [colsParam]);
   const sort = useMemo(() => readSort(sortParam), [sortParam]);
   const groupBy = useMemo(() => {
     const c = parseColumnId(groupParam);
     return c && (c.kind === "params" || c.kind === "tags") ? c : null;
   }, [groupParam]);
   const view = VIEWS[viewParam] ?? "active_only";
-  const summaries = summaryKeys(columns).join(",");
+  // Default columns never show min/max, so only chosen ones need summaries.
+  const summaries = summaryKeys(chosen ?? []).join(",");
 
   const query = useMemo<Query>(() => {
     // Grouping orders by the group key first (ascending unless the sort is on that key).
@@ -111,6 +110,9 @@ function RunsView({ experimentId }: { experimentId: string }) {
   const data = useRunData(experimentId, query, groupBy, collapsed);
   const { windows, current } = data;
   if (!sample.current && windows.row(0)) sample.current = keysOfRows(firstRows(windows));
+  const keys = serverKeys ?? sample.current;
+  const defaults = sample.current ?? serverKeys;
+  const columns = useMemo(() => chosen ?? defaultColumns(defaults), [chosen, defaults]);
   // The experiment's own keys load when asked for (column chooser, grouping, Ctrl+Space in the
   // filter) or once the table has been quiet for a while, not alongside the first searches.
   const requestKeys = useCallback(() => setKeysReady(true), []);
