@@ -2,6 +2,7 @@
 // data, selection, cursor or — for running runs — the clock changes), a group's header row, and
 // the placeholder shown while a window loads.
 import { memo } from "preact/compat";
+import { useLayoutEffect, useRef } from "preact/hooks";
 import type { RunRow } from "../../api/client";
 import { Link, StatusBadge } from "../../components/common";
 import { rowStyle } from "../../table/VirtualTable";
@@ -72,6 +73,37 @@ function Cell({ row, column, now, pinned }: { row: RunRow; column: Column; now: 
   );
 }
 
+/**
+ * A checkbox whose shown state always follows `checked` (the click toggles it natively; the
+ * state that the click changes, or not, is written back after each render).
+ */
+export function CheckBox(props: {
+  checked: boolean;
+  indeterminate?: boolean;
+  label: string;
+  title?: string;
+  testId?: string;
+  onClick: (e: MouseEvent) => void;
+}) {
+  const box = useRef<HTMLInputElement>(null);
+  useLayoutEffect(() => {
+    if (!box.current) return;
+    box.current.checked = props.checked;
+    box.current.indeterminate = !!props.indeterminate;
+  });
+  return (
+    <input
+      ref={box}
+      type="checkbox"
+      data-testid={props.testId}
+      aria-label={props.label}
+      title={props.title}
+      checked={props.checked}
+      onClick={props.onClick}
+    />
+  );
+}
+
 function RunRowViewImpl(props: RunRowProps) {
   const { row, offset, display } = props;
   return (
@@ -86,15 +118,11 @@ function RunRowViewImpl(props: RunRowProps) {
       onMouseDown={() => props.onCursor(display)}
     >
       <div role="cell" class="vt-cell vt-pin check-cell">
-        <input
-          type="checkbox"
-          data-testid="run-select"
-          aria-label={`Select ${row.info.run_name}`}
+        <CheckBox
+          testId="run-select"
+          label={`Select ${row.info.run_name}`}
           checked={props.selected}
-          onClick={(e) => {
-            e.preventDefault();
-            props.onSelect(offset, display, e.shiftKey);
-          }}
+          onClick={(e) => props.onSelect(offset, display, e.shiftKey)}
         />
       </div>
       {props.columns.map((c, i) => (

@@ -1,6 +1,7 @@
 // The runs table's selection: run ids (in the URL while there are few), toggling, shift-click
 // ranges (loading the rows between when needed) and the select-all box.
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { CheckBox } from "./cells";
 import type { RunData } from "./useRunData";
 
 /** Most runs the compare view takes. */
@@ -112,17 +113,12 @@ export function useSelection(selParam: string, setSelParam: (v: string) => void,
 export function SelectAllBox({ selection, total }: { selection: Selection; total: number }) {
   const n = selection.ids.size;
   return (
-    <input
-      type="checkbox"
-      aria-label="Select all"
+    <CheckBox
+      label="Select all"
       title="Select all matching runs (up to 1,000), or the runs in view"
       checked={n > 0 && n >= total}
       indeterminate={n > 0 && n < total}
-      onClick={(e) => {
-        e.preventDefault();
-        void selection.selectAll();
-      }}
+      onClick={() => void selection.selectAll()}
     />
   );
 }
-
