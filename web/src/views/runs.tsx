@@ -29,7 +29,7 @@ import { FilterBox } from "./runs/FilterBox";
 import type { EntityKind } from "./runs/filter";
 import { groupId } from "./runs/groups";
 import { Popover } from "./runs/Popover";
-import { useClock, useExperimentKeys, useKeyboard, useRowsMark } from "./runs/hooks";
+import { useExperimentKeys, useKeyboard, useRowsMark } from "./runs/hooks";
 import { SavedViews } from "./runs/SavedViews";
 import { SelectAllBox, useSelection } from "./runs/selection";
 import { groupValue, useRunData, type RunData } from "./runs/useRunData";
@@ -185,7 +185,6 @@ function RunsView({ experimentId }: { experimentId: string }) {
     [columns, widths, sort, onSort, pinnedName, selection, windows.total],
   );
 
-  const now = useClock(data, columns);
 
   const renderRow = (display: number, top: number) => {
     const layout = data.layout;
@@ -224,7 +223,6 @@ function RunsView({ experimentId }: { experimentId: string }) {
         pinnedName={pinnedName}
         selected={selection.ids.has(row.info.run_id)}
         cursor={cursor === display}
-        now={row.info.status === "RUNNING" ? now : 0}
         onSelect={selection.onSelect}
         onCursor={setCursor}
       />

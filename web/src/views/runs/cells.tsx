@@ -2,7 +2,7 @@
 // data, selection, cursor or — for running runs — the clock changes), a group's header row, and
 // the placeholder shown while a window loads.
 import { memo } from "preact/compat";
-import { useLayoutEffect, useRef } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { RunRow } from "../../api/client";
 import { Link, StatusBadge } from "../../components/common";
 import { rowStyle } from "../../table/VirtualTable";
@@ -20,13 +20,46 @@ type RunRowProps = {
   pinnedName: boolean;
   selected: boolean;
   cursor: boolean;
-  /** The clock, for a running run's duration (0 for others, so they never re-render on ticks). */
-  now: number;
   onSelect: (offset: number, display: number, shift: boolean) => void;
   onCursor: (display: number) => void;
 };
 
-function Cell({ row, column, now, pinned }: { row: RunRow; column: Column; now: number; pinned: boolean }) {
+/** Subscribers of the shared one-second clock, and its timer while there are any. */
+const tickers = new Set<() => void>();
+let tickTimer: number | undefined;
+
+/** The time, re-rendering the caller each second while `active`. */
+function useSecondTick(active: boolean): number {
+  const [now, setNow] = useState(Date.now);
+  useEffect(() => {
+    if (!active) return undefined;
+    const tick = () => setNow(Date.now());
+    tickers.add(tick);
+    tickTimer ??= window.setInterval(() => tickers.forEach((t) => t()), 1000);
+    return () => {
+      tickers.delete(tick);
+      if (tickers.size === 0) {
+        window.clearInterval(tickTimer);
+        tickTimer = undefined;
+      }
+    };
+  }, [active]);
+  return now;
+}
+
+/** A run's duration; a running run's ticks (only this cell re-renders). */
+function DurationCell({ row, pinned }: { row: RunRow; pinned: boolean }) {
+  const now = useSecondTick(row.info.status === "RUNNING" && row.info.end_time === undefined);
+  return (
+    <div role="cell" class={(pinned ? "vt-cell vt-pin" : "vt-cell") + " num"}>
+      {cellText(row, DURATION, now)}
+    </div>
+  );
+}
+
+const DURATION: Column = { kind: "attributes", key: "duration", agg: "last" };
+
+function Cell({ row, column, pinned }: { row: RunRow; column: Column; pinned: boolean }) {
   const pin = { class: pinned ? "vt-cell vt-pin" : "vt-cell" };
   if (column.kind === "attributes") {
     switch (column.key) {
@@ -54,18 +87,14 @@ function Cell({ row, column, now, pinned }: { row: RunRow; column: Column; now: 
       case "end_time":
         return (
           <div role="cell" class={pin.class + " small"}>
-            <span class="vt-text">{cellText(row, column, now)}</span>
+            <span class="vt-text">{cellText(row, column, 0)}</span>
           </div>
         );
       case "duration":
-        return (
-          <div role="cell" class={pin.class + " num"}>
-            {cellText(row, column, now || Date.now())}
-          </div>
-        );
+        return <DurationCell row={row} pinned={pinned} />;
     }
   }
-  const text = cellText(row, column, now);
+  const text = cellText(row, column, 0);
   return (
     <div role="cell" class={pin.class + (column.kind === "metrics" ? " num" : "")} title={text}>
       <span class="vt-text">{text}</span>
@@ -126,7 +155,7 @@ function RunRowViewImpl(props: RunRowProps) {
         />
       </div>
       {props.columns.map((c, i) => (
-        <Cell key={columnId(c)} row={row} column={c} now={props.now} pinned={i === 0 && props.pinnedName} />
+        <Cell key={columnId(c)} row={row} column={c} pinned={i === 0 && props.pinnedName} />
       ))}
     </div>
   );

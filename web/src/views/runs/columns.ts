@@ -190,15 +190,6 @@ export function exportHeader(c: Column): string {
   return c.kind === "metrics" && c.agg !== "last" ? `metrics.${c.key} (${c.agg})` : `${c.kind}.${c.key}`;
 }
 
-/** Every column the chooser offers for an experiment's keys. */
-export function allColumns(keys: ExperimentKeys | null): Column[] {
-  const out: Column[] = ATTRIBUTES.map((a) => ({ kind: "attributes", key: a.key, agg: "last" }));
-  for (const key of keys?.metrics ?? []) out.push({ kind: "metrics", key, agg: "last" });
-  for (const key of keys?.params ?? []) out.push({ kind: "params", key, agg: "last" });
-  for (const key of keys?.tags ?? []) out.push({ kind: "tags", key, agg: "last" });
-  return out;
-}
-
 /** The keys the given rows use (sorted): a stand-in for the experiment's until those load. */
 export function keysOfRows(rows: Iterable<RunRow>): ExperimentKeys {
   const params = new Set<string>();

@@ -75,21 +75,6 @@ export class GroupLayout {
     if (index === header) return { kind: "header", group: lo };
     return { kind: "run", offset: this.groups[lo].start + index - header - 1, group: lo };
   }
-
-  /** The display index of the run at `offset` (-1 when hidden in a collapsed group or not found). */
-  displayIndexOf(offset: number): number {
-    if (offset >= this.covered) return this.foundRows + offset - this.covered;
-    let lo = 0;
-    let hi = this.groups.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.groups[mid].start <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    const g = this.groups[lo];
-    if (!g || this.collapsed.has(groupId(g.value))) return -1;
-    return this.headers[lo] + 1 + offset - g.start;
-  }
 }
 
 /** The source of rows and counts the finder reads. */

@@ -1,11 +1,10 @@
-// Small hooks of the runs table: the `cairn:runs:rows` performance mark, the clock of running
-// runs' durations, and the keyboard (j/k or arrows move the cursor, Enter opens, x selects,
-// / focuses the filter).
+// Small hooks of the runs table: the experiment's keys (fetched late and cached), the
+// `cairn:runs:rows` performance mark, and the keyboard (j/k or arrows move the cursor, Enter
+// opens, x selects, / focuses the filter).
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { api, type ExperimentKeys } from "../../api/client";
 import { mark } from "../../perf";
 import type { TableHandle } from "../../table/VirtualTable";
-import type { Column } from "./columns";
 import type { RunData } from "./useRunData";
 
 /** Keys fetched this session, per experiment, with when. */
@@ -53,26 +52,6 @@ export function useRowsMark(data: RunData): void {
     markedFor.current = windows;
     requestAnimationFrame(() => mark("cairn:runs:rows"));
   });
-}
-
-/** The clock for running runs' durations: ticks each second while one is on screen. */
-export function useClock(data: RunData, columns: Column[]): number {
-  const [now, setNow] = useState(Date.now);
-  const showsDuration = columns.some((c) => c.kind === "attributes" && c.key === "duration");
-  const range = data.range();
-  let running = false;
-  if (showsDuration && range) {
-    for (let d = range.start; d < range.end && !running; d++) {
-      const offset = data.offsetAt(d);
-      running = offset >= 0 && data.windows.row(offset)?.info.status === "RUNNING";
-    }
-  }
-  useEffect(() => {
-    if (!running) return undefined;
-    const timer = window.setInterval(() => setNow(Date.now()), 1000);
-    return () => window.clearInterval(timer);
-  }, [running]);
-  return now;
 }
 
 /** j/k or arrows move the row cursor, Enter opens the run, x selects it, / focuses the filter. */
