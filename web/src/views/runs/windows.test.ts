@@ -37,7 +37,7 @@ describe("RunWindows", () => {
     let changes = 0;
     const w = new RunWindows(Q, search, () => changes++);
     w.ensure(150, 260);
-    expect(calls.map((c) => [c.body.offset, c.body.limit])).toEqual([[100, 200]]);
+    expect(calls.map((c) => [c.body.offset, c.body.limit])).toEqual([[150, 150]]);
     expect(w.row(150)).toBeUndefined();
     calls[0].resolve();
     await flush();
@@ -46,7 +46,7 @@ describe("RunWindows", () => {
     expect(w.row(299)?.info.run_id).toBe("r299");
     expect(changes).toBe(1);
     // already cached or in flight: no new request
-    w.ensure(120, 200);
+    w.ensure(160, 290);
     expect(calls.length).toBe(1);
   });
 
@@ -71,7 +71,7 @@ describe("RunWindows", () => {
     expect(calls.map((c) => [c.body.offset, c.body.limit])).toEqual([
       [0, 1000],
       [1000, 1000],
-      [2000, 5 * BLOCK],
+      [2000, 10 * BLOCK],
     ]);
   });
 

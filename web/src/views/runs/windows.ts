@@ -5,9 +5,10 @@
 // view, summaries): a new query gets a new instance.
 import type { RunRow, RunSearchRequest, RunSearchResponse } from "../../api/client";
 
-export const BLOCK = 100;
+/** Rows per block: about two screenfuls, so that the first answer is small and quick. */
+export const BLOCK = 50;
 /** Most blocks one request asks for (the API's limit is 1,000 rows). */
-const MAX_BLOCKS_PER_REQUEST = 10;
+const MAX_BLOCKS_PER_REQUEST = 20;
 
 export type SearchFn = (body: RunSearchRequest, signal: AbortSignal) => Promise<RunSearchResponse>;
 
@@ -31,7 +32,7 @@ export class RunWindows {
     readonly query: Query,
     private readonly search: SearchFn,
     private readonly onChange: () => void,
-    private readonly maxBlocks = 80,
+    private readonly maxBlocks = 120,
   ) {}
 
   /** The row at `index` when it is loaded. */
