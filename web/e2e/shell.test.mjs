@@ -67,6 +67,11 @@ test("walking through the main views logs no errors and no failed requests", asy
   await waitForMark(page, "cairn:compare:ready");
   await page.waitForLoadState("networkidle");
   assert.equal(await page.locator('[data-testid="compare-chart"][data-key="loss"]').getAttribute("data-series"), "6");
+  // The same view on a log scale (its own y mapping in the many-runs line drawing).
+  await page.goto(`${ctx.url}/compare?runs=${sweep.runs.map((r) => r.id).join(",")}&log=1`);
+  await waitForMark(page, "cairn:compare:ready");
+  await page.waitForLoadState("networkidle");
+  assert.equal(await page.locator('[data-testid="compare-chart"][data-key="loss"]').getAttribute("data-series"), "6");
   assertNoProblems(page);
   await page.close();
 });

@@ -11,6 +11,8 @@ import { parseRoute, useLocation } from "./router";
 import { applyTheme, currentTheme, toggleTheme } from "./theme";
 import { ExperimentsPage } from "./views/experiments";
 import { RunsPage } from "./views/runs";
+import { preloadCompare } from "./views/compare/request";
+import { warmSeriesWorker } from "./charts/offthread";
 
 const RunPage = lazy(() => import("./views/run").then((m) => ({ default: m.RunPage })));
 const ComparePage = lazy(() => import("./views/compare").then((m) => ({ default: m.ComparePage })));
@@ -70,4 +72,9 @@ function App() {
 }
 
 applyTheme(currentTheme());
+// A lazy view's first request need not wait for the view's code (nor its charts' worker).
+if (parseRoute(location.pathname).page === "compare") {
+  preloadCompare(new URLSearchParams(location.search));
+  warmSeriesWorker();
+}
 render(<App />, document.getElementById("app")!);

@@ -49,7 +49,18 @@ export function useLocation(): { pathname: string; search: URLSearchParams } {
       listeners.delete(listener);
     };
   }, []);
-  return { pathname: location.pathname, search: new URLSearchParams(location.search) };
+  return { pathname: location.pathname, search: currentParams() };
+}
+
+let parsed: { search: string; params: URLSearchParams } | null = null;
+
+/**
+ * The query string parsed once per change and shared by every reader (read-only): a compare
+ * link carries up to 1,000 run ids, and a page reads a dozen parameters on each render.
+ */
+function currentParams(): URLSearchParams {
+  if (parsed?.search !== location.search) parsed = { search: location.search, params: new URLSearchParams(location.search) };
+  return parsed.params;
 }
 
 /**

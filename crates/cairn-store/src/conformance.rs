@@ -59,6 +59,7 @@ macro_rules! store_conformance_tests {
             run_create_and_get,
             run_create_requires_active_experiment,
             run_unknown_is_not_found,
+            get_runs_in_order,
             run_update,
             run_name_tag_renames_run,
             deleted_run_rejects_writes,
@@ -830,6 +831,28 @@ pub async fn run_unknown_is_not_found(store: &dyn Store) {
         ErrorKind::NotFound,
         "delete tag",
     );
+}
+
+pub async fn get_runs_in_order(store: &dyn Store) {
+    let exp = experiment(store, "get-runs").await;
+    let a = run(store, &exp).await;
+    let b = run(store, &exp).await;
+    log_param(store, &b, "p", "1").await;
+    set_tag(store, &a, "t", "x").await;
+    let asked = vec![b.clone(), a.clone(), b.clone()];
+    let got = store.get_runs(&asked).await.unwrap();
+    let ids: Vec<&str> = got.iter().map(|r| r.info.run_id.as_str()).collect();
+    assert_eq!(ids, [b.as_str(), a.as_str(), b.as_str()]);
+    assert_eq!(got[0], store.get_run(&b).await.unwrap());
+    assert_eq!(got[1], store.get_run(&a).await.unwrap());
+    assert!(store.get_runs(&[]).await.unwrap().is_empty());
+    let missing = new_run_id();
+    let message = assert_kind(
+        store.get_runs(&[a.clone(), missing.clone()]).await,
+        ErrorKind::NotFound,
+        "get_runs with an unknown id",
+    );
+    assert_eq!(message, format!("Run with id={missing} not found"));
 }
 
 pub async fn run_update(store: &dyn Store) {

@@ -147,6 +147,9 @@ pub trait MetaStore: Send + Sync + 'static {
 
     async fn create_run(&self, run: NewRun) -> Result<Run>;
     async fn get_run(&self, run_id: &str) -> Result<Run>;
+    /// Many runs in the order asked (an id asked twice comes twice), loaded set-wise; the first
+    /// unknown id is `NotFound`, as for `get_run`.
+    async fn get_runs(&self, run_ids: &[String]) -> Result<Vec<Run>>;
     async fn update_run(&self, run_id: &str, update: RunUpdate) -> Result<RunInfo>;
     async fn set_run_lifecycle(&self, run_id: &str, stage: LifecycleStage, now: i64) -> Result<()>;
     /// Atomically logs metrics (history + latest summary), params and tags. Values are already

@@ -46,6 +46,20 @@ export class ApiError extends Error {
   }
 }
 
+/** The error a failed answer stands for (its JSON `error_code` and `message` when it has them). */
+export async function apiError(response: Response): Promise<ApiError> {
+  let code = "HTTP_" + response.status;
+  let message = response.statusText;
+  try {
+    const error = (await response.json()) as { error_code?: string; message?: string };
+    code = error.error_code ?? code;
+    message = error.message ?? message;
+  } catch {
+    // not a JSON error body; keep the status text
+  }
+  return new ApiError(response.status, code, message);
+}
+
 async function call<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const response = await fetch(url, {
     method,
@@ -53,18 +67,7 @@ async function call<T>(method: string, url: string, body?: unknown, signal?: Abo
     headers: body === undefined ? undefined : { "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (!response.ok) {
-    let code = "HTTP_" + response.status;
-    let message = response.statusText;
-    try {
-      const error = (await response.json()) as { error_code?: string; message?: string };
-      code = error.error_code ?? code;
-      message = error.message ?? message;
-    } catch {
-      // not a JSON error body; keep the status text
-    }
-    throw new ApiError(response.status, code, message);
-  }
+  if (!response.ok) throw await apiError(response);
   return (await response.json()) as T;
 }
 

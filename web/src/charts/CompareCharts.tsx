@@ -19,7 +19,8 @@ import { ema } from "./ema";
 import { useDark, useSeen } from "./hooks";
 import { chartFetches } from "./limit";
 import { LineChart, type BandSpec, type LineSeries, type TooltipContent } from "./LineChart";
-import { alignGroups, alignRuns, type AlignedGroups, type AlignedRuns } from "./merge";
+import { alignGroups, type AlignedGroups, type AlignedRuns } from "./merge";
+import { alignedSeries } from "./offthread";
 import { seriesColor } from "./palette";
 import { ReadyTracker } from "./ready";
 import { positiveFloor, toColumn, type XMode } from "./series";
@@ -42,8 +43,12 @@ export function CompareCharts(props: {
   runNames: Record<string, string>;
   keys: string[];
   groupBy?: string;
+  /** Runs once, when the charts on screen have first drawn (or there is nothing to draw). */
+  onReady?: () => void;
 }) {
   const { runIds, runNames, keys, groupBy } = props;
+  const onReady = useRef(props.onReady);
+  onReady.current = props.onReady;
   const params = useChartParams();
   const [bandsParam, setBands] = useQueryParam("bands", "");
   const [spreadParam, setSpread] = useQueryParam("spread", "std");
@@ -52,7 +57,10 @@ export function CompareCharts(props: {
   const runsKey = useMemo(() => runIds.join(","), [runIds]);
   // Names as one string, so that a new but equal `runNames` object redraws nothing.
   const namesKey = useMemo(() => runIds.map((id) => runNames[id] ?? "").join("\u0000"), [runIds, runNames]);
-  const tracker = useMemo(() => new ReadyTracker(() => mark("cairn:compare:ready")), [runsKey]);
+  const tracker = useMemo(() => new ReadyTracker(() => {
+        mark("cairn:compare:ready");
+        onReady.current?.();
+      }), [runsKey]);
   const shown = useMemo(() => filterKeys(keys, params.find), [keys, params.find]);
 
   useEffect(() => {
@@ -294,7 +302,7 @@ function drawnCount(l: Loaded): number {
 }
 
 /** One many-series request sized for the chart: fewer buckets per run when there are many. */
-async function manySeries(
+function manySeries(
   runIds: string[],
   key: string,
   xMode: XMode,
@@ -305,7 +313,7 @@ async function manySeries(
   const bounds = zoom ? wholeRange(zoom) : null;
   const fields: ("start" | "mean" | "min" | "max")[] = ["start", "mean"];
   if (runIds.length <= ENVELOPE_RUNS) fields.push("min", "max");
-  const r = await api.manySeries(
+  return alignedSeries(
     {
       run_ids: runIds,
       key,
@@ -317,7 +325,6 @@ async function manySeries(
     },
     signal,
   );
-  return alignRuns(r);
 }
 
 function runLabel(props: CardProps, id: string): string {

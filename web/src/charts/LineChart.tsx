@@ -47,8 +47,10 @@ export type LineChartProps = {
   /** Charts with the same key share the hover crosshair. */
   syncKey?: string;
   /**
-   * Draw the lines in one pass of our own instead of uPlot's per-series paths (which clip each
-   * series separately): several times faster for hundreds of runs on a software canvas.
+   * Keep the lines out of uPlot and draw them in one pass of our own: uPlot then holds only the
+   * band edges and two hidden series with each x's lowest and highest line value (for its y
+   * range and cursor), instead of one configured series per line, whose set-up, scale
+   * accumulation and per-series clipping dominate for hundreds of runs on a software canvas.
    */
   fastLines?: boolean;
   onZoom: (range: Range | null) => void;
@@ -124,12 +126,15 @@ export function LineChart(props: LineChartProps) {
   latest.current = props;
   const applied = useRef<{ data: uPlot.AlignedData | null; range: Range | null }>({ data: null, range: null });
   const pendingDraw = useRef(false);
+  const layout = useRef<PlotLayout>(plotLayout([], false));
   const dark = useDark();
 
   // Build the chart when its structure (or the theme) changes.
   useEffect(() => {
     const el = host.current!;
     const { series, bands, xMode, log, height, syncKey, fastLines } = latest.current;
+    const layoutNow = plotLayout(series, !!fastLines);
+    layout.current = layoutNow;
     const tip = document.createElement("div");
     tip.className = "chart-tooltip";
     const overlay = document.createElement("canvas");
@@ -160,18 +165,18 @@ export function LineChart(props: LineChartProps) {
       axes: [axis("x", xMode, log, dark), axis("y", xMode, log, dark)],
       series: [
         {},
-        ...series.map(
+        ...layoutNow.series.map(
           (s): uPlot.Series => ({
             label: s.label,
             stroke: s.width === 0 ? "transparent" : s.color,
             width: s.width ?? 1.5,
             spanGaps: s.spanGaps ?? false,
             points: { show: false },
-            ...(fastLines && s.width !== 0 ? { paths: () => null } : {}),
+            ...(s.hidden ? { paths: () => null } : {}),
           }),
         ),
       ],
-      bands: (bands ?? []).map((b) => ({ series: [b.upper + 1, b.lower + 1], fill: b.fill })),
+      bands: (bands ?? []).map((b) => ({ series: [layoutNow.index[b.upper] + 1, layoutNow.index[b.lower] + 1], fill: b.fill })),
       hooks: {
         setSelect: [
           (u) => {
@@ -188,7 +193,7 @@ export function LineChart(props: LineChartProps) {
         setCursor: [(u) => updateHover(u)],
         draw: [
           (u) => {
-            if (fastLines) drawLines(u, latest.current.series);
+            if (fastLines) drawLines(u, latest.current.series, latest.current.data);
             overlay.style.display = "none";
             if (rescaling) {
               rescaling = false;
@@ -203,7 +208,7 @@ export function LineChart(props: LineChartProps) {
     };
 
     pendingDraw.current = true;
-    const u = new uPlot(opts, latest.current.data, el);
+    const u = new uPlot(opts, plotData(latest.current.data, layoutNow), el);
     plot.current = u;
     applied.current = { data: latest.current.data, range: null };
     if (latest.current.xRange) {
@@ -266,7 +271,7 @@ export function LineChart(props: LineChartProps) {
       ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
       ctx.clearRect(0, 0, w, h);
       const xs = u.data[0];
-      const ys = u.data[si + 1];
+      const ys = latest.current.data[si + 1];
       ctx.beginPath();
       let pen = false;
       for (let i = 0; i < xs.length; i++) {
@@ -307,7 +312,7 @@ export function LineChart(props: LineChartProps) {
     a.range = xRange;
     pendingDraw.current = true;
     u.batch(() => {
-      u.setData(data, xRange === null);
+      u.setData(plotData(data, layout.current), xRange === null);
       if (xRange) u.setScale("x", { min: xRange[0], max: xRange[1] });
     });
   }, [props.data, props.xRange]);
@@ -333,10 +338,83 @@ function lowerBound(xs: ArrayLike<number>, v: number): number {
 }
 
 /** Strokes every visible line series (missing values spanned or gapped) under one clip. */
-function drawLines(u: uPlot, series: LineSeries[]) {
+/**
+ * What uPlot itself holds for `series`: all of them; or, for `fastLines`, the band edges (width
+ * 0, which uPlot fills between) followed by two hidden series, each x's lowest and highest line
+ * value. `index` maps a position in `series` to its position here (-1: drawn by `drawLines`).
+ */
+type PlotLayout = {
+  series: (LineSeries & { hidden?: boolean })[];
+  index: number[];
+  /** Positions in `series` of the lines folded into the hidden low/high pair. */
+  lines: number[] | null;
+};
+
+function plotLayout(series: LineSeries[], fastLines: boolean): PlotLayout {
+  if (!fastLines) return { series, index: series.map((_, i) => i), lines: null };
+  const kept: PlotLayout["series"] = [];
+  const index: number[] = [];
+  const lines: number[] = [];
+  series.forEach((s, i) => {
+    if (s.width === 0) {
+      index.push(kept.length);
+      kept.push(s);
+    } else {
+      index.push(-1);
+      lines.push(i);
+    }
+  });
+  const hidden = { color: "transparent", width: 1, spanGaps: true, hidden: true };
+  kept.push({ label: "lowest", ...hidden }, { label: "highest", ...hidden });
+  return { series: kept, index, lines };
+}
+
+/** The columns uPlot gets for `data` under `layout` (see `plotLayout`). */
+function plotData(data: uPlot.AlignedData, layout: PlotLayout): uPlot.AlignedData {
+  if (!layout.lines) return data;
+  const n = data[0].length;
+  const low = new Array<number | null>(n).fill(null);
+  const high = new Array<number | null>(n).fill(null);
+  for (const si of layout.lines) {
+    const ys = data[si + 1];
+    if (!ys) continue;
+    for (let i = 0; i < n; i++) {
+      const v = ys[i];
+      if (v == null || !Number.isFinite(v)) continue;
+      const lo = low[i];
+      const hi = high[i];
+      if (lo === null || v < lo) low[i] = v;
+      if (hi === null || v > hi) high[i] = v;
+    }
+  }
+  const edges = layout.series.length - 2;
+  const kept: uPlot.AlignedData[number][] = [];
+  layout.index.forEach((to, from) => {
+    if (to >= 0 && to < edges) kept[to] = data[from + 1];
+  });
+  return [data[0], ...kept, low, high] as uPlot.AlignedData;
+}
+
+/** A y value → canvas px mapping for the chart's current y scale (linear or log₁₀). */
+function yToCanvas(u: uPlot): ((v: number) => number) | null {
+  const { min, max, distr } = u.scales.y;
+  if (min == null || max == null || max <= min) return null;
+  const { top, height } = u.bbox;
+  if (distr === 3) {
+    if (min <= 0) return null;
+    const lo = Math.log10(min);
+    const span = Math.log10(max) - lo;
+    return (v) => (v > 0 ? top + height * (1 - (Math.log10(v) - lo) / span) : NaN);
+  }
+  const span = max - min;
+  return (v) => top + height * (1 - (v - min) / span);
+}
+
+function drawLines(u: uPlot, series: LineSeries[], data: uPlot.AlignedData) {
   const xs = u.data[0];
   const { min, max } = u.scales.x;
-  if (xs.length === 0 || min == null || max == null) return;
+  const yPos = yToCanvas(u);
+  if (xs.length === 0 || min == null || max == null || !yPos) return;
   const i0 = Math.max(0, lowerBound(xs, min) - 1);
   const i1 = Math.min(xs.length - 1, lowerBound(xs, max));
   const px = new Float64Array(i1 - i0 + 1);
@@ -350,7 +428,8 @@ function drawLines(u: uPlot, series: LineSeries[]) {
   ctx.clip();
   series.forEach((s, si) => {
     if (s.width === 0) return;
-    const ys = u.data[si + 1];
+    const ys = data[si + 1];
+    if (!ys) return;
     ctx.beginPath();
     let pen = false;
     for (let i = i0; i <= i1; i++) {
@@ -359,7 +438,11 @@ function drawLines(u: uPlot, series: LineSeries[]) {
         pen = pen && !!s.spanGaps;
         continue;
       }
-      const py = u.valToPos(v, "y", true);
+      const py = yPos(v);
+      if (!Number.isFinite(py)) {
+        pen = pen && !!s.spanGaps;
+        continue;
+      }
       if (pen) ctx.lineTo(px[i - i0], py);
       else ctx.moveTo(px[i - i0], py);
       pen = true;

@@ -73,6 +73,12 @@ export function alignRuns(r: ManySeriesResponse): AlignedRuns {
   };
 }
 
+/** The buffers of an aligned view, to transfer it between threads without copying. */
+export function transferables(a: AlignedRuns): ArrayBuffer[] {
+  const columns = [a.x, ...a.mean, ...(a.min ?? []), ...(a.max ?? [])];
+  return [...new Set(columns.map((c) => c.buffer as ArrayBuffer))];
+}
+
 /** Aligns the per-group bands of a compare response: mean ± std, or the runs' min–max. */
 export function alignGroups(r: CompareResponse, spread: "std" | "range"): AlignedGroups {
   const width = r.bands?.width ?? 1;

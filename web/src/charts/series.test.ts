@@ -9,6 +9,7 @@ import {
   lineOf,
   pointX,
   pointXs,
+  LOG_DECADES,
   positiveFloor,
   toColumn,
 } from "./series";
@@ -102,5 +103,10 @@ describe("bucket series", () => {
     expect(floor).toBe(0.5);
     expect(toColumn(v, floor)).toEqual([1, null, 0.5, 0.5, 0.5, null]);
     expect(toColumn(new Float64Array([-1]), positiveFloor([new Float64Array([-1])]))).toEqual([null]);
+    // A value decaying to 1e-36 is held LOG_DECADES below the largest value.
+    const decay = new Float64Array([1e-3, 1e-9, 3.7e-36, 0]);
+    const held = positiveFloor([decay]);
+    expect(held).toBeCloseTo(1e-3 / 10 ** LOG_DECADES, 20);
+    expect(toColumn(decay, held)).toEqual([1e-3, 1e-9, held, held]);
   });
 });

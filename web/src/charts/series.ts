@@ -171,21 +171,30 @@ export function edgeOf(s: BucketSeries, ext: Float64Array, line: Float64Array): 
   return out;
 }
 
-/** The smallest positive finite value among the columns (where a log scale's clamp goes). */
+/** Decades a log scale spans at most below the largest value; smaller values sit on the floor. */
+export const LOG_DECADES = 10;
+
+/**
+ * Where a log scale's clamp goes: the smallest positive finite value among the columns, but not
+ * more than `LOG_DECADES` decades below the largest (a schedule decaying to 1e-36 would
+ * otherwise squash every line into the top of the chart).
+ */
 export function positiveFloor(columns: Iterable<ArrayLike<number>>): number {
   let floor = Infinity;
+  let top = 0;
   for (const col of columns) {
     for (let i = 0; i < col.length; i++) {
       const v = col[i];
       if (v > 0 && v < floor) floor = v;
+      if (v > top && v < Infinity) top = v;
     }
   }
-  return floor;
+  return Number.isFinite(floor) ? Math.max(floor, top / 10 ** LOG_DECADES) : floor;
 }
 
 /**
- * A column as uPlot data: non-finite values become gaps (`null`); on a log scale values at or
- * below zero are clamped to `floor` (the smallest positive value drawn).
+ * A column as uPlot data: non-finite values become gaps (`null`); on a log scale values below
+ * `floor` (see `positiveFloor`), zero and negatives included, are clamped to it.
  */
 export function toColumn(values: ArrayLike<number>, logFloor?: number): (number | null)[] {
   const out = new Array<number | null>(values.length);
@@ -193,7 +202,7 @@ export function toColumn(values: ArrayLike<number>, logFloor?: number): (number 
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (!Number.isFinite(v)) out[i] = null;
-    else if (logFloor !== undefined && v <= 0) out[i] = clamp ? logFloor : null;
+    else if (logFloor !== undefined && (v <= 0 || (clamp && v < logFloor))) out[i] = clamp ? logFloor : null;
     else out[i] = v;
   }
   return out;

@@ -1,18 +1,23 @@
 // The compare page (`/compare?runs=a,b,c`, up to 1,000 runs): a header with the runs (colours
-// as in the charts), the group-by and best-run choices, then the params diff, the overlaid
-// metric charts with a key picker, parallel coordinates, a scatter plot and statistics. Every
+// as in the charts), the group-by and best-run choices, then the overlaid metric charts with a
+// key picker, the params diff, parallel coordinates, a scatter plot and statistics. Every
 // choice lives in the URL (`keys`, `group`, `best`, `dir`, the plots' axes) so a link
-// reproduces the view.
+// reproduces the view. The charts come first, on screen and on the wire: the sections below
+// them and the secondary requests (best run, tags, experiment names) wait until the charts on
+// screen have drawn, so they neither delay those charts' requests nor compete with them for the
+// server (see `useSettled`).
 import type { ComponentChildren } from "preact";
-import { useMemo, useState } from "preact/hooks";
+import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
 import { api, type Experiment } from "../api/client";
 import { CompareCharts } from "../charts/CompareCharts";
+import { warmSeriesWorker } from "../charts/offthread";
 import { seriesColor } from "../charts/palette";
 import { ErrorBox, Link, Loading } from "../components/common";
 import { formatNumber } from "../format";
 import { useQueryParam } from "../router";
 import { useThemeVersion } from "./compare/canvas";
-import { defaultChartKeys, parseList, parseRunIds, shapeDiff, type DiffModel } from "./compare/diff";
+import { defaultChartKeys, parseList, shapeDiff, type DiffModel } from "./compare/diff";
+import { loadCompare, MAX_RUNS, parseRunIds } from "./compare/request";
 import { ParallelCoords } from "./compare/ParallelCoords";
 import { ParamsDiff } from "./compare/ParamsDiff";
 import { AxisPicker } from "./compare/pickers";
@@ -23,17 +28,22 @@ import { useAsync } from "./run/hooks";
 import { toNumber } from "../api/doubles";
 import "./compare/compare.css";
 
-const MAX_RUNS = 1000;
 const MAX_KEYS = 30;
 const LEGEND_RUNS = 24;
+/** The secondary work starts after this long even if the charts have not reported drawn. */
+const SETTLE_FALLBACK_MS = 2500;
 
 export function ComparePage() {
   const [runsParam] = useQueryParam("runs", "");
   const runIds = useMemo(() => parseRunIds(runsParam, MAX_RUNS), [runsParam]);
   const runsKey = runIds.join(",");
-  const main = useAsync((signal) => (runIds.length ? api.compare({ run_ids: runIds }, signal) : Promise.resolve(null)), [runsKey]);
+  const main = useAsync(
+    (signal) => (runIds.length ? loadCompare(runIds, signal) : Promise.resolve(null)),
+    [runsKey],
+  );
   const model = useMemo(() => (main.data ? shapeDiff(main.data) : null), [main.data]);
   const comparedIds = useMemo(() => model?.runs.map((r) => r.id) ?? [], [model]);
+  useEffect(warmSeriesWorker, []);
 
   if (runIds.length === 0) {
     return (
@@ -72,21 +82,22 @@ function Compare(props: { model: DiffModel; runIds: string[]; cut: boolean }) {
   const bestMetric = metricKeys.includes(bestParam) ? bestParam : (defaults[0] ?? "");
   const direction = dirParam === "min" || dirParam === "max" ? dirParam : lowerIsBetter(bestMetric) ? "min" : "max";
   const runNames = useMemo(() => Object.fromEntries(model.runs.map((r) => [r.id, r.name])), [model]);
+  const [settled, onChartsReady] = useSettled(runsKey);
 
   const best = useAsync(
     (signal) =>
-      bestMetric
+      settled && bestMetric
         ? api.compare({ run_ids: runIds, metrics: [bestMetric], best: { metric: bestMetric, direction } }, signal).then((r) => r.best ?? null)
         : Promise.resolve(null),
-    [runsKey, bestMetric, direction],
+    [runsKey, bestMetric, direction, settled],
   );
   const bestIndex = best.data?.run_id ? runIds.indexOf(best.data.run_id) : -1;
-  const tags = useAsync((signal) => loadTags(model, signal), [model]);
+  const tags = useAsync((signal) => (settled ? loadTags(model, signal) : Promise.resolve(undefined)), [model, settled]);
   const groups = useMemo(
     () => groupChoices(model.differing.map((d) => d.key), tags.data ?? []),
     [model, tags.data],
   );
-  const experiments = useAsync((signal) => loadExperiments(model, signal), [model]);
+  const experiments = useAsync((signal) => (settled ? loadExperiments(model, signal) : Promise.resolve(undefined)), [model, settled]);
 
   return (
     <div class="page cp-page">
@@ -155,9 +166,6 @@ function Compare(props: { model: DiffModel; runIds: string[]; cut: boolean }) {
         <Legend model={model} bestIndex={bestIndex} />
       </header>
 
-      <Section id="params" title="Parameters">
-        <ParamsDiff model={model} bestIndex={bestIndex} />
-      </Section>
       <Section
         id="charts"
         title="Metrics"
@@ -172,24 +180,31 @@ function Compare(props: { model: DiffModel; runIds: string[]; cut: boolean }) {
           />
         }
       >
-        <CompareCharts runIds={runIds} runNames={runNames} keys={keys} groupBy={group || undefined} />
+        <CompareCharts runIds={runIds} runNames={runNames} keys={keys} groupBy={group || undefined} onReady={onChartsReady} />
+      </Section>
+      <Section id="params" title="Parameters">
+        {settled ? <ParamsDiff model={model} bestIndex={bestIndex} /> : <Loading what="parameters" />}
       </Section>
       <Section id="parallel" title="Parallel coordinates">
-        <ParallelCoords model={model} bestIndex={bestIndex} />
+        {settled ? <ParallelCoords model={model} bestIndex={bestIndex} /> : <Loading what="parallel coordinates" />}
       </Section>
       <div class="cp-two">
         <Section id="scatter" title="Scatter">
-          <Scatter model={model} bestIndex={bestIndex} defaultY={bestMetric} />
+          {settled ? <Scatter model={model} bestIndex={bestIndex} defaultY={bestMetric} /> : <Loading what="scatter plot" />}
         </Section>
         <Section id="stats" title="Statistics">
-          <Stats
-            runIds={runIds}
-            model={model}
-            group={group}
-            groupChoices={groups}
-            setGroup={setGroup}
-            defaultMetric={bestMetric}
-          />
+          {settled ? (
+            <Stats
+              runIds={runIds}
+              model={model}
+              group={group}
+              groupChoices={groups}
+              setGroup={setGroup}
+              defaultMetric={bestMetric}
+            />
+          ) : (
+            <Loading what="statistics" />
+          )}
         </Section>
       </div>
     </div>
@@ -197,12 +212,26 @@ function Compare(props: { model: DiffModel; runIds: string[]; cut: boolean }) {
 }
 
 const SECTIONS = [
-  ["params", "Parameters"],
   ["charts", "Metrics"],
+  ["params", "Parameters"],
   ["parallel", "Parallel"],
   ["scatter", "Scatter"],
   ["stats", "Statistics"],
 ] as const;
+
+/**
+ * Whether the page's secondary work may start: once the charts on screen have drawn (the
+ * returned callback), or after `SETTLE_FALLBACK_MS` whatever happened. Starts over for new runs.
+ */
+function useSettled(runsKey: string): [boolean, () => void] {
+  const [settledFor, setSettledFor] = useState("");
+  useEffect(() => {
+    const timer = setTimeout(() => setSettledFor(runsKey), SETTLE_FALLBACK_MS);
+    return () => clearTimeout(timer);
+  }, [runsKey]);
+  const onReady = useCallback(() => setSettledFor(runsKey), [runsKey]);
+  return [settledFor === runsKey, onReady];
+}
 
 function Section(props: { id: string; title: string; tools?: ComponentChildren; children: ComponentChildren }) {
   return (

@@ -389,6 +389,11 @@ impl MetaStore for SqliteStore {
         self.read(move |conn| runs::get(conn, &id)).await
     }
 
+    async fn get_runs(&self, run_ids: &[String]) -> Result<Vec<Run>> {
+        let ids = run_ids.to_vec();
+        self.read(move |conn| runs::get_many(conn, &ids)).await
+    }
+
     async fn update_run(&self, run_id: &str, update: RunUpdate) -> Result<RunInfo> {
         let id = run_id.to_string();
         self.write(move |conn| runs::update(conn, &id, &update))

@@ -146,6 +146,49 @@ pub fn create(conn: &Connection, run: &NewRun) -> Result<Run> {
     get(conn, &run.run_id)
 }
 
+/// Many runs by id, in the order asked, with a few set-based queries; the first unknown id is
+/// an error, as for [`get`].
+pub fn get_many(conn: &Connection, run_ids: &[String]) -> Result<Vec<Run>> {
+    let mut found: HashMap<String, InfoRow> = HashMap::with_capacity(run_ids.len());
+    for chunk in run_ids.chunks(IN_CHUNK) {
+        let query = format!(
+            "SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid IN {}",
+            sql::placeholders(chunk.len())
+        );
+        let mut statement = conn.prepare_cached(&query)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(chunk))?;
+        while let Some(row) = rows.next()? {
+            let (id, raw) = info_from_row(row)?;
+            let info = raw.into_info()?;
+            found.insert(info.run_id.clone(), (id, info));
+        }
+    }
+    if let Some(missing) = run_ids.iter().find(|id| !found.contains_key(*id)) {
+        return Err(StoreError::run_not_found(missing));
+    }
+    // Each run is loaded once, then handed out as often as it was asked for.
+    let mut loaded: HashMap<String, Run> = load_runs(conn, found.into_values().collect())?
+        .into_iter()
+        .map(|run| (run.info.run_id.clone(), run))
+        .collect();
+    let mut asked: HashMap<&str, usize> = HashMap::new();
+    for run_id in run_ids {
+        *asked.entry(run_id.as_str()).or_default() += 1;
+    }
+    let mut runs = Vec::with_capacity(run_ids.len());
+    for run_id in run_ids {
+        let left = asked.get_mut(run_id.as_str()).expect("counted above");
+        *left -= 1;
+        let run = if *left > 0 {
+            loaded.get(run_id).cloned()
+        } else {
+            loaded.remove(run_id)
+        };
+        runs.push(run.ok_or_else(|| StoreError::run_not_found(run_id))?);
+    }
+    Ok(runs)
+}
+
 fn info_by_id(conn: &Connection, id: i64) -> Result<RunInfo> {
     let (_, raw) = conn
         .prepare_cached(&format!(

@@ -1,7 +1,8 @@
 // Tests of the compare view's data shaping.
 import { describe, expect, it } from "vitest";
 import type { CompareResponse } from "../../api/client";
-import { defaultAxes, defaultChartKeys, isIdLike, modeOf, parseList, parseRunIds, shapeDiff, sortMetricKeys } from "./diff";
+import { defaultAxes, defaultChartKeys, isIdLike, modeOf, parseList, shapeDiff, sortMetricKeys } from "./diff";
+import { parseRunIds } from "./request";
 
 const response: CompareResponse = {
   runs: [

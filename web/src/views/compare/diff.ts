@@ -78,17 +78,6 @@ export function defaultChartKeys(metrics: MetricRow[], n = 5): string[] {
     .map((m) => m.key);
 }
 
-/** The runs' ids from the `runs` URL parameter: comma-separated, duplicates dropped, at most `max`. */
-export function parseRunIds(param: string, max = 1000): string[] {
-  const seen = new Set<string>();
-  for (const id of param.split(",")) {
-    const t = id.trim();
-    if (t) seen.add(t);
-    if (seen.size >= max) break;
-  }
-  return [...seen];
-}
-
 /** A comma-separated list parameter (empty → []). */
 export function parseList(param: string): string[] {
   return param ? param.split(",").filter(Boolean) : [];
