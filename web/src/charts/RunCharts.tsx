@@ -95,14 +95,20 @@ function useRunStart(runId: string, needed: boolean): number | null | undefined 
   return start?.runId === runId ? start.time : undefined;
 }
 
-export function RunCharts(props: { runId: string; running: boolean; keys: string[] }) {
-  const { runId, running, keys } = props;
+export function RunCharts(props: {
+  runId: string;
+  running: boolean;
+  keys: string[];
+  /** Chart only `keys`: live points of other keys add no charts (a short headline list). */
+  fixedKeys?: boolean;
+}) {
+  const { runId, running, keys, fixedKeys } = props;
   const params = useChartParams();
   const [layout, setLayout] = useQueryParam("layout", "prefix");
   const [collapsedParam, setCollapsed] = useQueryParam("collapsed", "");
   const [liveKeys, setLiveKeys] = useState<string[]>([]);
   const hub = useLiveHub(runId, running, (key) =>
-    setLiveKeys((prev) => (keys.includes(key) || prev.includes(key) ? prev : [...prev, key])),
+    setLiveKeys((prev) => (fixedKeys || keys.includes(key) || prev.includes(key) ? prev : [...prev, key])),
   );
   const tracker = useMemo(() => new ReadyTracker(() => mark("cairn:run:ready")), [runId]);
   const allKeys = useMemo(() => [...keys, ...liveKeys.filter((k) => !keys.includes(k))], [keys, liveKeys]);

@@ -61,9 +61,7 @@ export function Overview(props: Props) {
               {run.info.status === "RUNNING" ? "live charts of every metric →" : "all charts →"}
             </Link>
           </h2>
-          {/* Not live: RunCharts adds every key the stream brings (system metrics included) to
-              the charts it shows, which would defeat the short list; the Charts tab is live. */}
-          <RunCharts runId={run.info.run_id} running={false} keys={headline} />
+          <RunCharts runId={run.info.run_id} running={run.info.status === "RUNNING"} keys={headline} fixedKeys />
         </section>
       )}
     </div>

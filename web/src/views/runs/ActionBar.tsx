@@ -60,7 +60,7 @@ export function ActionBar({ data, selection, view, filtered }: { data: RunData; 
           ? data.current.error
             ? "No result"
             : "Loading…"
-          : `${total} ${filtered ? "matching " : ""}run${total === 1 ? "" : "s"}`}
+          : `${total.toLocaleString()} ${filtered ? "matching " : ""}run${total === 1 ? "" : "s"}`}
       </span>
       {ids.length > 0 && (
         <>
