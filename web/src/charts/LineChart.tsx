@@ -171,7 +171,8 @@ export function LineChart(props: LineChartProps) {
             stroke: s.width === 0 ? "transparent" : s.color,
             width: s.width ?? 1.5,
             spanGaps: s.spanGaps ?? false,
-            points: { show: false },
+            // A series with a single point in view has no line to draw: show that point.
+            points: { show: s.hidden || s.width === 0 ? false : lonePoint, size: 5 },
             ...(s.hidden ? { paths: () => null } : {}),
           }),
         ),
@@ -395,6 +396,14 @@ function plotData(data: uPlot.AlignedData, layout: PlotLayout): uPlot.AlignedDat
   return [data[0], ...kept, low, high] as uPlot.AlignedData;
 }
 
+/** Whether a series has fewer than two values in `[i0, i1]` (its one point is then drawn). */
+const lonePoint = (u: uPlot, si: number, i0: number, i1: number): boolean => {
+  const ys = u.data[si];
+  let seen = 0;
+  for (let i = i0; i <= i1 && seen < 2; i++) if (ys[i] != null) seen++;
+  return seen === 1;
+};
+
 /** A y value → canvas px mapping for the chart's current y scale (linear or log₁₀). */
 function yToCanvas(u: uPlot): ((v: number) => number) | null {
   const { min, max, distr } = u.scales.y;
@@ -421,6 +430,7 @@ function drawLines(u: uPlot, series: LineSeries[], data: uPlot.AlignedData) {
   for (let i = i0; i <= i1; i++) px[i - i0] = u.valToPos(xs[i], "x", true);
   const ctx = u.ctx;
   const ratio = window.devicePixelRatio || 1;
+  const dot = 2 * ratio;
   const { left, top, width, height } = u.bbox;
   ctx.save();
   ctx.beginPath();
@@ -432,21 +442,33 @@ function drawLines(u: uPlot, series: LineSeries[], data: uPlot.AlignedData) {
     if (!ys) return;
     ctx.beginPath();
     let pen = false;
+    // A stretch of one point has no line: it is drawn as a dot.
+    let stretch = 0;
+    let lastX = 0;
+    let lastY = 0;
+    const endStretch = () => {
+      if (stretch === 1) {
+        ctx.moveTo(lastX + dot, lastY);
+        ctx.arc(lastX, lastY, dot, 0, 2 * Math.PI);
+      }
+      stretch = 0;
+    };
     for (let i = i0; i <= i1; i++) {
       const v = ys[i];
-      if (v == null) {
-        pen = pen && !!s.spanGaps;
-        continue;
-      }
-      const py = yPos(v);
+      const py = v == null ? NaN : yPos(v);
       if (!Number.isFinite(py)) {
         pen = pen && !!s.spanGaps;
+        if (!pen) endStretch();
         continue;
       }
-      if (pen) ctx.lineTo(px[i - i0], py);
-      else ctx.moveTo(px[i - i0], py);
+      lastX = px[i - i0];
+      lastY = py;
+      if (pen) ctx.lineTo(lastX, lastY);
+      else ctx.moveTo(lastX, lastY);
       pen = true;
+      stretch++;
     }
+    endStretch();
     ctx.lineWidth = (s.width ?? 1.5) * ratio;
     ctx.strokeStyle = s.color;
     ctx.stroke();
