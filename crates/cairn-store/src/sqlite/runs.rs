@@ -189,6 +189,25 @@ pub fn get_many(conn: &Connection, run_ids: &[String]) -> Result<Vec<Run>> {
     Ok(runs)
 }
 
+/// The info rows of runs by key, in the order of `ids` (keys that no longer exist are skipped).
+pub fn infos_by_key(conn: &Connection, ids: &[i64]) -> Result<Vec<InfoRow>> {
+    let mut found: HashMap<i64, RunInfo> = HashMap::with_capacity(ids.len());
+    for_each_chunk(
+        conn,
+        ids,
+        &format!("SELECT {INFO_COLUMNS} FROM runs r WHERE r.id IN {{ids}}"),
+        |row| {
+            let (id, raw) = info_from_row(row)?;
+            found.insert(id, raw.into_info()?);
+            Ok(())
+        },
+    )?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.remove(id).map(|info| (*id, info)))
+        .collect())
+}
+
 fn info_by_id(conn: &Connection, id: i64) -> Result<RunInfo> {
     let (_, raw) = conn
         .prepare_cached(&format!(
