@@ -189,6 +189,37 @@ def test_groups_bands_best_run_and_params_diff(ctx):
     assert close(test["mann_whitney"]["p_value"], mwu.pvalue)
 
 
+def test_compare_without_summaries_lists_keys_with_run_counts(ctx):
+    runs = [new_run(ctx) for _ in range(3)]
+    ingest(ctx, runs[0], "loss", [0.9, 0.5])
+    ingest(ctx, runs[1], "loss", [0.8])
+    ingest(ctx, runs[1], "val/acc", [0.1, 0.2, 0.3])
+    ctx.client.log_metric(runs[2], "lr", 0.01, step=0)  # through the MLflow route
+    ctx.client.log_param(runs[0], "opt", "adam")
+    ctx.client.log_param(runs[1], "opt", "sgd")
+
+    full = compare(ctx, {"run_ids": runs})
+    light = compare(ctx, {"run_ids": runs, "summaries": False})
+    want = [{"key": "loss", "runs": 2}, {"key": "lr", "runs": 1}, {"key": "val/acc", "runs": 1}]
+    assert full["metric_keys"] == want
+    assert light["metric_keys"] == want
+    assert sorted(full["metrics"]) == ["loss", "lr", "val/acc"]
+    assert [cell["last"] if cell else None for cell in full["metrics"]["loss"]] == [0.5, 0.8, None]
+    assert light["metrics"] == {}
+    assert light["runs"] == full["runs"]
+    assert light["params"] == full["params"]
+
+    # Named keys are listed as asked, with 0 for a key no run has.
+    named = compare(ctx, {"run_ids": runs, "metrics": ["lr", "missing"], "summaries": False})
+    assert named["metric_keys"] == [{"key": "lr", "runs": 1}, {"key": "missing", "runs": 0}]
+    # A best run still works without the summaries in the answer.
+    best = compare(
+        ctx, {"run_ids": runs, "summaries": False, "best": {"metric": "loss", "direction": "min"}}
+    )
+    assert best["best"]["run_id"] == runs[0]
+    assert best["metrics"] == {}
+
+
 def test_compare_rejects_bad_requests(ctx):
     run_id = new_run(ctx)
     for body, says in [
@@ -201,6 +232,7 @@ def test_compare_rejects_bad_requests(ctx):
         ({"run_ids": [run_id], "test": {"metric": "m", "a": [run_id], "b": ["f" * 32]}}, "not among"),
         ({"run_ids": [run_id], "bands": {"metric": "m", "buckets": 0}}, "buckets"),
         ({"run_ids": [run_id], "test": {"metric": "m", "a": [run_id], "b": [run_id], "aggregate": "p99"}}, "aggregate"),
+        ({"run_ids": [run_id], "summaries": "no"}, "summaries"),
     ]:
         resp = post(f"{ctx.url}/api/v1/compare", body)
         assert resp.status_code == 400, (body, resp.text)

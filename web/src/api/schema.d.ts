@@ -922,6 +922,12 @@ export interface components {
             run_ids: string[];
             /** @description Keys to summarise; every key of the runs when empty or absent. */
             metrics?: string[];
+            /**
+             * @description Default `true`. `false` leaves the per-run summaries out (`metrics` is then `{}`; `metric_keys` is
+             *     still complete): the cheap first answer of a page that charts runs before it
+             *     tabulates them.
+             */
+            summaries?: boolean;
             best?: {
                 metric: string;
                 /** @enum {string} */
@@ -985,7 +991,12 @@ export interface components {
                 };
                 differing: string[];
             };
-            /** @description Per metric key, one summary per run (request order), `null` where the run lacks the key. */
+            /** @description The runs' metric keys (the requested ones when `metrics` named some), sorted, each with how many of the runs have it. */
+            metric_keys: {
+                key: string;
+                runs: number;
+            }[];
+            /** @description Per metric key, one summary per run (request order), `null` where the run lacks the key; `{}` when `summaries` was false. */
             metrics: {
                 [key: string]: (components["schemas"]["CompareSummary"] | null)[];
             };

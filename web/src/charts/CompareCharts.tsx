@@ -174,7 +174,13 @@ function CompareChartCard(props: CardProps) {
       bands
         ? api
             .compare(
-              { run_ids: runIds, metrics: [key], group_by: groupBy, bands: { metric: key, buckets: bandBuckets, x: xMode } },
+              {
+                run_ids: runIds,
+                metrics: [key],
+                summaries: false,
+                group_by: groupBy,
+                bands: { metric: key, buckets: bandBuckets, x: xMode },
+              },
               controller.signal,
             )
             .then((r) => ({ kind: "groups", aligned: alignGroups(r, spread), fromZoom }))

@@ -2,10 +2,11 @@
 // as in the charts), the group-by and best-run choices, then the overlaid metric charts with a
 // key picker, the params diff, parallel coordinates, a scatter plot and statistics. Every
 // choice lives in the URL (`keys`, `group`, `best`, `dir`, the plots' axes) so a link
-// reproduces the view. The charts come first, on screen and on the wire: the sections below
-// them and the secondary requests (best run, tags, experiment names) wait until the charts on
-// screen have drawn, so they neither delay those charts' requests nor compete with them for the
-// server (see `useSettled`).
+// reproduces the view. The charts come first, on screen and on the wire: the page starts from
+// a comparison without per-run summaries, and the sections below the charts (which need the
+// summaries) and the secondary requests (summaries, best run, tags, experiment names) wait until
+// the charts on screen have drawn, so they neither delay those charts' requests nor compete with
+// them for the server (see `useSettled`).
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
 import { api, type Experiment } from "../api/client";
@@ -17,7 +18,7 @@ import { formatNumber } from "../format";
 import { useQueryParam } from "../router";
 import { useThemeVersion } from "./compare/canvas";
 import { defaultChartKeys, parseList, shapeDiff, type DiffModel } from "./compare/diff";
-import { loadCompare, MAX_RUNS, parseRunIds } from "./compare/request";
+import { loadCompare, loadSummaries, MAX_RUNS, parseRunIds } from "./compare/request";
 import { ParallelCoords } from "./compare/ParallelCoords";
 import { ParamsDiff } from "./compare/ParamsDiff";
 import { AxisPicker } from "./compare/pickers";
@@ -76,18 +77,25 @@ function Compare(props: { model: DiffModel; runIds: string[]; cut: boolean }) {
   const [group, setGroup] = useQueryParam("group", "");
   const [bestParam, setBest] = useQueryParam("best", "");
   const [dirParam, setDir] = useQueryParam("dir", "");
-  const metricKeys = model.metrics.map((m) => m.key);
-  const defaults = useMemo(() => defaultChartKeys(model.metrics), [model]);
+  const metricKeys = useMemo(() => model.keys.map((m) => m.key), [model]);
+  const defaults = useMemo(() => defaultChartKeys(model.keys), [model]);
   const keys = keysParam ? parseList(keysParam).filter((k) => metricKeys.includes(k)) : defaults;
   const bestMetric = metricKeys.includes(bestParam) ? bestParam : (defaults[0] ?? "");
   const direction = dirParam === "min" || dirParam === "max" ? dirParam : lowerIsBetter(bestMetric) ? "min" : "max";
   const runNames = useMemo(() => Object.fromEntries(model.runs.map((r) => [r.id, r.name])), [model]);
   const [settled, onChartsReady] = useSettled(runsKey);
+  // The model with per-run summaries, for the sections below the charts.
+  const full = useAsync(
+    (signal) => (settled ? loadSummaries(runIds, signal).then(shapeDiff) : Promise.resolve(null)),
+    [runsKey, settled],
+  );
+  const summarised = full.data ?? null;
+  const waiting = (what: string) => (full.error ? <ErrorBox error={full.error} /> : <Loading what={what} />);
 
   const best = useAsync(
     (signal) =>
       settled && bestMetric
-        ? api.compare({ run_ids: runIds, metrics: [bestMetric], best: { metric: bestMetric, direction } }, signal).then((r) => r.best ?? null)
+        ? api.compare({ run_ids: runIds, metrics: [bestMetric], summaries: false, best: { metric: bestMetric, direction } }, signal).then((r) => r.best ?? null)
         : Promise.resolve(null),
     [runsKey, bestMetric, direction, settled],
   );
@@ -183,27 +191,27 @@ function Compare(props: { model: DiffModel; runIds: string[]; cut: boolean }) {
         <CompareCharts runIds={runIds} runNames={runNames} keys={keys} groupBy={group || undefined} onReady={onChartsReady} />
       </Section>
       <Section id="params" title="Parameters">
-        {settled ? <ParamsDiff model={model} bestIndex={bestIndex} /> : <Loading what="parameters" />}
+        {summarised ? <ParamsDiff model={summarised} bestIndex={bestIndex} /> : waiting("parameters")}
       </Section>
       <Section id="parallel" title="Parallel coordinates">
-        {settled ? <ParallelCoords model={model} bestIndex={bestIndex} /> : <Loading what="parallel coordinates" />}
+        {summarised ? <ParallelCoords model={summarised} bestIndex={bestIndex} /> : waiting("parallel coordinates")}
       </Section>
       <div class="cp-two">
         <Section id="scatter" title="Scatter">
-          {settled ? <Scatter model={model} bestIndex={bestIndex} defaultY={bestMetric} /> : <Loading what="scatter plot" />}
+          {summarised ? <Scatter model={summarised} bestIndex={bestIndex} defaultY={bestMetric} /> : waiting("scatter plot")}
         </Section>
         <Section id="stats" title="Statistics">
-          {settled ? (
+          {summarised ? (
             <Stats
               runIds={runIds}
-              model={model}
+              model={summarised}
               group={group}
               groupChoices={groups}
               setGroup={setGroup}
               defaultMetric={bestMetric}
             />
           ) : (
-            <Loading what="statistics" />
+            waiting("statistics")
           )}
         </Section>
       </div>

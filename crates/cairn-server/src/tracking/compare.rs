@@ -24,6 +24,9 @@ pub struct CompareRequest {
     pub group_by: Option<GroupBy>,
     pub bands: Option<BandsRequest>,
     pub test: Option<TestRequest>,
+    /// Leave the per-run summaries out of the result (the keys are still listed): the cheap
+    /// first answer of a page that charts the runs before it tabulates them.
+    pub omit_summaries: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -97,7 +100,11 @@ pub struct GroupResult {
 pub struct CompareResult {
     pub runs: Vec<Run>,
     pub params: ParamsDiff,
-    /// Per metric key, per run (request order): the summary, when the run has the key.
+    /// The metric keys of the runs (the requested ones when `metrics` named some), sorted, each
+    /// with how many of the runs have it.
+    pub metric_keys: Vec<(String, usize)>,
+    /// Per metric key, per run (request order): the summary, when the run has the key. Empty
+    /// with `omit_summaries`.
     pub metrics: Vec<(String, Vec<Option<Summary>>)>,
     pub best: Option<(BestBy, Option<(String, f64)>)>,
     pub group_by: Option<GroupBy>,
@@ -157,16 +164,41 @@ impl Tracking {
         let runs = self.store.get_runs(&request.run_ids).await?;
         let params = compare::params_diff(&runs);
 
-        let summaries = self
-            .metric_summaries(request.run_ids.clone(), request.metrics.clone())
-            .await?;
+        // Each run's latest metrics name its keys: enough for the key list and its counts.
+        let mut key_runs: HashMap<&str, usize> = HashMap::new();
+        for run in &runs {
+            for metric in &run.metrics {
+                *key_runs.entry(metric.key.as_str()).or_default() += 1;
+            }
+        }
         let mut keys: Vec<String> = if request.metrics.is_empty() {
-            summaries.iter().map(|s| s.key.clone()).collect()
+            key_runs.keys().map(|key| key.to_string()).collect()
         } else {
             request.metrics.clone()
         };
         keys.sort();
         keys.dedup();
+        let metric_keys: Vec<(String, usize)> = keys
+            .iter()
+            .map(|key| {
+                (
+                    key.clone(),
+                    key_runs.get(key.as_str()).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+
+        // The summaries also feed the best run, the groups' statistics and run-level tests.
+        let needs_summaries = !request.omit_summaries
+            || request.best.is_some()
+            || request.group_by.is_some()
+            || request.test.is_some();
+        let summaries = if needs_summaries {
+            self.metric_summaries(request.run_ids.clone(), request.metrics.clone())
+                .await?
+        } else {
+            Vec::new()
+        };
         // Keyed by (run, key): the lookups below run once per run and key (5,000 for 1,000 runs
         // of 5 metrics), which a scan of the summaries would make quadratic.
         let by_run_key: HashMap<(&str, &str), Summary> = summaries
@@ -176,17 +208,20 @@ impl Tracking {
         let summary_of = |run_id: &str, key: &str| -> Option<Summary> {
             by_run_key.get(&(run_id, key)).copied()
         };
-        let metrics: Vec<(String, Vec<Option<Summary>>)> = keys
-            .iter()
-            .map(|key| {
-                let per_run = request
-                    .run_ids
-                    .iter()
-                    .map(|run_id| summary_of(run_id, key))
-                    .collect();
-                (key.clone(), per_run)
-            })
-            .collect();
+        let metrics: Vec<(String, Vec<Option<Summary>>)> = if request.omit_summaries {
+            Vec::new()
+        } else {
+            keys.iter()
+                .map(|key| {
+                    let per_run = request
+                        .run_ids
+                        .iter()
+                        .map(|run_id| summary_of(run_id, key))
+                        .collect();
+                    (key.clone(), per_run)
+                })
+                .collect()
+        };
 
         let best = request.best.clone().map(|by| {
             let winner = compare::best(
@@ -268,6 +303,7 @@ impl Tracking {
         Ok(CompareResult {
             runs,
             params,
+            metric_keys,
             metrics,
             best,
             group_by: request.group_by.clone(),

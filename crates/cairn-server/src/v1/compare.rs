@@ -11,6 +11,8 @@
 //! (`test` may name `"groups": ["0.1", "0.01"]` instead of `a`/`b`, and `from_step`/`to_step`.)
 //! Everything but `run_ids` is optional. `aggregate` (last, min, max, mean) says which number
 //! of each run's series counts for the best run, the group statistics and run-level tests.
+//! `"summaries": false` leaves the per-run summaries out (`metrics` is then `{}`) while
+//! `metric_keys` still lists every key with its run count: a page's cheap first answer.
 
 use axum::Json;
 use axum::extract::State;
@@ -39,6 +41,7 @@ pub struct CompareBody {
     group_by: Option<String>,
     bands: Option<BandsBody>,
     test: Option<TestBody>,
+    summaries: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +144,7 @@ impl CompareBody {
             group_by,
             bands,
             test,
+            omit_summaries: !self.summaries.unwrap_or(true),
         })
     }
 }
@@ -224,12 +228,18 @@ fn to_json(result: &CompareResult) -> Value {
             (key.clone(), Value::Array(cells))
         })
         .collect();
+    let metric_keys: Vec<Value> = result
+        .metric_keys
+        .iter()
+        .map(|(key, runs)| json!({"key": key, "runs": runs}))
+        .collect();
     let mut out = json!({
         "runs": runs,
         "params": {
             "constant": result.params.constant,
             "differing": result.params.differing,
         },
+        "metric_keys": metric_keys,
         "metrics": metrics,
     });
     if let Some((by, winner)) = &result.best {

@@ -42,7 +42,7 @@ export function Stats(props: {
       group && metric
         ? api
             .compare(
-              { run_ids: runIds, metrics: [metric], group_by: group, best: { metric, direction: "min", aggregate: agg } },
+              { run_ids: runIds, metrics: [metric], summaries: false, group_by: group, best: { metric, direction: "min", aggregate: agg } },
               signal,
             )
             .then((r) => r.groups ?? [])
@@ -63,6 +63,7 @@ export function Stats(props: {
               {
                 run_ids: runIds,
                 metrics: [metric],
+                summaries: false,
                 group_by: group || undefined,
                 test: group ? { metric, aggregate: agg, groups: [a, b] } : { metric, a: [a], b: [b] },
               },

@@ -11,6 +11,11 @@ const response: CompareResponse = {
     { run_id: "c", run_name: "C", experiment_id: "1", status: "FINISHED", params: { lr: "0.1" } },
   ],
   params: { constant: { model: "resnet", epochs: "5" }, differing: ["opt", "lr"] },
+  metric_keys: [
+    { key: "acc", runs: 3 },
+    { key: "loss", runs: 2 },
+    { key: "system/cpu", runs: 1 },
+  ],
   metrics: {
     "system/cpu": [null, null, { count: 1, nan_count: 0, min: 1, max: 1, mean: 1, last: 1, last_step: 0 }],
     loss: [
@@ -54,8 +59,19 @@ describe("shapeDiff", () => {
   });
 
   it("charts the keys most runs have first", () => {
-    expect(defaultChartKeys(model.metrics, 2)).toEqual(["acc", "loss"]);
-    expect(defaultChartKeys(model.metrics)).toEqual(["acc", "loss", "system/cpu"]);
+    expect(defaultChartKeys(model.keys, 2)).toEqual(["acc", "loss"]);
+    expect(defaultChartKeys(model.keys)).toEqual(["acc", "loss", "system/cpu"]);
+  });
+
+  it("keeps the keys and their counts in an answer without summaries", () => {
+    const light = shapeDiff({ ...response, metric_keys: [{ key: "system/cpu", runs: 3 }, { key: "b", runs: 1 }, { key: "a", runs: 2 }], metrics: {} });
+    expect(light.metrics).toEqual([]);
+    expect(light.keys).toEqual([
+      { key: "a", present: 2 },
+      { key: "b", present: 1 },
+      { key: "system/cpu", present: 3 },
+    ]);
+    expect(defaultChartKeys(light.keys, 2)).toEqual(["a", "b"]);
   });
 });
 

@@ -1,6 +1,7 @@
 // Shaping of the compare endpoint's answer for display: runs, the params that differ (each
-// run's value, how many distinct values, the most common one), the constant params, per-key
-// metric summaries of every run, and the metric keys to chart by default.
+// run's value, how many distinct values, the most common one), the constant params, the metric
+// keys with how many runs have each, per-key metric summaries of every run (when the answer
+// carries them), and the metric keys to chart by default.
 import type { CompareResponse } from "../../api/client";
 import { toNumber } from "../../api/doubles";
 
@@ -25,10 +26,16 @@ export type MetricRow = {
   present: number;
 };
 
+/** A metric key and how many of the compared runs have it. */
+export type KeyCount = { key: string; present: number };
+
 export type DiffModel = {
   runs: CompareRun[];
   differing: DifferingParam[];
   constant: [string, string][];
+  /** Every metric key of the runs, in display order (`sortMetricKeys`). */
+  keys: KeyCount[];
+  /** Per-key summaries in the same order; empty for an answer asked without summaries. */
   metrics: MetricRow[];
 };
 
@@ -61,18 +68,20 @@ export function shapeDiff(r: CompareResponse): DiffModel {
     return { key, values, ...modeOf(values) };
   });
   const constant = Object.entries(r.params.constant).sort(([a], [b]) => a.localeCompare(b));
+  const present = new Map(r.metric_keys.map((k) => [k.key, k.runs]));
+  const keys = sortMetricKeys([...present.keys()]).map((key) => ({ key, present: present.get(key) ?? 0 }));
   const metrics = sortMetricKeys(Object.keys(r.metrics)).map((key) => {
     const list = r.metrics[key];
     const pick = (f: "last" | "min" | "max" | "mean") => list.map((s) => (s ? toNumber(s[f]) : null));
     return { key, last: pick("last"), min: pick("min"), max: pick("max"), mean: pick("mean"), present: list.filter(Boolean).length };
   });
-  return { runs, differing, constant, metrics };
+  return { runs, differing, constant, keys, metrics };
 }
 
 /** Up to `n` keys to chart first: the ones most runs have (system metrics last), then by name. */
-export function defaultChartKeys(metrics: MetricRow[], n = 5): string[] {
+export function defaultChartKeys(keys: KeyCount[], n = 5): string[] {
   const system = (k: string) => (k.startsWith("system/") ? 1 : 0);
-  return [...metrics]
+  return [...keys]
     .sort((a, b) => system(a.key) - system(b.key) || b.present - a.present || a.key.localeCompare(b.key))
     .slice(0, n)
     .map((m) => m.key);
