@@ -1907,80 +1907,38 @@ struct BlockLayout {
     value_ref: i64,
 }
 
-/// A parsed chunk: the index, ready to answer from block summaries or decode blocks.
+/// A chunk's index: each block's [`BlockMeta`] and where its data lies, parsed from the chunk's
+/// first bytes alone. A reader that holds only those bytes answers from the block summaries and
+/// fetches just the blocks it must decode ([`ChunkIndex::block_bytes`]).
 #[derive(Debug, Clone)]
-pub struct Chunk<'a> {
-    bytes: &'a [u8],
+pub struct ChunkIndex {
     blocks: Vec<BlockMeta>,
+    /// Offsets are from the start of the chunk.
     layouts: Vec<BlockLayout>,
     index_len: usize,
 }
 
-impl<'a> Chunk<'a> {
-    pub fn parse(bytes: &'a [u8]) -> Result<Chunk<'a>, CodecError> {
-        let mut r = ByteReader::new(bytes);
-        let version = r.u8().map_err(|_| corrupt("empty input"))?;
-        if version != FORMAT_VERSION {
+impl ChunkIndex {
+    /// Parses the index from `prefix`, the first bytes of a chunk of `total_len` bytes.
+    /// `Ok(None)` when the index runs past `prefix` (read more of the chunk and try again); an
+    /// error when the chunk is corrupt, which a prefix of the whole chunk always settles.
+    pub fn parse_prefix(prefix: &[u8], total_len: usize) -> Result<Option<ChunkIndex>, CodecError> {
+        if prefix.len() > total_len {
             return Err(corrupt(format!(
-                "format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+                "a prefix of {} bytes of a {total_len}-byte chunk",
+                prefix.len()
             )));
         }
-        let total = r.varint()?;
-        let block_points = BLOCK_POINTS as u64;
-        let block_count = total / block_points + u64::from(total % block_points != 0);
-        // Every index entry takes at least 5 bytes.
-        let capacity = block_count.min(bytes.len() as u64 / 5) as usize;
-        let mut blocks = Vec::with_capacity(capacity);
-        let mut layouts = Vec::with_capacity(capacity);
-        let mut carry = Carry::new();
-        let mut data_len = 0usize;
-        for b in 0..block_count {
-            let n = if b + 1 == block_count {
-                total - b * block_points
-            } else {
-                block_points
-            };
-            let (meta, layout) = parse_entry(&mut r, n, &mut carry, &mut data_len)?;
-            blocks.push(meta);
-            layouts.push(layout);
+        match parse_index(prefix, total_len) {
+            Ok(index) => Ok(Some(index)),
+            // Cut short by the prefix, or corrupt: only the whole chunk can tell.
+            Err(_) if prefix.len() < total_len => Ok(None),
+            Err(error) => Err(error),
         }
-        let index_len = r.pos;
-        if bytes.len() - index_len != data_len {
-            return Err(corrupt(format!(
-                "block data is {} bytes, the index says {data_len}",
-                bytes.len() - index_len
-            )));
-        }
-        for layout in &mut layouts {
-            layout.start += index_len;
-            layout.end += index_len;
-        }
-        Ok(Chunk {
-            bytes,
-            blocks,
-            layouts,
-            index_len,
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.blocks.iter().map(|b| b.summary.count as usize).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.blocks.is_empty()
     }
 
     pub fn blocks(&self) -> &[BlockMeta] {
         &self.blocks
-    }
-
-    pub fn summary(&self) -> Summary {
-        let mut summary = Summary::default();
-        for block in &self.blocks {
-            summary.merge(&block.summary);
-        }
-        summary
     }
 
     /// Bytes before the first block's data: version, point count and block index.
@@ -1988,45 +1946,11 @@ impl<'a> Chunk<'a> {
         self.index_len
     }
 
-    /// How block `index` is coded, e.g. `steps=delta/0 times=delta/3 values=f32:raw/24+2`
-    /// (`+2`: two exceptions).
-    #[doc(hidden)]
-    pub fn describe_block(&self, index: usize) -> Result<String, CodecError> {
+    /// Where block `index`'s data lies in the chunk (empty for blocks of at most two points,
+    /// which the index holds whole).
+    pub fn block_bytes(&self, index: usize) -> Result<std::ops::Range<usize>, CodecError> {
         let layout = self.layout(index)?;
-        let name = |plan: &IntPlan| {
-            let patched = plan
-                .patch
-                .map(|patch| format!("+{}", patch.count))
-                .unwrap_or_default();
-            match plan.mode {
-                INT_RAW => format!("raw/{}{patched}", plan.width),
-                INT_DELTA => format!("delta/{}{patched}", plan.width),
-                _ => "dod".to_string(),
-            }
-        };
-        let coding = match layout.coding {
-            Coding::Const => "const".to_string(),
-            Coding::Xor32 => "xor32".to_string(),
-            Coding::Xor64 => "xor64".to_string(),
-            Coding::Ints(Domain::F32) => "f32".to_string(),
-            Coding::Ints(Domain::F64) => "f64".to_string(),
-            Coding::Ints(Domain::Decimal(d)) => format!("dec{d}"),
-        };
-        if layout.start == layout.end {
-            return Ok(format!("values={coding}"));
-        }
-        let mut r = ByteReader::new(&self.bytes[layout.start..layout.end]);
-        let steps = read_int_header(&mut r, 0)?;
-        let times = read_int_header(&mut r, 0)?;
-        let values = match layout.coding {
-            Coding::Ints(_) => format!("{coding}:{}", name(&read_int_header(&mut r, 0)?)),
-            _ => coding,
-        };
-        Ok(format!(
-            "steps={} times={} values={values}",
-            name(&steps),
-            name(&times)
-        ))
+        Ok(layout.start..layout.end)
     }
 
     fn layout(&self, index: usize) -> Result<&BlockLayout, CodecError> {
@@ -2038,8 +1962,21 @@ impl<'a> Chunk<'a> {
         })
     }
 
-    pub fn decode_block(&self, index: usize, out: &mut Vec<Point>) -> Result<(), CodecError> {
+    /// Decodes block `index` from `data`, the chunk's bytes at [`ChunkIndex::block_bytes`].
+    pub fn decode_block(
+        &self,
+        index: usize,
+        data: &[u8],
+        out: &mut Vec<Point>,
+    ) -> Result<(), CodecError> {
         let layout = self.layout(index)?;
+        if data.len() != layout.end - layout.start {
+            return Err(corrupt(format!(
+                "block {index} has {} bytes of data, not {}",
+                layout.end - layout.start,
+                data.len()
+            )));
+        }
         let meta = &self.blocks[index];
         let n = meta.summary.count as usize;
         let (Some(first), Some(last)) = (meta.summary.first, meta.summary.last) else {
@@ -2053,7 +1990,7 @@ impl<'a> Chunk<'a> {
             return Ok(());
         }
         let m = n - 2;
-        let mut r = ByteReader::new(&self.bytes[layout.start..layout.end]);
+        let mut r = ByteReader::new(data);
         let step_plan = read_int_header(&mut r, meta.min_step)?;
         let time_plan = read_int_header(&mut r, meta.min_time)?;
         let value_plan = match layout.coding {
@@ -2106,13 +2043,149 @@ impl<'a> Chunk<'a> {
         out.push(last);
         Ok(())
     }
+}
+
+/// A whole chunk: its index and its bytes, ready to answer from block summaries or decode blocks.
+#[derive(Debug, Clone)]
+pub struct Chunk<'a> {
+    bytes: &'a [u8],
+    index: ChunkIndex,
+}
+
+impl<'a> Chunk<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Chunk<'a>, CodecError> {
+        let index = ChunkIndex::parse_prefix(bytes, bytes.len())?
+            .ok_or_else(|| corrupt("the index does not fit in the chunk"))?;
+        Ok(Chunk { bytes, index })
+    }
+
+    pub fn len(&self) -> usize {
+        self.index
+            .blocks
+            .iter()
+            .map(|b| b.summary.count as usize)
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.blocks.is_empty()
+    }
+
+    pub fn blocks(&self) -> &[BlockMeta] {
+        &self.index.blocks
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for block in &self.index.blocks {
+            summary.merge(&block.summary);
+        }
+        summary
+    }
+
+    /// Bytes before the first block's data: version, point count and block index.
+    pub fn index_len(&self) -> usize {
+        self.index.index_len
+    }
+
+    /// How block `index` is coded, e.g. `steps=delta/0 times=delta/3 values=f32:raw/24+2`
+    /// (`+2`: two exceptions).
+    #[doc(hidden)]
+    pub fn describe_block(&self, index: usize) -> Result<String, CodecError> {
+        let layout = self.index.layout(index)?;
+        let name = |plan: &IntPlan| {
+            let patched = plan
+                .patch
+                .map(|patch| format!("+{}", patch.count))
+                .unwrap_or_default();
+            match plan.mode {
+                INT_RAW => format!("raw/{}{patched}", plan.width),
+                INT_DELTA => format!("delta/{}{patched}", plan.width),
+                _ => "dod".to_string(),
+            }
+        };
+        let coding = match layout.coding {
+            Coding::Const => "const".to_string(),
+            Coding::Xor32 => "xor32".to_string(),
+            Coding::Xor64 => "xor64".to_string(),
+            Coding::Ints(Domain::F32) => "f32".to_string(),
+            Coding::Ints(Domain::F64) => "f64".to_string(),
+            Coding::Ints(Domain::Decimal(d)) => format!("dec{d}"),
+        };
+        if layout.start == layout.end {
+            return Ok(format!("values={coding}"));
+        }
+        let mut r = ByteReader::new(&self.bytes[layout.start..layout.end]);
+        let steps = read_int_header(&mut r, 0)?;
+        let times = read_int_header(&mut r, 0)?;
+        let values = match layout.coding {
+            Coding::Ints(_) => format!("{coding}:{}", name(&read_int_header(&mut r, 0)?)),
+            _ => coding,
+        };
+        Ok(format!(
+            "steps={} times={} values={values}",
+            name(&steps),
+            name(&times)
+        ))
+    }
+
+    pub fn decode_block(&self, index: usize, out: &mut Vec<Point>) -> Result<(), CodecError> {
+        let range = self.index.block_bytes(index)?;
+        self.index.decode_block(index, &self.bytes[range], out)
+    }
 
     pub fn decode(&self, out: &mut Vec<Point>) -> Result<(), CodecError> {
-        for index in 0..self.blocks.len() {
+        for index in 0..self.index.blocks.len() {
             self.decode_block(index, out)?;
         }
         Ok(())
     }
+}
+
+/// The index of a chunk of `total_len` bytes from its first bytes `bytes`.
+fn parse_index(bytes: &[u8], total_len: usize) -> Result<ChunkIndex, CodecError> {
+    let mut r = ByteReader::new(bytes);
+    let version = r.u8().map_err(|_| corrupt("empty input"))?;
+    if version != FORMAT_VERSION {
+        return Err(corrupt(format!(
+            "format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+        )));
+    }
+    let total = r.varint()?;
+    let block_points = BLOCK_POINTS as u64;
+    let block_count = total / block_points + u64::from(total % block_points != 0);
+    // Every index entry takes at least 5 bytes.
+    let capacity = block_count.min(total_len as u64 / 5) as usize;
+    let mut blocks = Vec::with_capacity(capacity);
+    let mut layouts = Vec::with_capacity(capacity);
+    let mut carry = Carry::new();
+    let mut data_len = 0usize;
+    for b in 0..block_count {
+        let n = if b + 1 == block_count {
+            total - b * block_points
+        } else {
+            block_points
+        };
+        let (meta, layout) = parse_entry(&mut r, n, &mut carry, &mut data_len)?;
+        blocks.push(meta);
+        layouts.push(layout);
+    }
+    let index_len = r.pos;
+    if total_len - index_len != data_len {
+        return Err(corrupt(format!(
+            "block data is {} bytes, the index says {data_len}",
+            total_len - index_len
+        )));
+    }
+    for layout in &mut layouts {
+        layout.start += index_len;
+        layout.end += index_len;
+    }
+    Ok(ChunkIndex {
+        blocks,
+        layouts,
+        index_len,
+    })
 }
 
 /// Reads one index entry for a block of `n` points.

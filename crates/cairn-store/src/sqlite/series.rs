@@ -13,14 +13,18 @@
 //! A chunk that no raw point falls inside is *clean*: a view uses its summary (or its blocks'
 //! summaries) whenever it lies inside one bucket, and decodes only what straddles a bucket edge.
 //! A chunk with raw points inside its key range is decoded and merged, dropping exact duplicates.
+//! Views read a clean chunk through SQLite's incremental blob I/O ([`ChunkReader`]): its index
+//! (the first few hundred bytes) and then only the blocks they decode, never the whole blob,
+//! whose tail spans overflow pages.
 
 use std::collections::BTreeMap;
 
 use cairn_core::model::Metric;
 use cairn_core::series::buckets::{Axis, Downsampler, Grid};
-use cairn_core::series::codec::{self, Chunk};
+use cairn_core::series::codec::{self, Chunk, ChunkIndex};
 use cairn_core::series::{Point, Summary, normalize};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::blob::Blob;
+use rusqlite::{Connection, MAIN_DB, OptionalExtension, Row, params};
 
 use super::sql;
 use crate::{PointsRead, Result, RunBuckets, SeriesRequest, SeriesSummary, StoreError, XAxis};
@@ -410,14 +414,94 @@ pub fn summary(conn: &Connection, series: i64) -> Result<Summary> {
     Ok(total)
 }
 
+/// Bytes of a chunk's blob first read for its index; more is read when the index is longer.
+const INDEX_READ: usize = 1024;
+
+/// Reads parts of chunks' blobs through one incremental-blob handle (moved from chunk to chunk),
+/// so that a read touches only the pages of the bytes it asks for. Within a read transaction,
+/// like every other query of the snapshot.
+pub struct ChunkReader<'c> {
+    conn: &'c Connection,
+    blob: Option<Blob<'c>>,
+    buf: Vec<u8>,
+}
+
+impl<'c> ChunkReader<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
+        ChunkReader {
+            conn,
+            blob: None,
+            buf: Vec::with_capacity(INDEX_READ),
+        }
+    }
+
+    /// Points the handle at `chunk`'s blob; returns its length.
+    fn open(&mut self, chunk: i64) -> Result<usize> {
+        let blob = match self.blob.take() {
+            Some(mut blob) => {
+                blob.reopen(chunk)?;
+                blob
+            }
+            None => self
+                .conn
+                .blob_open(MAIN_DB, c"metric_chunks", c"data", chunk, true)?,
+        };
+        let len = blob.len();
+        self.blob = Some(blob);
+        Ok(len)
+    }
+
+    /// `len` bytes of the open blob from `offset`, into the reader's buffer.
+    fn read(&mut self, offset: usize, len: usize) -> Result<&[u8]> {
+        let blob = self
+            .blob
+            .as_ref()
+            .ok_or_else(|| StoreError::Internal("no chunk blob open".into()))?;
+        self.buf.resize(len, 0);
+        blob.read_at_exact(&mut self.buf, offset)?;
+        Ok(&self.buf)
+    }
+
+    /// The index of `chunk`, read from as few of its first bytes as hold it.
+    pub fn index(&mut self, chunk: i64) -> Result<ChunkIndex> {
+        let total = self.open(chunk)?;
+        let mut want = INDEX_READ.min(total);
+        loop {
+            let prefix = self.read(0, want)?;
+            if let Some(index) = ChunkIndex::parse_prefix(prefix, total).map_err(corrupt)? {
+                return Ok(index);
+            }
+            // `parse_prefix` settles the whole chunk either way, so this ends.
+            want = (want * 4).min(total);
+        }
+    }
+
+    /// Decodes block `block` of the chunk whose `index` was read last.
+    pub fn decode_block(
+        &mut self,
+        index: &ChunkIndex,
+        block: usize,
+        out: &mut Vec<Point>,
+    ) -> Result<()> {
+        let range = index.block_bytes(block).map_err(corrupt)?;
+        let data = self.read(range.start, range.len())?;
+        index.decode_block(block, data, out).map_err(corrupt)
+    }
+}
+
 /// Adds a series' points in the grid to a downsampler, decoding only what straddles a bucket edge.
 /// Returns the coarsest retention resolution among the chunks read.
-pub fn downsample(conn: &Connection, series: i64, sampler: &mut Downsampler) -> Result<i64> {
+pub fn downsample(
+    conn: &Connection,
+    reader: &mut ChunkReader<'_>,
+    series: i64,
+    sampler: &mut Downsampler,
+) -> Result<i64> {
     let axis = sampler.axis;
     let grid = sampler.grid;
     let steps = (axis == Axis::Step).then_some((grid.from, grid.to));
     let mut block_points = Vec::with_capacity(codec::BLOCK_POINTS);
-    walk(conn, series, steps, |conn, piece| {
+    walk(conn, series, steps, |_, piece| {
         match piece {
             Piece::Points(points) => points.iter().for_each(|p| sampler.add_point(p)),
             Piece::Clean(chunk) => {
@@ -425,9 +509,8 @@ pub fn downsample(conn: &Connection, series: i64, sampler: &mut Downsampler) -> 
                 if grid.misses(lo, hi) || sampler.add_summary(lo, hi, &chunk.summary) {
                     return Ok(());
                 }
-                let data = chunk_data(conn, chunk.id)?;
-                let parsed = Chunk::parse(&data).map_err(corrupt)?;
-                for (index, block) in parsed.blocks().iter().enumerate() {
+                let index = reader.index(chunk.id)?;
+                for (at, block) in index.blocks().iter().enumerate() {
                     let (lo, hi) = axis.range(
                         (block.min_step, block.max_step),
                         (block.min_time, block.max_time),
@@ -436,9 +519,7 @@ pub fn downsample(conn: &Connection, series: i64, sampler: &mut Downsampler) -> 
                         continue;
                     }
                     block_points.clear();
-                    parsed
-                        .decode_block(index, &mut block_points)
-                        .map_err(corrupt)?;
+                    reader.decode_block(&index, at, &mut block_points)?;
                     block_points.iter().for_each(|p| sampler.add_point(p));
                 }
             }
@@ -548,11 +629,12 @@ pub fn view_runs(
     targets: &[ViewTarget],
 ) -> Result<Vec<RunBuckets>> {
     let mut runs = Vec::with_capacity(targets.len());
+    let mut reader = ChunkReader::new(conn);
     for target in targets {
         let (buckets, thinned) = match (grid, target.series) {
             (Some(grid), Some(series)) => {
                 let mut sampler = Downsampler::new(target.axis, grid);
-                let thinned = downsample(conn, series, &mut sampler)?;
+                let thinned = downsample(conn, &mut reader, series, &mut sampler)?;
                 (sampler.finish(), thinned)
             }
             _ => (Vec::new(), 0),

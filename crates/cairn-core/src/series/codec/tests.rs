@@ -461,6 +461,40 @@ proptest! {
     }
 
     #[test]
+    fn an_index_parses_from_any_prefix_that_holds_it(
+        points in realistic_series(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // What a reader with only the chunk's first bytes does: parse the index from a prefix
+        // (asking for more while it is too short), then decode each block from its own bytes.
+        let bytes = encode(&points);
+        let whole = Chunk::parse(&bytes).unwrap();
+        let len = cut.index(bytes.len() + 1);
+        let parsed = ChunkIndex::parse_prefix(&bytes[..len], bytes.len()).unwrap();
+        prop_assert_eq!(parsed.is_some(), len >= whole.index_len());
+        let index = ChunkIndex::parse_prefix(&bytes[..whole.index_len()], bytes.len())
+            .unwrap()
+            .unwrap();
+        prop_assert_eq!(index.blocks().len(), whole.blocks().len());
+        let mut decoded = Vec::new();
+        for (i, block) in index.blocks().iter().enumerate() {
+            prop_assert!(summary_bits_eq(&block.summary, &whole.blocks()[i].summary));
+            let range = index.block_bytes(i).unwrap();
+            prop_assert!(range.start >= index.index_len() && range.end <= bytes.len());
+            index.decode_block(i, &bytes[range.clone()], &mut decoded).unwrap();
+            // The wrong bytes' length is refused, not misread.
+            if !range.is_empty() {
+                prop_assert!(index.decode_block(i, &bytes[range.start + 1..range.end], &mut Vec::new()).is_err());
+            }
+        }
+        let mut want = Vec::new();
+        whole.decode(&mut want).unwrap();
+        prop_assert!(same_bits(&decoded, &want));
+        // A prefix claimed longer than the chunk is refused.
+        prop_assert!(ChunkIndex::parse_prefix(&bytes, bytes.len().saturating_sub(1)).is_err());
+    }
+
+    #[test]
     fn random_bytes_never_panic(mut bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let _ = exercise(&bytes);
         if !bytes.is_empty() {
