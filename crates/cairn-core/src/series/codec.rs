@@ -5,7 +5,9 @@
 //! everything each block's [`BlockMeta`] needs — step and time ranges and a [`Summary`] equal to
 //! `Summary::of` the block's points, first and last point included — so a reader answers a range
 //! from the index ([`Chunk::parse`] decodes no point data) and decodes only the blocks at its
-//! edges ([`Chunk::decode_block`]); every block's data decodes on its own.
+//! edges ([`Chunk::decode_block`]); every block's data decodes on its own. A reader that fetches
+//! bytes lazily parses the index from the chunk's first bytes ([`ChunkIndex::parse_prefix`]) and
+//! then fetches only the blocks it decodes ([`ChunkIndex::block_bytes`]).
 //!
 //! The encoder chooses, per block and per stream, the coding with the fewest bits (it computes
 //! the exact cost of each candidate); the decoder only follows what the headers say. The
