@@ -179,6 +179,27 @@ def test_groups_bands_best_run_and_params_diff(ctx):
         assert band["min"] == list(per_step.min(axis=0))
         assert band["max"] == list(per_step.max(axis=0))
 
+    assert result["bands"]["width"] == 1
+    assert (result["bands"]["from"], result["bands"]["to"]) == (0, 63)
+    # The bands of a zoomed range: the same statistics, only steps 10..20, on a finer grid
+    # than the whole range would get for the same bucket count.
+    zoomed = compare(
+        ctx,
+        {"run_ids": runs, "group_by": "params.lr", "bands": {"metric": "loss", "buckets": 8, "from": 10, "to": 20}},
+    )
+    assert zoomed["metrics"]["loss"]  # summaries are still there by default
+    coarse = compare(ctx, {"run_ids": runs, "group_by": "params.lr", "bands": {"metric": "loss", "buckets": 8}})
+    assert coarse["bands"]["width"] == 8 and zoomed["bands"]["width"] == 2
+    assert zoomed["bands"]["from"] <= 10 and zoomed["bands"]["to"] >= 20
+    for group in zoomed["groups"]:
+        band = group["band"]
+        assert band["start"] and all(8 <= start <= 20 for start in band["start"])
+        members = group["run_ids"]
+        for i, start in enumerate(band["start"]):
+            steps = [s for s in range(start, start + 2) if 10 <= s <= 20]
+            per_run = [np.mean([curves[r][s] for s in steps]) for r in members]
+            assert close(band["mean"][i], np.mean(per_run))
+
     test = result["test"]
     assert test["samples"] == "runs" and test["aggregate"] == "last"
     welch = stats.ttest_ind(finals["0.1"], finals["0.01"], equal_var=False)
@@ -231,6 +252,7 @@ def test_compare_rejects_bad_requests(ctx):
         ({"run_ids": [run_id], "test": {"metric": "m", "a": [run_id]}}, "test needs"),
         ({"run_ids": [run_id], "test": {"metric": "m", "a": [run_id], "b": ["f" * 32]}}, "not among"),
         ({"run_ids": [run_id], "bands": {"metric": "m", "buckets": 0}}, "buckets"),
+        ({"run_ids": [run_id], "bands": {"metric": "m", "from": 5, "to": 1}}, "from"),
         ({"run_ids": [run_id], "test": {"metric": "m", "a": [run_id], "b": [run_id], "aggregate": "p99"}}, "aggregate"),
         ({"run_ids": [run_id], "summaries": "no"}, "summaries"),
     ]:

@@ -1,5 +1,5 @@
 // Browser tests of the runs table: filtering (and the inline error of a bad filter), sorting by a
-// metric column, and comparing two selected runs.
+// metric column, comparing two selected runs, and the compare view's band mode zooming in.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
@@ -127,6 +127,34 @@ test("two selected runs open the compare view", async () => {
   await screenshot(page, "compare");
   assertNoProblems(page);
   assert.deepEqual(shownChecked, [true, true], "the clicked checkboxes show as checked");
+  await page.close();
+});
+
+test("compare in band mode: a drag zoom fetches the bands of the range", async () => {
+  const runs = ctx.seed.sweep.runs.map((r) => r.id).join(",");
+  const page = await newPage(ctx.browser);
+  await page.goto(`${ctx.url}/compare?runs=${runs}&bands=1`);
+  await waitForMark(page, "cairn:compare:ready");
+  const chart = page.locator('[data-testid="compare-chart"][data-key="loss"]');
+  assert.equal(await chart.getAttribute("data-series"), String(ctx.seed.sweep.runs.length));
+  await page.waitForLoadState("networkidle");
+
+  const box = await chart.locator("canvas").first().boundingBox();
+  const refetch = page.waitForRequest(
+    (r) => r.url().endsWith("/api/v1/compare") && /"bands":\{[^}]*"metric":"loss"[^}]*"from":/.test(r.postData() ?? ""),
+  );
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  const request = await refetch;
+  const asked = JSON.parse(request.postData()).bands;
+  assert.ok(asked.from < asked.to, `bands of [${asked.from}, ${asked.to}]`);
+  const answer = await (await request.response()).json();
+  assert.ok(answer.groups.length > 0 && answer.groups.every((g) => g.band.start.every((s) => s >= asked.from - answer.bands.width)));
+  assert.ok(answer.bands.from <= asked.from && answer.bands.to >= asked.to);
+  assert.match(page.url(), /zoom=/);
+  assertNoProblems(page);
   await page.close();
 });
 

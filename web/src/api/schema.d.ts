@@ -941,6 +941,16 @@ export interface components {
                 /** @default 200 */
                 buckets: number;
                 x?: components["schemas"]["XAxis"];
+                /**
+                 * Format: int64
+                 * @description First x of the range to cover (all of it when absent); `from` ≤ `to`.
+                 */
+                from?: number;
+                /**
+                 * Format: int64
+                 * @description Last x of the range to cover.
+                 */
+                to?: number;
             };
             /** @description Either `a` and `b` (run ids among `run_ids`), or `groups` (two group values, with `group_by`). */
             test?: {
@@ -1038,6 +1048,10 @@ export interface components {
                 metric: string;
                 x: components["schemas"]["XAxis"];
                 width: number | null;
+                /** @description The grid's first x (null when no run has a point in range). */
+                from: number | null;
+                /** @description The grid's last x. */
+                to: number | null;
                 /** @constant */
                 value: "each run's bucket mean";
             };

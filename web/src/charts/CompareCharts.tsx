@@ -2,14 +2,14 @@
  * Metric charts of many runs overlaid, one chart per key, for the compare view. Each chart is
  * one request for every run on a shared bucket grid (`POST /api/v1/series`, only the columns
  * drawn; fewer buckets per run when there are many runs), loaded when it comes on screen. A zoom
- * redraws at once from what is loaded and then refines with a fetch of the range;
- * `cairn:chart:zoomed` is marked after each of the two draws. The hover
+ * redraws at once from what is loaded and then refines with a fetch of the range (runs and
+ * bands alike); `cairn:chart:zoomed` is marked after each of the two draws. The hover
  * tooltip lists the runs nearest the cursor and the nearest one is drawn bold. In band mode
  * (`groupBy` set, or the toggle) each group of runs is drawn as its mean line with a ±std (or
  * min–max) band (`POST /api/v1/compare` bands); `bands=1|0` and `spread=std|range` keep that
  * choice in the URL.
  */
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api } from "../api/client";
 import { ErrorBox } from "../components/common";
 import { formatNumber } from "../format";
@@ -23,7 +23,7 @@ import { alignGroups, type AlignedGroups, type AlignedRuns } from "./merge";
 import { alignedSeries } from "./offthread";
 import { seriesColor } from "./palette";
 import { ReadyTracker } from "./ready";
-import { positiveFloor, toColumn, type XMode } from "./series";
+import { positiveFloor, toColumn, toLineColumn, type XMode } from "./series";
 import { formatX, xAxisLabel } from "./ticks";
 import { ChartToolbar, useChartParams } from "./Toolbar";
 import { compareBuckets, filterKeys, nearestSeries, wholeRange, type Range } from "./view";
@@ -136,7 +136,8 @@ type Loaded =
 
 /** What a chart draws: uPlot columns, their series and bands, and what the tooltip reads. */
 type Drawn = {
-  data: [Float64Array, ...(number | null)[][]];
+  /** Band edges as uPlot columns (`toColumn`), lines as typed columns (`toLineColumn`). */
+  data: [Float64Array, ...((number | null)[] | Float64Array)[]];
   series: LineSeries[];
   bands: BandSpec[];
   /** Per run or group: index (into `series`) of its main line, and its values. */
@@ -156,20 +157,21 @@ function CompareChartCard(props: CardProps) {
   const overview = useRef<Loaded | null>(null);
   const awaitingZoom = useRef(false);
   const dark = useDark();
-  // Zooming band charts only rescales (the bands route has no range); runs refetch the range.
-  const zoomKey = zoom && !bands ? zoom.join(":") : "";
+  const zoomKey = zoom ? zoom.join(":") : "";
 
   const setLoaded = (l: Loaded) => {
     current.current = l;
     setLoadedState(l);
   };
 
-  useEffect(() => {
+  // A layout effect: the request goes out before the page paints, not after.
+  useLayoutEffect(() => {
     if (!seen) return;
     const controller = new AbortController();
     const width = ref.current?.clientWidth ?? 600;
     const fromZoom = awaitingZoom.current;
     const bandBuckets = Math.max(50, Math.min(400, Math.round(width / 2)));
+    const bounds = zoom ? wholeRange(zoom) : null;
     const request = (): Promise<Loaded> =>
       bands
         ? api
@@ -179,7 +181,7 @@ function CompareChartCard(props: CardProps) {
                 metrics: [key],
                 summaries: false,
                 group_by: groupBy,
-                bands: { metric: key, buckets: bandBuckets, x: xMode },
+                bands: { metric: key, buckets: bandBuckets, x: xMode, from: bounds?.[0], to: bounds?.[1] },
               },
               controller.signal,
             )
@@ -194,7 +196,7 @@ function CompareChartCard(props: CardProps) {
       .then((l) => {
         setError(null);
         setLoaded(l);
-        if (!zoom || l.kind === "groups") overview.current = l;
+        if (!zoom) overview.current = l;
         if (drawnCount(l) === 0) props.tracker.drawn(key);
       })
       .catch((err) => {
@@ -211,8 +213,6 @@ function CompareChartCard(props: CardProps) {
     const o = overview.current;
     if (!range && o && o !== current.current) setLoaded({ ...o, fromZoom: false });
     props.setZoom(key, range);
-    // Band charts have no finer data to fetch: the rescale is the whole zoom.
-    if (bands) awaitingZoom.current = false;
   };
 
   const onDrawn = () => {
@@ -346,7 +346,7 @@ function runsChart(a: AlignedRuns, props: CardProps, dark: boolean): Drawn {
   const floor = log ? positiveFloor([...mains, ...(a.min ?? []), ...(rawBehind ? a.mean : [])]) : undefined;
   // Hairlines: thicker strokes cost several times more to rasterise for hundreds of runs.
   const width = n > ENVELOPE_RUNS ? 1 : 1.5;
-  const columns: (number | null)[][] = [];
+  const columns: ((number | null)[] | Float64Array)[] = [];
   const series: LineSeries[] = [];
   const bands: BandSpec[] = [];
   const colors = runIds.map((_, i) => seriesColor(i, dark));
@@ -361,13 +361,13 @@ function runsChart(a: AlignedRuns, props: CardProps, dark: boolean): Drawn {
   }
   if (rawBehind) {
     for (let i = 0; i < n; i++) {
-      columns.push(toColumn(a.mean[i], floor));
+      columns.push(toLineColumn(a.mean[i], floor));
       series.push({ label: labels[i] + " raw", color: seriesColor(i, dark, 0.25), width: 1, spanGaps: true });
     }
   }
   const main: number[] = [];
   for (let i = 0; i < n; i++) {
-    columns.push(toColumn(mains[i], floor));
+    columns.push(toLineColumn(mains[i], floor));
     series.push({ label: labels[i], color: colors[i], width, spanGaps: true });
     main.push(series.length - 1);
   }

@@ -47,7 +47,8 @@ export type LineChartProps = {
   /** Charts with the same key share the hover crosshair. */
   syncKey?: string;
   /**
-   * Keep the lines out of uPlot and draw them in one pass of our own: uPlot then holds only the
+   * Keep the lines out of uPlot and draw them in one pass of our own (their columns may then be
+   * typed arrays with NaN gaps, see `toLineColumn`): uPlot then holds only the
    * band edges and two hidden series with each x's lowest and highest line value (for its y
    * range and cursor), instead of one configured series per line, whose set-up, scale
    * accumulation and per-series clipping dominate for hundreds of runs on a software canvas.
@@ -277,7 +278,7 @@ export function LineChart(props: LineChartProps) {
       let pen = false;
       for (let i = 0; i < xs.length; i++) {
         const v = ys[i];
-        if (v == null) continue;
+        if (v == null || !Number.isFinite(v)) continue;
         const px = u.valToPos(xs[i], "x");
         const py = u.valToPos(v, "y");
         if (pen) ctx.lineTo(px, py);

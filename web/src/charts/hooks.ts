@@ -1,10 +1,10 @@
 /**
  * Hooks shared by the chart views: the current theme (charts redraw their canvas colors when it
- * changes) and on-screen detection through one shared IntersectionObserver (charts that have
- * not been on screen are neither drawn nor fetched).
+ * changes) and on-screen detection (charts that have not been on screen are neither drawn nor
+ * fetched): measured once when a chart mounts, then through one shared IntersectionObserver.
  */
 import type { RefObject } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useState } from "preact/hooks";
 import { isDark } from "./palette";
 
 /** Whether the dark theme is on, re-rendering the caller when the theme changes. */
@@ -29,20 +29,37 @@ function sharedObserver(): IntersectionObserver {
       for (const entry of entries) listeners.get(entry.target)?.(entry.isIntersecting);
     },
     // Start a little before a chart scrolls in, so it is usually drawn when it arrives.
-    { rootMargin: "200px 0px" },
+    { rootMargin: `${MARGIN}px 0px` },
   );
   return observer;
 }
 
+/** How far off screen (CSS px, above or below) a chart counts as on screen. */
+const MARGIN = 200;
+
+/** Whether `el` is laid out within `MARGIN` of the viewport. */
+function nearScreen(el: Element): boolean {
+  const r = el.getBoundingClientRect();
+  if (r.width === 0 && r.height === 0) return false;
+  return r.bottom >= -MARGIN && r.top <= window.innerHeight + MARGIN && r.right >= 0 && r.left <= window.innerWidth;
+}
+
 /**
- * Whether the element has been on screen (or nearly) yet. `onFirst` runs once, synchronously in
- * the observer's callback, with the first answer: every chart of a grid is reported in one batch.
+ * Whether the element has been on screen (or nearly) yet. `onFirst` runs once with the first
+ * answer. A chart on screen when it mounts is seen at once (measured before the first paint, so
+ * its data is asked for a frame earlier than the observer would say); the charts of one grid
+ * mounted on screen together are reported in the same commit, the others by the observer.
  */
 export function useSeen(ref: RefObject<Element>, onFirst?: (visible: boolean) => void): boolean {
   const [seen, setSeen] = useState(false);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
+    if (nearScreen(el)) {
+      onFirst?.(true);
+      setSeen(true);
+      return;
+    }
     let first = true;
     const stop = () => {
       listeners.delete(el);

@@ -85,7 +85,7 @@ export function alignGroups(r: CompareResponse, spread: "std" | "range"): Aligne
   const groups = (r.groups ?? []).filter((g) => g.band);
   const starts = groups.map((g) => g.band!.start);
   const { first, n } = span(starts, width);
-  const x = gridX(first, n, width, null, null);
+  const x = gridX(first, n, width, r.bands?.from ?? null, r.bands?.to ?? null);
   return {
     x,
     groups: groups.map((g, i) => {

@@ -12,6 +12,7 @@ import {
   LOG_DECADES,
   positiveFloor,
   toColumn,
+  toLineColumn,
 } from "./series";
 
 function response(): RunSeriesResponse {
@@ -108,5 +109,21 @@ describe("bucket series", () => {
     const held = positiveFloor([decay]);
     expect(held).toBeCloseTo(1e-3 / 10 ** LOG_DECADES, 20);
     expect(toColumn(decay, held)).toEqual([1e-3, 1e-9, held, held]);
+  });
+
+  it("makes line columns that match, with NaN for gaps and no copy when nothing changes", () => {
+    const v = new Float64Array([1, NaN, -1, 0, 0.5, Infinity]);
+    expect(toLineColumn(v)).toBe(v);
+    const floor = positiveFloor([v]);
+    const clamped = toLineColumn(v, floor);
+    expect([...clamped]).toEqual([1, NaN, 0.5, 0.5, 0.5, Infinity]);
+    expect([...v]).toEqual([1, NaN, -1, 0, 0.5, Infinity]);
+    const positive = new Float64Array([1, 2, NaN]);
+    expect(toLineColumn(positive, positiveFloor([positive]))).toBe(positive);
+    // No positive value at all: nothing can be drawn on a log scale.
+    expect([...toLineColumn(new Float64Array([-1, 2]), positiveFloor([new Float64Array([-1])]))]).toEqual([NaN, 2]);
+    const decay = new Float64Array([1e-3, 1e-9, 3.7e-36, 0]);
+    const held = positiveFloor([decay]);
+    expect([...toLineColumn(decay, held)]).toEqual([1e-3, 1e-9, held, held]);
   });
 });

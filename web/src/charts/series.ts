@@ -193,6 +193,24 @@ export function positiveFloor(columns: Iterable<ArrayLike<number>>): number {
 }
 
 /**
+ * `toColumn` for lines drawn outside uPlot (`LineChart`'s `fastLines`): the same values as a
+ * typed array with NaN for gaps, `values` itself when nothing changes (no copy, and no boxed
+ * numbers to collect for the hundreds of columns of a compare chart).
+ */
+export function toLineColumn(values: Float64Array, logFloor?: number): Float64Array {
+  if (logFloor === undefined) return values;
+  const clamp = Number.isFinite(logFloor);
+  let out: Float64Array | null = null;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isFinite(v) || !(v <= 0 || (clamp && v < logFloor))) continue;
+    out ??= Float64Array.from(values);
+    out[i] = clamp && Number.isFinite(v) ? logFloor : NaN;
+  }
+  return out ?? values;
+}
+
+/**
  * A column as uPlot data: non-finite values become gaps (`null`); on a log scale values below
  * `floor` (see `positiveFloor`), zero and negatives included, are clamped to it.
  */

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use cairn_core::compare::{self, Aggregate, Band, Direction, GroupBy, ParamsDiff};
 use cairn_core::model::Run;
 use cairn_core::series::Summary;
+use cairn_core::series::buckets::Grid;
 use cairn_core::stats::{self, Describe, MannWhitney, WelchT};
 use cairn_store::{SeriesRequest, XAxis};
 
@@ -41,6 +42,9 @@ pub struct BandsRequest {
     pub metric: String,
     pub buckets: usize,
     pub x: XAxis,
+    /// The x range to cover (all of it when absent), as in a series view.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
 }
 
 /// Two samples to test: two runs' points, two sets of runs, or two groups' runs.
@@ -109,7 +113,8 @@ pub struct CompareResult {
     pub best: Option<(BestBy, Option<(String, f64)>)>,
     pub group_by: Option<GroupBy>,
     pub groups: Vec<GroupResult>,
-    pub bands: Option<(BandsRequest, Option<i64>)>,
+    /// The bands asked for and the grid they lie on (none when no run has a point in range).
+    pub bands: Option<(BandsRequest, Option<Grid>)>,
     pub test: Option<TestResult>,
 }
 
@@ -257,11 +262,11 @@ impl Tracking {
                     key: spec.metric.clone(),
                     x: spec.x,
                     buckets: spec.buckets,
-                    from: None,
-                    to: None,
+                    from: spec.from,
+                    to: spec.to,
                 })
                 .await?;
-            band_grid = view.grid.map(|g| g.width);
+            band_grid = view.grid;
             for (slot, (_, members)) in bands.iter_mut().zip(&grouped) {
                 let series: Vec<&[cairn_core::series::buckets::Bucket]> = members
                     .iter()

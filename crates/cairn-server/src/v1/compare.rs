@@ -5,7 +5,7 @@
 //! {"run_ids": ["..."], "metrics": ["loss"],
 //!  "best": {"metric": "val_loss", "direction": "min", "aggregate": "last"},
 //!  "group_by": "params.lr",
-//!  "bands": {"metric": "loss", "buckets": 200, "x": "step"},
+//!  "bands": {"metric": "loss", "buckets": 200, "x": "step", "from": 0, "to": 5000},
 //!  "test": {"metric": "loss", "aggregate": "last", "a": ["run"], "b": ["run"]}}
 //! ```
 //! (`test` may name `"groups": ["0.1", "0.01"]` instead of `a`/`b`, and `from_step`/`to_step`.)
@@ -58,6 +58,8 @@ pub struct BandsBody {
     metric: String,
     buckets: Option<usize>,
     x: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +113,8 @@ impl CompareBody {
                 metric: bands.metric,
                 buckets: bands.buckets.unwrap_or(200),
                 x: parse_axis(bands.x.as_deref())?,
+                from: bands.from,
+                to: bands.to,
             }),
             None => None,
         };
@@ -285,11 +289,13 @@ fn to_json(result: &CompareResult) -> Value {
             })
             .collect();
     }
-    if let Some((bands, width)) = &result.bands {
+    if let Some((bands, grid)) = &result.bands {
         out["bands"] = json!({
             "metric": bands.metric,
             "x": super::metrics::axis_name(bands.x),
-            "width": width,
+            "width": grid.map(|g| g.width),
+            "from": grid.map(|g| g.from),
+            "to": grid.map(|g| g.to),
             "value": "each run's bucket mean",
         });
     }
