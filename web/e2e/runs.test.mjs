@@ -117,6 +117,17 @@ test("two selected runs open the compare view", async () => {
   await chart.waitFor();
   assert.equal(await chart.getAttribute("data-series"), "2");
 
+  // A click pins every run's value at that step beside the chart; Escape unpins it.
+  const canvas = await chart.locator("canvas").first().boundingBox();
+  await page.mouse.click(canvas.x + canvas.width * 0.5, canvas.y + canvas.height * 0.5);
+  const pinned = chart.locator('[data-testid="chart-pinned"]');
+  await pinned.waitFor({ state: "visible" });
+  assert.match(await pinned.locator(".chart-tooltip-title").textContent(), /2 runs/);
+  assert.equal(await pinned.locator(".chart-tooltip-row").count(), 2);
+  await screenshot(page, "compare-pinned");
+  await page.keyboard.press("Escape");
+  await pinned.waitFor({ state: "hidden" });
+
   // The diff lists differing params in their own section (lr) and folds constant ones away.
   await page.locator('[data-testid="params-diff"]').waitFor();
   const sections = await diffSections(page);

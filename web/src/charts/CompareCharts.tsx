@@ -239,8 +239,22 @@ function CompareChartCard(props: CardProps) {
       rows: picked.map((i) => ({ color: drawn.colors[i], label: drawn.labels[i], value: formatNumber(at[i]) })),
       note:
         present > picked.length
-          ? `${picked.length} nearest of ${present} ${loaded.kind === "groups" ? "groups" : "runs"}`
+          ? `${picked.length} nearest of ${present} ${loaded.kind === "groups" ? "groups" : "runs"} · click to list all`
           : undefined,
+    };
+  };
+
+  // Pinned by a click: every run's (or group's) value at that x, largest first.
+  const pinned = (idx: number): TooltipContent | null => {
+    if (!drawn || !loaded) return null;
+    const at = drawn.values.map((v) => v[idx]);
+    const all = nearestSeries(at, 0, at.length);
+    if (all.length === 0) return null;
+    const what = loaded.kind === "groups" ? "groups" : "runs";
+    return {
+      title: `${formatX(xMode, drawn.data[0][idx])} · ${all.length} ${what}`,
+      rows: all.map((i) => ({ color: drawn.colors[i], label: drawn.labels[i], value: formatNumber(at[i]) })),
+      note: all.length < at.length ? `${at.length - all.length} without a value here` : undefined,
     };
   };
 
@@ -288,6 +302,7 @@ function CompareChartCard(props: CardProps) {
             fastLines
             onZoom={onZoom}
             tooltip={tooltip}
+            pinned={pinned}
             highlight={highlight}
             onDrawn={onDrawn}
             onRescaled={() => mark("cairn:chart:zoomed")}

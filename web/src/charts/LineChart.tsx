@@ -4,7 +4,8 @@
  * for it. It resizes with its container, zooms x by dragging (double-click resets) and reports
  * the range to the caller (who may fetch finer data), draws min–max bands, and shows a tooltip
  * built by the caller for the hovered x; `highlight` names a series to redraw bold on an overlay
- * while hovering (for charts of hundreds of runs).
+ * while hovering (for charts of hundreds of runs); a click pins a panel with every series' value
+ * at that x (`pinned`).
  */
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
@@ -57,6 +58,12 @@ export type LineChartProps = {
   onZoom: (range: Range | null) => void;
   /** Tooltip for data index `idx` with the cursor at value `y`. */
   tooltip?: (idx: number, y: number) => TooltipContent | null;
+  /**
+   * What a click on the chart pins beside it for data index `idx`: every series' value (the
+   * hover tooltip of a many-run chart lists only the nearest). Escape, the close button or a
+   * double-click unpins it.
+   */
+  pinned?: (idx: number) => TooltipContent | null;
   /** The series to emphasise at data index `idx` with the cursor at value `y`. */
   highlight?: (idx: number, y: number) => number | null;
   /** Called after data (or a zoom) handed to the chart has been drawn. */
@@ -138,6 +145,11 @@ export function LineChart(props: LineChartProps) {
     layout.current = layoutNow;
     const tip = document.createElement("div");
     tip.className = "chart-tooltip";
+    const pin = document.createElement("div");
+    pin.className = "chart-pinned";
+    pin.setAttribute("role", "dialog");
+    pin.setAttribute("data-testid", "chart-pinned");
+    let downAt: number | null = null;
     const overlay = document.createElement("canvas");
     overlay.className = "chart-overlay";
     let hovering = false;
@@ -157,6 +169,7 @@ export function LineChart(props: LineChartProps) {
           : undefined,
         bind: {
           dblclick: () => () => {
+            unpin();
             latest.current.onZoom(null);
             return null;
           },
@@ -219,6 +232,41 @@ export function LineChart(props: LineChartProps) {
     }
     u.over.appendChild(overlay);
     el.appendChild(tip);
+    el.appendChild(pin);
+    // A click (a press and release without a drag) pins every series' value at that x.
+    u.over.addEventListener("mousedown", (e) => (downAt = e.clientX));
+    u.over.addEventListener("click", (e) => {
+      const dragged = downAt === null || Math.abs(e.clientX - downAt) >= 4;
+      downAt = null;
+      const idx = u.cursor.idx;
+      if (dragged || idx == null || !latest.current.pinned) return;
+      const content = latest.current.pinned(idx);
+      if (content) showPinned(content);
+    });
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") unpin();
+    };
+    document.addEventListener("keydown", onKey);
+
+    function unpin() {
+      pin.style.display = "none";
+      pin.textContent = "";
+    }
+
+    function showPinned(content: TooltipContent) {
+      pin.textContent = "";
+      const close = document.createElement("button");
+      close.className = "ghost chart-pinned-close";
+      close.title = "Close (Esc)";
+      close.setAttribute("aria-label", "Close");
+      close.textContent = "×";
+      close.addEventListener("click", unpin);
+      const body = document.createElement("div");
+      body.className = "chart-pinned-body";
+      renderTooltip(body, content);
+      pin.append(close, body);
+      pin.style.display = "block";
+    }
     u.over.addEventListener("mouseenter", () => (hovering = true));
     u.over.addEventListener("mouseleave", () => {
       hovering = false;
@@ -297,8 +345,10 @@ export function LineChart(props: LineChartProps) {
     resize.observe(el);
     return () => {
       resize.disconnect();
+      document.removeEventListener("keydown", onKey);
       u.destroy();
       tip.remove();
+      pin.remove();
       plot.current = null;
     };
   }, [props.structure, dark]);
