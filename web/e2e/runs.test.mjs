@@ -169,6 +169,20 @@ test("compare in band mode: a drag zoom fetches the bands of the range", async (
   await page.close();
 });
 
+test("a parallel-coordinates brush in the link is restored, and clearing it leaves the URL", async () => {
+  const runs = ctx.seed.sweep.runs;
+  const page = await newPage(ctx.browser);
+  await page.goto(`${ctx.url}/compare?runs=${runs.map((r) => r.id).join(",")}&pcm=loss&pcb=metrics.loss:0:1`);
+  await waitForMark(page, "cairn:compare:ready");
+  const section = page.locator("#cp-parallel");
+  await section.getByText(`${runs.length} of ${runs.length} runs in the brushed ranges`).waitFor();
+  await section.getByRole("button", { name: "Clear brushes" }).click();
+  await section.getByText("Drag along an axis to filter runs").waitFor();
+  assert.doesNotMatch(page.url(), /pcb=/);
+  assertNoProblems(page);
+  await page.close();
+});
+
 /** The row headers of the params-diff table under each of its section rows (by section title). */
 function diffSections(page) {
   return page.$eval('[data-testid="params-diff"]', (table) => {

@@ -1,7 +1,8 @@
 // Parallel coordinates of the compared runs, drawn on a canvas: one vertical axis per chosen
 // param (numeric or categorical) and a last one for a metric; each run is a polyline coloured
 // by that metric. Dragging along an axis brushes a range (runs outside any brush fade), a click
-// on an axis clears its brush; hovering a line names the run, clicking it opens the run.
+// on an axis clears its brush; hovering a line names the run, clicking it opens the run. Axes,
+// metric and brushes live in the URL (`pc`, `pcm`, `pcb`).
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { formatNumber } from "../../format";
 import { navigate, useQueryParam } from "../../router";
@@ -9,7 +10,18 @@ import { axisTicks, type Value } from "./axis";
 import { fitText, palette, prepare, useThemeVersion, useWidth } from "./canvas";
 import { defaultAxes, parseList, type DiffModel } from "./diff";
 import { AxisPicker } from "./pickers";
-import { brushMask, brushOf, buildColumn, posOfY, viridis, yOf, type Brush, type Column } from "./parallel";
+import {
+  brushMask,
+  brushOf,
+  buildColumn,
+  formatBrushes,
+  parseBrushes,
+  posOfY,
+  viridis,
+  yOf,
+  type Brush,
+  type Column,
+} from "./parallel";
 
 const HEIGHT = 400;
 const M = { top: 44, bottom: 34, left: 64, right: 72 };
@@ -33,7 +45,8 @@ export function ParallelCoords({ model, bestIndex }: Props) {
   const metricKeys = model.metrics.map((m) => m.key);
   const axes = axesParam ? parseList(axesParam).filter((k) => params.includes(k)) : defaultAxes(model.differing, DEFAULT_AXES);
   const metric = metricKeys.includes(metricParam) ? metricParam : (metricKeys.find((k) => !k.startsWith("system/")) ?? "");
-  const [brushes, setBrushes] = useState<Map<string, Brush>>(new Map());
+  // Brushes live in the URL (`pcb`), like the axes, so a link reproduces the selection.
+  const [brushParam, setBrushParam] = useQueryParam("pcb", "");
 
   const columns = useMemo(() => {
     const cols: Column[] = axes.map((key) =>
@@ -43,6 +56,11 @@ export function ParallelCoords({ model, bestIndex }: Props) {
     if (row) cols.push(buildColumn("metrics." + metric, metric, row.last as Value[]));
     return cols;
   }, [model, axes.join(","), metric]);
+  const brushes = useMemo(() => {
+    const ids = new Set(columns.map((c) => c.id));
+    return new Map([...parseBrushes(brushParam)].filter(([id]) => ids.has(id)));
+  }, [brushParam, columns]);
+  const setBrushes = (next: Map<string, Brush>) => setBrushParam(formatBrushes(next));
   const metricColumn = columns.length && metric ? columns[columns.length - 1] : null;
   const mask = useMemo(() => brushMask(columns, brushes, model.runs.length), [columns, brushes, model.runs.length]);
   const selected = mask.reduce((a, b) => a + b, 0);

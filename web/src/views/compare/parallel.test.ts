@@ -1,6 +1,6 @@
 // Tests of the parallel-coordinates data: columns, brushes and colours.
 import { describe, expect, it } from "vitest";
-import { brushMask, brushOf, buildColumn, posOfY, viridis, yOf } from "./parallel";
+import { brushMask, brushOf, buildColumn, formatBrushes, parseBrushes, posOfY, viridis, yOf } from "./parallel";
 
 describe("buildColumn", () => {
   it("places numeric and categorical values, NaN where missing", () => {
@@ -15,6 +15,25 @@ describe("buildColumn", () => {
 describe("brushes", () => {
   const lr = buildColumn("lr", "lr", [0, 5, 10, null]);
   const opt = buildColumn("opt", "opt", ["a", "b", "a", "b"]);
+
+  it("round-trip through the URL parameter, skipping what is malformed", () => {
+    const brushes = new Map([
+      ["params.lr", brushOf(0.1234567, 0.5)],
+      ["metrics.val/loss:x;y", brushOf(0, 0.25)],
+    ]);
+    const param = formatBrushes(brushes);
+    expect(param).toBe("params.lr:0.1235:0.5;metrics.val%2Floss%3Ax%3By:0:0.25");
+    expect([...parseBrushes(param)]).toEqual([
+      ["params.lr", [0.1235, 0.5]],
+      ["metrics.val/loss:x;y", [0, 0.25]],
+    ]);
+    expect(formatBrushes(new Map())).toBe("");
+    expect([...parseBrushes("")]).toEqual([]);
+    expect([...parseBrushes("a:0.9:0.1;b:x:1;c:1;:0:1;%E0%A4%A:0:1;d::1;e:-2:3")]).toEqual([
+      ["a", [0.1, 0.9]],
+      ["e", [0, 1]],
+    ]);
+  });
 
   it("normalise a drag either way and clamp it", () => {
     expect(brushOf(0.8, 0.2)).toEqual([0.2, 0.8]);

@@ -29,6 +29,32 @@ export function brushOf(a: number, b: number): Brush {
   return a <= b ? [clamp(a), clamp(b)] : [clamp(b), clamp(a)];
 }
 
+/** Brushes as a URL parameter: `id:lo:hi` per brushed axis (id URI-encoded), `;`-separated. */
+export function formatBrushes(brushes: Map<string, Brush>): string {
+  const round = (v: number) => String(Math.round(v * 10_000) / 10_000);
+  return [...brushes].map(([id, [lo, hi]]) => `${encodeURIComponent(id)}:${round(lo)}:${round(hi)}`).join(";");
+}
+
+/** The brushes of a `formatBrushes` parameter; malformed entries are skipped. */
+export function parseBrushes(param: string): Map<string, Brush> {
+  const out = new Map<string, Brush>();
+  for (const entry of param.split(";")) {
+    const parts = entry.split(":");
+    if (parts.length !== 3 || !parts[0]) continue;
+    const lo = Number(parts[1]);
+    const hi = Number(parts[2]);
+    if (!parts[1] || !parts[2] || !Number.isFinite(lo) || !Number.isFinite(hi)) continue;
+    let id: string;
+    try {
+      id = decodeURIComponent(parts[0]);
+    } catch {
+      continue;
+    }
+    out.set(id, brushOf(lo, hi));
+  }
+  return out;
+}
+
 /**
  * 1 for each run inside every brush (a run with no value on a brushed axis is outside), else 0.
  * Brushes are keyed by column id; those of absent columns are ignored.
