@@ -234,9 +234,7 @@ def test_compare_without_summaries_lists_keys_with_run_counts(ctx):
     named = compare(ctx, {"run_ids": runs, "metrics": ["lr", "missing"], "summaries": False})
     assert named["metric_keys"] == [{"key": "lr", "runs": 1}, {"key": "missing", "runs": 0}]
     # A best run still works without the summaries in the answer.
-    best = compare(
-        ctx, {"run_ids": runs, "summaries": False, "best": {"metric": "loss", "direction": "min"}}
-    )
+    best = compare(ctx, {"run_ids": runs, "summaries": False, "best": {"metric": "loss", "direction": "min"}})
     assert best["best"]["run_id"] == runs[0]
     assert best["metrics"] == {}
 
