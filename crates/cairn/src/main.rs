@@ -17,6 +17,7 @@ use tracing_subscriber::EnvFilter;
 
 mod artifacts;
 mod gc;
+mod import;
 mod legacy;
 mod storage;
 
@@ -46,6 +47,8 @@ enum Command {
     Gc(gc::GcArgs),
     /// Upload and download a run's files through a running server (resumable, verified).
     Artifacts(artifacts::ArtifactsArgs),
+    /// Bring history from another tracker into a running server (TensorBoard log dirs).
+    Import(import::ImportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,6 +82,7 @@ fn main() -> std::process::ExitCode {
         Command::Server(args) => serve(args),
         Command::Gc(args) => gc::run(args),
         Command::Artifacts(args) => artifacts::run(args),
+        Command::Import(args) => import::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

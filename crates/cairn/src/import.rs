@@ -1,0 +1,542 @@
+//! `cairn import tensorboard LOGDIR`: TensorBoard logs into a running Cairn server, over the
+//! native API.
+//!
+//! Every folder below LOGDIR that holds `*tfevents*` files is one run (named by its path under
+//! LOGDIR, `.` for LOGDIR itself), in one experiment (LOGDIR's name unless `--experiment` says
+//! otherwise). Its scalars become metrics: each summary tag a key (see
+//! `cairn_import::tfevent::metric_key`), each record's step and wall time the points' step and
+//! timestamp. Event files are read in order of name, a bounded buffer at a time; a file cut off
+//! mid-record (a writer still writing, or killed) is imported up to its last whole record, and a
+//! record failing its CRC ends that file with a warning. Images, histograms, audio and other
+//! plugins' tensors are counted in the summary, not imported.
+//!
+//! Importing twice imports nothing twice: a run's id is derived from the experiment name and
+//! the run's path (`PUT /api/v1/runs/{id}` finds it again), every ingest request carries an
+//! `Idempotency-Key` naming its file and byte range, and the server stores an exact duplicate
+//! point once.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use cairn_import::tfevent::{self, Event};
+use cairn_import::tfrecord::{self, Frame};
+use serde_json::{Value, json};
+
+use crate::artifacts::client::Api;
+use crate::artifacts::progress;
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    command: ImportCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ImportCommand {
+    /// Import TensorBoard event files: one run per folder of `*tfevents*` files, scalars as
+    /// metrics.
+    ///
+    /// Running it again imports nothing twice (runs keep ids derived from their paths, and
+    /// every request is idempotent), so an interrupted import is finished by running it again,
+    /// and a log dir that has grown gets only its new points.
+    Tensorboard(TensorboardArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TensorboardArgs {
+    /// The log dir (the folder given to `tensorboard --logdir`).
+    logdir: PathBuf,
+    /// The experiment to import into, created when missing (default: the log dir's name).
+    #[arg(long)]
+    experiment: Option<String>,
+    /// The Cairn server.
+    #[arg(long, env = "CAIRN_URL", default_value = "http://127.0.0.1:5000")]
+    server: String,
+    /// Points per ingest request.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    batch: u64,
+    /// Print each run and file as it is read (on stderr).
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+pub fn run(args: ImportArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match args.command {
+            ImportCommand::Tensorboard(args) => tensorboard(args).await,
+        }
+    })
+}
+
+/// Bytes read from an event file at a time.
+const READ_BYTES: usize = 8 << 20;
+
+/// What an import did, printed at the end.
+#[derive(Debug, Default)]
+struct Tally {
+    runs_created: usize,
+    runs_existing: usize,
+    files: usize,
+    records: u64,
+    points: u64,
+    keys: usize,
+    truncated: Vec<String>,
+    corrupt: Vec<String>,
+    undecodable: u64,
+    /// Values not imported, by kind (`image`, `histogram`, …).
+    skipped: BTreeMap<String, u64>,
+    /// Tags renamed to be valid metric keys.
+    renamed: BTreeMap<String, String>,
+}
+
+/// The folders below `logdir` (itself included) holding event files, each with its files in
+/// name order.
+fn find_runs(logdir: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<PathBuf>)>> {
+    let mut runs = Vec::new();
+    let mut stack = vec![logdir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut files = Vec::new();
+        let mut dirs = Vec::new();
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file() && entry.file_name().to_string_lossy().contains("tfevents") {
+                files.push(entry.path());
+            }
+        }
+        files.sort();
+        dirs.sort();
+        if !files.is_empty() {
+            runs.push((dir, files));
+        }
+        stack.extend(dirs.into_iter().rev());
+    }
+    runs.sort();
+    Ok(runs)
+}
+
+/// The run's name: its folder's path under the log dir, `.` for the log dir itself.
+fn run_name(logdir: &Path, dir: &Path) -> String {
+    let relative = dir.strip_prefix(logdir).unwrap_or(dir);
+    let parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// A run id that the same experiment and run path always get (32 hex digits).
+fn run_id(experiment: &str, name: &str) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"cairn import tensorboard\0");
+    hasher.update(experiment.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(name.as_bytes());
+    hasher.finalize().to_hex()[..32].to_string()
+}
+
+/// A double as the API's JSON takes it (NaN and infinities as strings).
+fn number(value: f64) -> Value {
+    if value.is_finite() {
+        json!(value)
+    } else if value.is_nan() {
+        json!("NaN")
+    } else if value > 0.0 {
+        json!("Infinity")
+    } else {
+        json!("-Infinity")
+    }
+}
+
+/// One key's pending points as the ingest body's columns: steps, timestamps (ms), values.
+type Columns = (Vec<i64>, Vec<i64>, Vec<Value>);
+
+/// Points waiting to be sent for one run, per metric key.
+#[derive(Default)]
+struct Pending {
+    columns: BTreeMap<String, Columns>,
+    points: u64,
+}
+
+impl Pending {
+    fn add(&mut self, key: &str, step: i64, timestamp: i64, value: f64) {
+        let column = self.columns.entry(key.to_string()).or_default();
+        column.0.push(step);
+        column.1.push(timestamp);
+        column.2.push(number(value));
+        self.points += 1;
+    }
+}
+
+/// One run being imported: where its points go and what it has seen.
+struct RunImport<'a> {
+    api: &'a Api,
+    run_id: String,
+    pending: Pending,
+    /// The byte range (of which file) the pending points came from, for the idempotency key.
+    from: (usize, u64),
+    first_time: Option<i64>,
+    last_time: Option<i64>,
+    keys: std::collections::BTreeSet<String>,
+    /// Points sent (and acknowledged) so far.
+    sent: u64,
+}
+
+impl RunImport<'_> {
+    /// Sends the pending points (one request; all keys or none are stored).
+    async fn flush(&mut self, file: usize, end: u64) -> anyhow::Result<()> {
+        if self.pending.points == 0 {
+            self.from = (file, end);
+            return Ok(());
+        }
+        let metrics: Vec<Value> = std::mem::take(&mut self.pending.columns)
+            .into_iter()
+            .map(|(key, (steps, timestamps, values))| {
+                json!({"key": key, "steps": steps, "timestamps": timestamps, "values": values})
+            })
+            .collect();
+        let key = format!(
+            "tensorboard:{}:{}:{}-{}:{}",
+            self.run_id, self.from.0, self.from.1, file, end
+        );
+        let response = self
+            .api
+            .http()
+            .post(
+                self.api
+                    .url(&["api", "v1", "runs", &self.run_id, "metrics"]),
+            )
+            .header("Idempotency-Key", key)
+            .json(&json!({ "metrics": metrics }))
+            .send()
+            .await
+            .context("sending points")?;
+        Api::check(response).await?;
+        self.sent += self.pending.points;
+        self.pending.points = 0;
+        self.from = (file, end);
+        Ok(())
+    }
+
+    fn add_event(&mut self, event: &Event, tally: &mut Tally) {
+        let timestamp = (event.wall_time * 1000.0).round();
+        let timestamp = if timestamp.is_finite() && timestamp >= 0.0 {
+            timestamp as i64
+        } else {
+            0
+        };
+        if !event.scalars.is_empty() {
+            self.first_time = Some(self.first_time.map_or(timestamp, |t| t.min(timestamp)));
+            self.last_time = Some(self.last_time.map_or(timestamp, |t| t.max(timestamp)));
+        }
+        for scalar in &event.scalars {
+            let Some(key) = tfevent::metric_key(&scalar.tag) else {
+                *tally
+                    .skipped
+                    .entry("untagged scalar".to_string())
+                    .or_default() += 1;
+                continue;
+            };
+            if cairn_core::validation::check_metric_key(&key).is_err() {
+                *tally
+                    .skipped
+                    .entry("scalar with an unusable tag".to_string())
+                    .or_default() += 1;
+                continue;
+            }
+            if key != scalar.tag {
+                tally.renamed.insert(scalar.tag.clone(), key.clone());
+            }
+            self.keys.insert(key.clone());
+            self.pending.add(&key, event.step, timestamp, scalar.value);
+        }
+        for other in &event.skipped {
+            *tally.skipped.entry(other.kind.clone()).or_default() += 1;
+        }
+    }
+}
+
+async fn tensorboard(args: TensorboardArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let logdir = args
+        .logdir
+        .canonicalize()
+        .with_context(|| format!("no log dir at {}", args.logdir.display()))?;
+    if !logdir.is_dir() {
+        bail!("{} is not a folder", logdir.display());
+    }
+    let experiment = match args.experiment {
+        Some(name) => name,
+        None => logdir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "tensorboard".to_string()),
+    };
+    let api = Api::new(&args.server, args.verbose)?;
+    let runs = find_runs(&logdir)?;
+    if runs.is_empty() {
+        bail!(
+            "no TensorBoard event files (*tfevents*) below {}",
+            logdir.display()
+        );
+    }
+    let total_bytes: u64 = runs
+        .iter()
+        .flat_map(|(_, files)| files)
+        .filter_map(|f| f.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = progress::bytes(total_bytes, "tensorboard");
+    let mut tally = Tally::default();
+    for (dir, files) in &runs {
+        let name = run_name(&logdir, dir);
+        let id = run_id(&experiment, &name);
+        if args.verbose {
+            progress::note(
+                &bar,
+                &format!("run {name} ({id}): {} event files", files.len()),
+            );
+        }
+        import_run(
+            &api,
+            &experiment,
+            &name,
+            &id,
+            files,
+            args.batch,
+            &bar,
+            &mut tally,
+            args.verbose,
+        )
+        .await
+        .with_context(|| format!("importing run {name} from {}", dir.display()))?;
+    }
+    bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "imported {} points of {} keys into {} runs ({} new, {} already there) of experiment '{}' from {} event files ({} records) in {:.1} s ({:.0} points/s)",
+        tally.points,
+        tally.keys,
+        tally.runs_created + tally.runs_existing,
+        tally.runs_created,
+        tally.runs_existing,
+        experiment,
+        tally.files,
+        tally.records,
+        elapsed,
+        tally.points as f64 / elapsed.max(1e-9),
+    );
+    for (kind, count) in &tally.skipped {
+        println!("not imported: {count} {kind} values");
+    }
+    for (tag, key) in &tally.renamed {
+        println!("renamed tag '{tag}' to metric '{key}'");
+    }
+    for file in &tally.truncated {
+        println!("cut off mid-record (imported up to its last whole record): {file}");
+    }
+    for file in &tally.corrupt {
+        println!("stopped at a record failing its CRC: {file}");
+    }
+    if tally.undecodable > 0 {
+        println!(
+            "skipped {} records that are not readable events",
+            tally.undecodable
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn import_run(
+    api: &Api,
+    experiment: &str,
+    name: &str,
+    id: &str,
+    files: &[PathBuf],
+    batch: u64,
+    bar: &indicatif::ProgressBar,
+    tally: &mut Tally,
+    verbose: bool,
+) -> anyhow::Result<()> {
+    // The run's start time is its first data event's; it is created before the points go in.
+    let start_time = first_wall_time(files)?;
+    let mut body = json!({
+        "experiment_name": experiment,
+        "run_name": name,
+        "tags": [
+            {"key": "cairn.import.source", "value": "tensorboard"},
+            {"key": "tensorboard.run", "value": name},
+        ],
+    });
+    if let Some(start) = start_time {
+        body["start_time"] = json!(start);
+    }
+    let response = api
+        .http()
+        .put(api.url(&["api", "v1", "runs", id]))
+        .json(&body)
+        .send()
+        .await
+        .context("creating the run")?;
+    let created: Value = Api::json(response).await?;
+    if created["created"].as_bool() == Some(true) {
+        tally.runs_created += 1;
+    } else {
+        tally.runs_existing += 1;
+    }
+    let mut run = RunImport {
+        api,
+        run_id: id.to_string(),
+        pending: Pending::default(),
+        from: (0, 0),
+        first_time: None,
+        last_time: None,
+        keys: Default::default(),
+        sent: 0,
+    };
+    for (index, path) in files.iter().enumerate() {
+        tally.files += 1;
+        run.from = (index, 0);
+        let label = path.display().to_string();
+        let mut file = std::fs::File::open(path).with_context(|| format!("opening {label}"))?;
+        let mut buffer: Vec<u8> = Vec::with_capacity(READ_BYTES);
+        let mut consumed: u64 = 0;
+        let mut eof = false;
+        loop {
+            let before = buffer.len();
+            if !eof {
+                buffer.resize(before + READ_BYTES, 0);
+                let read = file
+                    .read(&mut buffer[before..])
+                    .with_context(|| format!("reading {label}"))?;
+                buffer.truncate(before + read);
+                eof = read == 0;
+                bar.inc(read as u64);
+            }
+            let mut records = tfrecord::records(&buffer);
+            let mut stop = None;
+            for frame in records.by_ref() {
+                match frame {
+                    Frame::Record(payload) => {
+                        tally.records += 1;
+                        match tfevent::decode_event(payload) {
+                            Ok(event) => run.add_event(&event, tally),
+                            Err(error) => {
+                                tally.undecodable += 1;
+                                if verbose {
+                                    progress::note(
+                                        bar,
+                                        &format!("{label}: a record is not an event: {error}"),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    Frame::Truncated { .. } => {}
+                    Frame::Corrupt { offset, reason } => stop = Some((offset, reason)),
+                }
+            }
+            let used = records.offset();
+            consumed += used as u64;
+            buffer.drain(..used);
+            if run.pending.points >= batch {
+                run.flush(index, consumed).await?;
+            }
+            if let Some((offset, reason)) = stop {
+                progress::note(
+                    bar,
+                    &format!(
+                        "warning: {label} at byte {}: {reason}; the rest of the file is skipped",
+                        consumed + offset as u64 - used as u64
+                    ),
+                );
+                tally.corrupt.push(label.clone());
+                break;
+            }
+            if eof {
+                if !buffer.is_empty() {
+                    tally.truncated.push(label.clone());
+                }
+                break;
+            }
+        }
+        run.flush(index, consumed).await?;
+    }
+    tally.points += run.sent;
+    tally.keys += run.keys.len();
+    finish_run(&run).await?;
+    Ok(())
+}
+
+/// The wall time (ms) of the first event with summary values (the file-version record that
+/// opens each file carries the writer's start, which may be far from the data's).
+fn first_wall_time(files: &[PathBuf]) -> anyhow::Result<Option<i64>> {
+    for path in files {
+        let mut head = Vec::new();
+        std::fs::File::open(path)
+            .with_context(|| format!("opening {}", path.display()))?
+            .take(64 << 10)
+            .read_to_end(&mut head)?;
+        for frame in tfrecord::records(&head) {
+            let Frame::Record(payload) = frame else { break };
+            if let Ok(event) = tfevent::decode_event(payload)
+                && event.wall_time > 0.0
+                && !(event.scalars.is_empty() && event.skipped.is_empty())
+            {
+                return Ok(Some((event.wall_time * 1000.0).round() as i64));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Marks the run finished at its last point's time.
+async fn finish_run(run: &RunImport<'_>) -> anyhow::Result<()> {
+    let mut body = json!({"run_id": run.run_id, "status": "FINISHED"});
+    if let Some(end) = run.last_time {
+        body["end_time"] = json!(end);
+    }
+    let response = run
+        .api
+        .http()
+        .post(run.api.url(&["api", "2.0", "mlflow", "runs", "update"]))
+        .json(&body)
+        .send()
+        .await
+        .context("finishing the run")?;
+    Api::check(response).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_names_and_ids() {
+        let logdir = Path::new("/logs");
+        assert_eq!(run_name(logdir, Path::new("/logs")), ".");
+        assert_eq!(run_name(logdir, Path::new("/logs/a/train")), "a/train");
+        let id = run_id("exp", "a/train");
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(id, run_id("exp", "a/train"));
+        assert_ne!(id, run_id("exp2", "a/train"));
+        assert_ne!(id, run_id("exp", "a/eval"));
+    }
+}
