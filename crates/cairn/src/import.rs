@@ -8,7 +8,8 @@
 //! timestamp. Event files are read in order of name, a bounded buffer at a time; a file cut off
 //! mid-record (a writer still writing, or killed) is imported up to its last whole record, and a
 //! record failing its CRC ends that file with a warning. Images, histograms, audio and other
-//! plugins' tensors are counted in the summary, not imported.
+//! plugins' tensors are counted in the summary, not imported. Points go to the server in its
+//! binary ingest layout, up to `--batch` points a request.
 //!
 //! Importing twice imports nothing twice: a run's id is derived from the experiment name and
 //! the run's path (`PUT /api/v1/runs/{id}` finds it again), every ingest request carries an
@@ -149,21 +150,28 @@ fn run_id(experiment: &str, name: &str) -> String {
     hasher.finalize().to_hex()[..32].to_string()
 }
 
-/// A double as the API's JSON takes it (NaN and infinities as strings).
-fn number(value: f64) -> Value {
-    if value.is_finite() {
-        json!(value)
-    } else if value.is_nan() {
-        json!("NaN")
-    } else if value > 0.0 {
-        json!("Infinity")
-    } else {
-        json!("-Infinity")
-    }
-}
-
 /// One key's pending points as the ingest body's columns: steps, timestamps (ms), values.
-type Columns = (Vec<i64>, Vec<i64>, Vec<Value>);
+type Columns = (Vec<i64>, Vec<i64>, Vec<f64>);
+
+/// The binary ingest body (`application/vnd.cairn.metrics`, documented with the server's
+/// `v1::ingest`): magic, series count, then per key its name, point count, a flags byte (0:
+/// one timestamp per point) and the steps, timestamps and values columns, little-endian.
+fn binary_body(columns: &BTreeMap<String, Columns>) -> Vec<u8> {
+    let points: usize = columns.values().map(|c| c.0.len()).sum();
+    let mut out = Vec::with_capacity(12 + columns.len() * 16 + points * 24);
+    out.extend_from_slice(b"CAIRNIN1");
+    out.extend_from_slice(&(columns.len() as u32).to_le_bytes());
+    for (key, (steps, timestamps, values)) in columns {
+        out.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(&(steps.len() as u32).to_le_bytes());
+        out.push(0);
+        steps.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        timestamps.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    }
+    out
+}
 
 /// Points waiting to be sent for one run, per metric key.
 #[derive(Default)]
@@ -177,7 +185,7 @@ impl Pending {
         let column = self.columns.entry(key.to_string()).or_default();
         column.0.push(step);
         column.1.push(timestamp);
-        column.2.push(number(value));
+        column.2.push(value);
         self.points += 1;
     }
 }
@@ -203,12 +211,7 @@ impl RunImport<'_> {
             self.from = (file, end);
             return Ok(());
         }
-        let metrics: Vec<Value> = std::mem::take(&mut self.pending.columns)
-            .into_iter()
-            .map(|(key, (steps, timestamps, values))| {
-                json!({"key": key, "steps": steps, "timestamps": timestamps, "values": values})
-            })
-            .collect();
+        let body = binary_body(&std::mem::take(&mut self.pending.columns));
         let key = format!(
             "tensorboard:{}:{}:{}-{}:{}",
             self.run_id, self.from.0, self.from.1, file, end
@@ -221,7 +224,8 @@ impl RunImport<'_> {
                     .url(&["api", "v1", "runs", &self.run_id, "metrics"]),
             )
             .header("Idempotency-Key", key)
-            .json(&json!({ "metrics": metrics }))
+            .header(reqwest::header::CONTENT_TYPE, "application/vnd.cairn.metrics")
+            .body(body)
             .send()
             .await
             .context("sending points")?;
