@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 from mlflow import MlflowClient
@@ -18,6 +19,12 @@ def is_mlflow() -> bool:
 
 def is_cairn() -> bool:
     return SERVER_KIND == "cairn"
+
+
+def cairn_bin() -> str:
+    """The `cairn` binary the suite's server runs (its CLI commands are tested with it too)."""
+    repo = Path(__file__).resolve().parents[2]
+    return os.environ.get("CAIRN_BIN", str(repo / "target" / "debug" / "cairn"))
 
 
 @dataclass

@@ -6,23 +6,17 @@ cut off mid-record is imported up to its last whole record; a second import adds
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from e2e_util import get, is_mlflow, post, unique_name
+from e2e_util import cairn_bin, get, is_mlflow, post, unique_name
 
 pytestmark = pytest.mark.skipif(is_mlflow(), reason="`cairn import` is Cairn's own command")
 
-REPO = Path(__file__).resolve().parents[2]
 T0 = 1_780_000_000.0  # seconds, as TensorBoard stores wall times
-
-
-def cairn_bin() -> str:
-    return os.environ.get("CAIRN_BIN", str(REPO / "target" / "debug" / "cairn"))
 
 
 def write_pytorch_style(logdir: Path, steps: int) -> dict[str, list[tuple[int, float, float]]]:

@@ -166,9 +166,15 @@ fn binary_body(columns: &BTreeMap<String, Columns>) -> Vec<u8> {
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(&(steps.len() as u32).to_le_bytes());
         out.push(0);
-        steps.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        timestamps.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        steps
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        timestamps
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        values
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
     }
     out
 }
@@ -224,7 +230,10 @@ impl RunImport<'_> {
                     .url(&["api", "v1", "runs", &self.run_id, "metrics"]),
             )
             .header("Idempotency-Key", key)
-            .header(reqwest::header::CONTENT_TYPE, "application/vnd.cairn.metrics")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/vnd.cairn.metrics",
+            )
             .body(body)
             .send()
             .await

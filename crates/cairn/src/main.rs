@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 mod artifacts;
+mod export;
 mod gc;
 mod import;
 mod legacy;
@@ -49,6 +50,9 @@ enum Command {
     Artifacts(artifacts::ArtifactsArgs),
     /// Bring history from another tracker into a running server (TensorBoard log dirs).
     Import(import::ImportArgs),
+    /// Write the runs of experiments (optionally filtered) from a running server to CSV files:
+    /// `runs.csv` (params and metric summaries, one row per run) and `metrics.csv` (every point).
+    Export(export::ExportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +87,7 @@ fn main() -> std::process::ExitCode {
         Command::Gc(args) => gc::run(args),
         Command::Artifacts(args) => artifacts::run(args),
         Command::Import(args) => import::run(args),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

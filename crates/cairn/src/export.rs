@@ -1,0 +1,439 @@
+//! `cairn export`: the runs of experiments (optionally filtered) from a running server into CSV
+//! files for pandas, polars and DuckDB.
+//!
+//! - `runs.csv`, one row per run, wide: the run's attributes, then `params.<key>`, then per
+//!   metric key `metrics.<key>` (the latest value) and `metrics.<key>.min|max|mean|count`, then
+//!   `tags.<key>`; columns sorted by key, empty where a run lacks the value.
+//! - `metrics.csv`, one row per point, long: `run_id,key,step,timestamp,value` (timestamps in
+//!   milliseconds since the epoch), every point of every key, read through the binary points
+//!   route.
+//!
+//! Fields are quoted as RFC 4180 says (when they hold a comma, a quote or a line break, or
+//! start or end with a space); numbers are written in their shortest exact form, with `NaN`,
+//! `inf` and `-inf` for the non-finite ones (what `pandas.read_csv` reads back).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::artifacts::client::{Api, is_not_found};
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Experiments to export, by name or id (repeat the option for several).
+    #[arg(long = "experiment", required = true, value_name = "NAME_OR_ID")]
+    experiments: Vec<String>,
+    /// Only the runs this filter selects (MLflow's run filter language, e.g.
+    /// `params.lr = '0.01' and metrics.loss < 0.5`).
+    #[arg(long)]
+    filter: Option<String>,
+    /// The folder to write `runs.csv` and `metrics.csv` into (created when missing).
+    #[arg(long, short, default_value = "cairn-export")]
+    out: PathBuf,
+    /// Write `runs.csv` only, not every point of every metric.
+    #[arg(long)]
+    no_history: bool,
+    /// The Cairn server.
+    #[arg(long, env = "CAIRN_URL", default_value = "http://127.0.0.1:5000")]
+    server: String,
+}
+
+/// Runs asked for per search request.
+const PAGE: usize = 1000;
+/// Metric keys whose statistics one search request may ask for.
+const SUMMARY_KEYS: usize = 100;
+
+pub fn run(args: ExportArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(export(args))
+}
+
+/// One CSV field, quoted when it must be.
+fn field(out: &mut String, text: &str) {
+    let quote =
+        text.contains([',', '"', '\n', '\r']) || text.starts_with(' ') || text.ends_with(' ');
+    if quote {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// One CSV line (with its line break).
+fn line(fields: &[String]) -> String {
+    let mut out = String::new();
+    for (i, text) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        field(&mut out, text);
+    }
+    out.push('\n');
+    out
+}
+
+/// A double in its shortest exact form (`NaN`, `inf`, `-inf` when not finite).
+fn number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_string()
+    } else if value.is_infinite() {
+        if value > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else {
+        let mut buffer = ryu::Buffer::new();
+        let text = buffer.format_finite(value);
+        text.strip_suffix(".0").unwrap_or(text).to_string()
+    }
+}
+
+/// A JSON number or one of the API's strings for non-finite doubles, as CSV text.
+fn json_number(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.as_f64().map(number).unwrap_or_else(|| n.to_string()),
+        Value::String(s) => match s.as_str() {
+            "NaN" => "NaN".to_string(),
+            "Infinity" => "inf".to_string(),
+            "-Infinity" => "-inf".to_string(),
+            other => other.to_string(),
+        },
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The experiment's id: `name_or_id` as an id when one exists, else as a name.
+async fn experiment_id(api: &Api, name_or_id: &str) -> anyhow::Result<String> {
+    let by_id = api
+        .http()
+        .get(api.url(&["api", "2.0", "mlflow", "experiments", "get"]))
+        .query(&[("experiment_id", name_or_id)])
+        .send()
+        .await?;
+    if by_id.status().is_success() {
+        return Ok(name_or_id.to_string());
+    }
+    let by_name = api
+        .http()
+        .get(api.url(&["api", "2.0", "mlflow", "experiments", "get-by-name"]))
+        .query(&[("experiment_name", name_or_id)])
+        .send()
+        .await?;
+    match Api::json::<Value>(by_name).await {
+        Ok(answer) => answer["experiment"]["experiment_id"]
+            .as_str()
+            .map(str::to_string)
+            .context("the server's answer has no experiment id"),
+        Err(error) if is_not_found(&error) => {
+            bail!("no experiment with the id or name '{name_or_id}'")
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Every run the search selects (all pages), with the statistics of `keys` when given.
+async fn search(
+    api: &Api,
+    experiment_ids: &[String],
+    filter: Option<&str>,
+    keys: &[String],
+) -> anyhow::Result<Vec<Value>> {
+    let mut runs = Vec::new();
+    loop {
+        let mut body = json!({
+            "experiment_ids": experiment_ids,
+            "order_by": ["attributes.start_time ASC", "attributes.run_id ASC"],
+            "offset": runs.len(),
+            "limit": PAGE,
+        });
+        if let Some(filter) = filter {
+            body["filter"] = json!(filter);
+        }
+        if !keys.is_empty() {
+            body["summaries"] = json!(keys);
+        }
+        let response = api
+            .http()
+            .post(api.url(&["api", "v1", "runs", "search"]))
+            .json(&body)
+            .send()
+            .await
+            .context("searching runs")?;
+        let page: Value = Api::json(response).await?;
+        let rows = page["runs"].as_array().cloned().unwrap_or_default();
+        let total = page["total"].as_u64().unwrap_or(0) as usize;
+        let done = rows.is_empty();
+        runs.extend(rows);
+        if done || runs.len() >= total {
+            return Ok(runs);
+        }
+    }
+}
+
+/// Keys of an object field of every run, sorted.
+fn keys_of(runs: &[Value], field: &str) -> Vec<String> {
+    let mut keys = BTreeSet::new();
+    for run in runs {
+        if let Some(object) = run[field].as_object() {
+            keys.extend(object.keys().cloned());
+        }
+    }
+    keys.into_iter().collect()
+}
+
+const SUMMARY_FIELDS: [&str; 4] = ["min", "max", "mean", "count"];
+const ATTRIBUTES: [&str; 8] = [
+    "run_id",
+    "run_name",
+    "experiment_id",
+    "user_id",
+    "status",
+    "start_time",
+    "end_time",
+    "lifecycle_stage",
+];
+
+/// `runs.csv`: header and one line per run.
+fn runs_csv(runs: &[Value], summaries: &BTreeMap<String, Value>) -> String {
+    let params = keys_of(runs, "params");
+    let metrics = keys_of(runs, "metrics");
+    let tags = keys_of(runs, "tags");
+    let mut header: Vec<String> = ATTRIBUTES.iter().map(|a| a.to_string()).collect();
+    header.extend(params.iter().map(|k| format!("params.{k}")));
+    for key in &metrics {
+        header.push(format!("metrics.{key}"));
+        header.extend(SUMMARY_FIELDS.iter().map(|f| format!("metrics.{key}.{f}")));
+    }
+    header.extend(tags.iter().map(|k| format!("tags.{k}")));
+    let mut out = line(&header);
+    for run in runs {
+        let info = &run["info"];
+        let mut row: Vec<String> = ATTRIBUTES
+            .iter()
+            .map(|a| match &info[a] {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            })
+            .collect();
+        row.extend(
+            params
+                .iter()
+                .map(|k| run["params"][k].as_str().unwrap_or_default().to_string()),
+        );
+        let run_id = info["run_id"].as_str().unwrap_or_default();
+        for key in &metrics {
+            row.push(json_number(&run["metrics"][key]));
+            let summary = summaries
+                .get(run_id)
+                .map(|s| &s[key])
+                .unwrap_or(&Value::Null);
+            row.extend(SUMMARY_FIELDS.iter().map(|f| json_number(&summary[f])));
+        }
+        row.extend(
+            tags.iter()
+                .map(|k| run["tags"][k].as_str().unwrap_or_default().to_string()),
+        );
+        out.push_str(&line(&row));
+    }
+    out
+}
+
+/// Every point of `key` of `run_id` through the binary points route: steps, timestamps, values.
+async fn points(
+    api: &Api,
+    run_id: &str,
+    key: &str,
+) -> anyhow::Result<(Vec<i64>, Vec<i64>, Vec<f64>)> {
+    // The key is one path segment (its `/` percent-encoded), unlike `Api::url`'s artifact paths.
+    let mut url = api.url(&["api", "v1", "runs", run_id, "metrics"]);
+    url.path_segments_mut()
+        .map_err(|_| anyhow::anyhow!("the server URL cannot take a path"))?
+        .push(key)
+        .push("points");
+    let response = api
+        .http()
+        .get(url)
+        .query(&[("format", "binary")])
+        .send()
+        .await?;
+    let bytes = Api::check(response).await?.bytes().await?;
+    let word = |at: usize| -> anyhow::Result<[u8; 8]> {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .context("the points answer is cut short")
+    };
+    if bytes.get(..8) != Some(b"CAIRNPT1".as_slice()) {
+        bail!("the points answer is not in the binary layout");
+    }
+    let count = u64::from_le_bytes(word(8)?) as usize;
+    if bytes.len() != 24 + count * 24 {
+        bail!(
+            "the points answer has {} bytes for {count} points",
+            bytes.len()
+        );
+    }
+    let column = |start: usize| (0..count).map(move |i| start + i * 8);
+    let steps = column(24)
+        .map(|at| word(at).map(i64::from_le_bytes))
+        .collect::<anyhow::Result<_>>()?;
+    let times = column(24 + count * 8)
+        .map(|at| word(at).map(i64::from_le_bytes))
+        .collect::<anyhow::Result<_>>()?;
+    let values = column(24 + count * 16)
+        .map(|at| word(at).map(f64::from_le_bytes))
+        .collect::<anyhow::Result<_>>()?;
+    Ok((steps, times, values))
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let api = Api::new(&args.server, false)?;
+    let mut experiment_ids = Vec::new();
+    for name_or_id in &args.experiments {
+        experiment_ids.push(experiment_id(&api, name_or_id).await?);
+    }
+    let runs = search(&api, &experiment_ids, args.filter.as_deref(), &[]).await?;
+    // Statistics of every key, at most SUMMARY_KEYS keys per pass over the runs.
+    let metric_keys = keys_of(&runs, "metrics");
+    let mut summaries: BTreeMap<String, Value> = BTreeMap::new();
+    for keys in metric_keys.chunks(SUMMARY_KEYS) {
+        for run in search(&api, &experiment_ids, args.filter.as_deref(), keys).await? {
+            let id = run["info"]["run_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let entry = summaries.entry(id).or_insert_with(|| json!({}));
+            if let (Some(into), Some(from)) = (entry.as_object_mut(), run["summaries"].as_object())
+            {
+                into.extend(from.clone());
+            }
+        }
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let runs_path = args.out.join("runs.csv");
+    std::fs::write(&runs_path, runs_csv(&runs, &summaries))
+        .with_context(|| format!("writing {}", runs_path.display()))?;
+    let mut points_written = 0u64;
+    if !args.no_history {
+        let metrics_path = args.out.join("metrics.csv");
+        let file = std::fs::File::create(&metrics_path)
+            .with_context(|| format!("writing {}", metrics_path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        out.write_all(b"run_id,key,step,timestamp,value\n")?;
+        for run in &runs {
+            let run_id = run["info"]["run_id"].as_str().unwrap_or_default();
+            let mut keys: Vec<&String> = run["metrics"]
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
+            keys.sort();
+            for key in keys {
+                let (steps, times, values) = points(&api, run_id, key)
+                    .await
+                    .with_context(|| format!("reading {key} of run {run_id}"))?;
+                let mut prefix = String::new();
+                field(&mut prefix, run_id);
+                prefix.push(',');
+                field(&mut prefix, key);
+                for ((step, time), value) in steps.iter().zip(&times).zip(&values) {
+                    writeln!(out, "{prefix},{step},{time},{}", number(*value))?;
+                }
+                points_written += steps.len() as u64;
+            }
+        }
+        out.flush()?;
+    }
+    println!(
+        "exported {} runs ({} metric keys) to {}{}",
+        runs.len(),
+        metric_keys.len(),
+        runs_path.display(),
+        if args.no_history {
+            String::new()
+        } else {
+            format!(
+                " and {points_written} points to {}",
+                args.out.join("metrics.csv").display()
+            )
+        }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_quoted_when_they_must_be() {
+        let cells = [
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "two\nlines",
+            " padded",
+            "",
+            "=SUM(A1)",
+        ]
+        .map(String::from);
+        assert_eq!(
+            line(&cells),
+            "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\" padded\",,=SUM(A1)\n"
+        );
+    }
+
+    #[test]
+    fn numbers_in_their_shortest_exact_form() {
+        assert_eq!(number(0.1), "0.1");
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(-2.5e-300), "-2.5e-300");
+        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(number(f64::INFINITY), "inf");
+        assert_eq!(number(f64::NEG_INFINITY), "-inf");
+        assert_eq!(json_number(&json!("Infinity")), "inf");
+        assert_eq!(json_number(&json!(0.25)), "0.25");
+        assert_eq!(json_number(&json!(7)), "7");
+        assert_eq!(json_number(&Value::Null), "");
+    }
+
+    #[test]
+    fn the_runs_table_is_wide_and_sorted() {
+        let runs = vec![
+            json!({"info": {"run_id": "r1", "run_name": "a", "experiment_id": "1", "user_id": "u",
+                    "status": "FINISHED", "start_time": 5, "end_time": 9, "lifecycle_stage": "active"},
+                   "params": {"lr": "0.1"}, "tags": {"team": "x"}, "metrics": {"loss": 0.5}}),
+            json!({"info": {"run_id": "r2", "run_name": "b, c", "experiment_id": "1", "user_id": "u",
+                    "status": "RUNNING", "start_time": 6, "lifecycle_stage": "active"},
+                   "params": {"bs": "32"}, "tags": {}, "metrics": {"loss": "NaN", "acc": 1}}),
+        ];
+        let mut summaries = BTreeMap::new();
+        summaries.insert(
+            "r1".to_string(),
+            json!({"loss": {"min": 0.5, "max": 2, "mean": 1.25, "count": 2}}),
+        );
+        let csv = runs_csv(&runs, &summaries);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "run_id,run_name,experiment_id,user_id,status,start_time,end_time,lifecycle_stage,\
+             params.bs,params.lr,metrics.acc,metrics.acc.min,metrics.acc.max,metrics.acc.mean,\
+             metrics.acc.count,metrics.loss,metrics.loss.min,metrics.loss.max,metrics.loss.mean,\
+             metrics.loss.count,tags.team"
+        );
+        assert_eq!(
+            lines[1],
+            "r1,a,1,u,FINISHED,5,9,active,,0.1,,,,,,0.5,0.5,2,1.25,2,x"
+        );
+        assert_eq!(
+            lines[2],
+            "r2,\"b, c\",1,u,RUNNING,6,,active,32,,1,,,,,NaN,,,,,"
+        );
+    }
+}
