@@ -367,6 +367,15 @@ mod tests {
         m
     }
 
+    /// A `TensorShapeProto` with one dimension of `size`.
+    fn shape(size: i64) -> Vec<u8> {
+        let mut dim = Vec::new();
+        write::int(&mut dim, 1, size);
+        let mut shape = Vec::new();
+        write::bytes(&mut shape, 2, &dim);
+        shape
+    }
+
     fn tensor_value(tag: &str, plugin: &str, tensor: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
         write::bytes(&mut v, 1, tag.as_bytes());
@@ -426,12 +435,8 @@ mod tests {
         write::int(&mut half, 1, dtype::HALF);
         write::int(&mut half, 13, 0x3C00); // 1.0
         let mut one_by_one = Vec::new();
-        let mut dim = Vec::new();
-        write::int(&mut dim, 1, 1);
-        let mut shape = Vec::new();
-        write::bytes(&mut shape, 2, &dim);
         write::int(&mut one_by_one, 1, dtype::FLOAT);
-        write::bytes(&mut one_by_one, 2, &shape);
+        write::bytes(&mut one_by_one, 2, &shape(1));
         write::bytes(&mut one_by_one, 4, &3.5f32.to_le_bytes());
         let bytes = event(
             1.0,
@@ -473,12 +478,8 @@ mod tests {
         let mut text = Vec::new();
         write::int(&mut text, 1, 7); // DT_STRING
         let mut vector = Vec::new();
-        let mut dim = Vec::new();
-        write::int(&mut dim, 1, 3);
-        let mut shape = Vec::new();
-        write::bytes(&mut shape, 2, &dim);
         write::int(&mut vector, 1, dtype::FLOAT);
-        write::bytes(&mut vector, 2, &shape);
+        write::bytes(&mut vector, 2, &shape(3));
         let bytes = event(
             1.0,
             0,

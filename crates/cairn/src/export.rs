@@ -41,10 +41,8 @@ pub struct ExportArgs {
     server: String,
 }
 
-/// Runs asked for per search request.
+/// Runs asked for per search request, and per summaries request (the route's limit).
 const PAGE: usize = 1000;
-/// Metric keys whose statistics one search request may ask for.
-const SUMMARY_KEYS: usize = 100;
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -136,12 +134,11 @@ async fn experiment_id(api: &Api, name_or_id: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Every run the search selects (all pages), with the statistics of `keys` when given.
+/// Every run the search selects (all pages).
 async fn search(
     api: &Api,
     experiment_ids: &[String],
     filter: Option<&str>,
-    keys: &[String],
 ) -> anyhow::Result<Vec<Value>> {
     let mut runs = Vec::new();
     loop {
@@ -153,9 +150,6 @@ async fn search(
         });
         if let Some(filter) = filter {
             body["filter"] = json!(filter);
-        }
-        if !keys.is_empty() {
-            body["summaries"] = json!(keys);
         }
         let response = api
             .http()
@@ -173,6 +167,37 @@ async fn search(
             return Ok(runs);
         }
     }
+}
+
+/// Per run id, per metric key: the statistics of every key of `runs` (`POST /api/v1/summaries`,
+/// `PAGE` runs a request).
+async fn summaries(api: &Api, runs: &[Value]) -> anyhow::Result<BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    for page in runs.chunks(PAGE) {
+        let run_ids: Vec<&str> = page
+            .iter()
+            .filter_map(|run| run["info"]["run_id"].as_str())
+            .collect();
+        let response = api
+            .http()
+            .post(api.url(&["api", "v1", "summaries"]))
+            .json(&json!({ "run_ids": run_ids }))
+            .send()
+            .await
+            .context("reading metric summaries")?;
+        let answer: Value = Api::json(response).await?;
+        for run in answer["runs"].as_array().into_iter().flatten() {
+            let by_key: serde_json::Map<String, Value> = run["metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| Some((s["key"].as_str()?.to_string(), s.clone())))
+                .collect();
+            let id = run["run_id"].as_str().unwrap_or_default().to_string();
+            out.insert(id, Value::Object(by_key));
+        }
+    }
+    Ok(out)
 }
 
 /// Keys of an object field of every run, sorted.
@@ -263,32 +288,22 @@ async fn points(
         .send()
         .await?;
     let bytes = Api::check(response).await?.bytes().await?;
-    let word = |at: usize| -> anyhow::Result<[u8; 8]> {
-        bytes
-            .get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .context("the points answer is cut short")
-    };
-    if bytes.get(..8) != Some(b"CAIRNPT1".as_slice()) {
+    if bytes.get(..8) != Some(b"CAIRNPT1".as_slice()) || bytes.len() < 24 {
         bail!("the points answer is not in the binary layout");
     }
-    let count = u64::from_le_bytes(word(8)?) as usize;
-    if bytes.len() != 24 + count * 24 {
+    let word = |chunk: &[u8]| -> [u8; 8] { chunk.try_into().unwrap_or([0; 8]) };
+    let count = u64::from_le_bytes(word(&bytes[8..16])) as usize;
+    if Some(bytes.len()) != count.checked_mul(24).and_then(|n| n.checked_add(24)) {
         bail!(
             "the points answer has {} bytes for {count} points",
             bytes.len()
         );
     }
-    let column = |start: usize| (0..count).map(move |i| start + i * 8);
-    let steps = column(24)
-        .map(|at| word(at).map(i64::from_le_bytes))
-        .collect::<anyhow::Result<_>>()?;
-    let times = column(24 + count * 8)
-        .map(|at| word(at).map(i64::from_le_bytes))
-        .collect::<anyhow::Result<_>>()?;
-    let values = column(24 + count * 16)
-        .map(|at| word(at).map(f64::from_le_bytes))
-        .collect::<anyhow::Result<_>>()?;
+    // Three columns of `count` little-endian words after the 24-byte header.
+    let column = |n: usize| bytes[24 + n * count * 8..24 + (n + 1) * count * 8].chunks_exact(8);
+    let steps = column(0).map(|c| i64::from_le_bytes(word(c))).collect();
+    let times = column(1).map(|c| i64::from_le_bytes(word(c))).collect();
+    let values = column(2).map(|c| f64::from_le_bytes(word(c))).collect();
     Ok((steps, times, values))
 }
 
@@ -298,23 +313,9 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     for name_or_id in &args.experiments {
         experiment_ids.push(experiment_id(&api, name_or_id).await?);
     }
-    let runs = search(&api, &experiment_ids, args.filter.as_deref(), &[]).await?;
-    // Statistics of every key, at most SUMMARY_KEYS keys per pass over the runs.
+    let runs = search(&api, &experiment_ids, args.filter.as_deref()).await?;
     let metric_keys = keys_of(&runs, "metrics");
-    let mut summaries: BTreeMap<String, Value> = BTreeMap::new();
-    for keys in metric_keys.chunks(SUMMARY_KEYS) {
-        for run in search(&api, &experiment_ids, args.filter.as_deref(), keys).await? {
-            let id = run["info"]["run_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let entry = summaries.entry(id).or_insert_with(|| json!({}));
-            if let (Some(into), Some(from)) = (entry.as_object_mut(), run["summaries"].as_object())
-            {
-                into.extend(from.clone());
-            }
-        }
-    }
+    let summaries = summaries(&api, &runs).await?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let runs_path = args.out.join("runs.csv");

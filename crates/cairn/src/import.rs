@@ -9,7 +9,9 @@
 //! mid-record (a writer still writing, or killed) is imported up to its last whole record, and a
 //! record failing its CRC ends that file with a warning. Images, histograms, audio and other
 //! plugins' tensors are counted in the summary, not imported. Points go to the server in its
-//! binary ingest layout, up to `--batch` points a request.
+//! binary ingest layout, a request once `--batch` points are waiting (checked after each read of
+//! the file) and one at the end of each file. A run is created with its first request, starting
+//! at the earliest point read by then.
 //!
 //! Importing twice imports nothing twice: a run's id is derived from the experiment name and
 //! the run's path (`PUT /api/v1/runs/{id}` finds it again), every ingest request carries an
@@ -56,7 +58,7 @@ struct TensorboardArgs {
     /// The Cairn server.
     #[arg(long, env = "CAIRN_URL", default_value = "http://127.0.0.1:5000")]
     server: String,
-    /// Points per ingest request.
+    /// Points gathered before an ingest request is sent (checked after each 8 MiB read).
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     batch: u64,
     /// Print each run and file as it is read (on stderr).
@@ -199,7 +201,11 @@ impl Pending {
 /// One run being imported: where its points go and what it has seen.
 struct RunImport<'a> {
     api: &'a Api,
+    experiment: &'a str,
+    name: &'a str,
     run_id: String,
+    /// Whether `PUT /api/v1/runs/{id}` has been sent.
+    created: bool,
     pending: Pending,
     /// The byte range (of which file) the pending points came from, for the idempotency key.
     from: (usize, u64),
@@ -211,12 +217,48 @@ struct RunImport<'a> {
 }
 
 impl RunImport<'_> {
+    /// Creates the run unless that was done (an existing run of the same id is taken as is),
+    /// starting at the earliest point read so far.
+    async fn ensure_created(&mut self, tally: &mut Tally) -> anyhow::Result<()> {
+        if self.created {
+            return Ok(());
+        }
+        let mut body = json!({
+            "experiment_name": self.experiment,
+            "run_name": self.name,
+            "tags": [
+                {"key": "cairn.import.source", "value": "tensorboard"},
+                {"key": "tensorboard.run", "value": self.name},
+            ],
+        });
+        if let Some(start) = self.first_time {
+            body["start_time"] = json!(start);
+        }
+        let response = self
+            .api
+            .http()
+            .put(self.api.url(&["api", "v1", "runs", &self.run_id]))
+            .json(&body)
+            .send()
+            .await
+            .context("creating the run")?;
+        let created: Value = Api::json(response).await?;
+        if created["created"].as_bool() == Some(true) {
+            tally.runs_created += 1;
+        } else {
+            tally.runs_existing += 1;
+        }
+        self.created = true;
+        Ok(())
+    }
+
     /// Sends the pending points (one request; all keys or none are stored).
-    async fn flush(&mut self, file: usize, end: u64) -> anyhow::Result<()> {
+    async fn flush(&mut self, file: usize, end: u64, tally: &mut Tally) -> anyhow::Result<()> {
         if self.pending.points == 0 {
             self.from = (file, end);
             return Ok(());
         }
+        self.ensure_created(tally).await?;
         let body = binary_body(&std::mem::take(&mut self.pending.columns));
         let key = format!(
             "tensorboard:{}:{}:{}-{}:{}",
@@ -386,35 +428,12 @@ async fn import_run(
     tally: &mut Tally,
     verbose: bool,
 ) -> anyhow::Result<()> {
-    // The run's start time is its first data event's; it is created before the points go in.
-    let start_time = first_wall_time(files)?;
-    let mut body = json!({
-        "experiment_name": experiment,
-        "run_name": name,
-        "tags": [
-            {"key": "cairn.import.source", "value": "tensorboard"},
-            {"key": "tensorboard.run", "value": name},
-        ],
-    });
-    if let Some(start) = start_time {
-        body["start_time"] = json!(start);
-    }
-    let response = api
-        .http()
-        .put(api.url(&["api", "v1", "runs", id]))
-        .json(&body)
-        .send()
-        .await
-        .context("creating the run")?;
-    let created: Value = Api::json(response).await?;
-    if created["created"].as_bool() == Some(true) {
-        tally.runs_created += 1;
-    } else {
-        tally.runs_existing += 1;
-    }
     let mut run = RunImport {
         api,
+        experiment,
+        name,
         run_id: id.to_string(),
+        created: false,
         pending: Pending::default(),
         from: (0, 0),
         first_time: None,
@@ -468,7 +487,7 @@ async fn import_run(
             consumed += used as u64;
             buffer.drain(..used);
             if run.pending.points >= batch {
-                run.flush(index, consumed).await?;
+                run.flush(index, consumed, tally).await?;
             }
             if let Some((offset, reason)) = stop {
                 progress::note(
@@ -488,34 +507,14 @@ async fn import_run(
                 break;
             }
         }
-        run.flush(index, consumed).await?;
+        run.flush(index, consumed, tally).await?;
     }
+    // A run without a single scalar is still created (it holds the import's tags).
+    run.ensure_created(tally).await?;
     tally.points += run.sent;
     tally.keys += run.keys.len();
     finish_run(&run).await?;
     Ok(())
-}
-
-/// The wall time (ms) of the first event with summary values (the file-version record that
-/// opens each file carries the writer's start, which may be far from the data's).
-fn first_wall_time(files: &[PathBuf]) -> anyhow::Result<Option<i64>> {
-    for path in files {
-        let mut head = Vec::new();
-        std::fs::File::open(path)
-            .with_context(|| format!("opening {}", path.display()))?
-            .take(64 << 10)
-            .read_to_end(&mut head)?;
-        for frame in tfrecord::records(&head) {
-            let Frame::Record(payload) = frame else { break };
-            if let Ok(event) = tfevent::decode_event(payload)
-                && event.wall_time > 0.0
-                && !(event.scalars.is_empty() && event.skipped.is_empty())
-            {
-                return Ok(Some((event.wall_time * 1000.0).round() as i64));
-            }
-        }
-    }
-    Ok(None)
 }
 
 /// Marks the run finished at its last point's time.
