@@ -13,6 +13,13 @@ pub fn new_model_id() -> String {
     format!("m-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Checks a logged-model id chosen by a client (an import keeping its source's ids): the shape
+/// of a run id, so `m-` and 32 hex digits pass, as do other trackers' word-and-dash ids.
+pub fn check_model_id(model_id: &str) -> Result<(), ValidationError> {
+    check_run_id(model_id)
+        .map_err(|_| ValidationError::new(format!("Invalid logged model ID: '{model_id}'")))
+}
+
 /// Checks a run id the way MLflow does: a letter or digit, then up to 255 word characters or dashes.
 pub fn check_run_id(run_id: &str) -> Result<(), ValidationError> {
     let mut chars = run_id.chars();

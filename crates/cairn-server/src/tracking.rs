@@ -957,10 +957,68 @@ impl Tracking {
     // ----- logged models -----
 
     pub async fn create_logged_model(&self, request: CreateModel) -> ApiResult<LoggedModel> {
+        let new = self
+            .new_logged_model(ids::new_model_id(), request, now_ms())
+            .await?;
+        Ok(self.store.create_logged_model(new).await?)
+    }
+
+    /// Creates a logged model with a client-chosen id (an import keeping its source's ids),
+    /// created `creation_timestamp` (ms; now when absent); a model of that id already in the
+    /// same experiment is returned as it is (`created: false`), one in another experiment is a
+    /// conflict.
+    pub async fn ensure_logged_model(
+        &self,
+        model_id: &str,
+        request: CreateModel,
+        creation_timestamp: Option<i64>,
+    ) -> ApiResult<(LoggedModel, bool)> {
+        ids::check_model_id(model_id)?;
+        let experiment_id = request.experiment_id.clone();
+        let existing = |model: LoggedModel| {
+            if model.experiment_id == experiment_id {
+                Ok((model, false))
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::ResourceAlreadyExists,
+                    format!(
+                        "Logged model with id={model_id} already exists in experiment {}; it \
+                         cannot be created in experiment {experiment_id}",
+                        model.experiment_id
+                    ),
+                ))
+            }
+        };
+        match self.store.get_logged_model(model_id).await {
+            Ok(model) => return existing(model),
+            Err(cairn_store::StoreError::NotFound(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+        let created = creation_timestamp.unwrap_or_else(now_ms);
+        let new = self
+            .new_logged_model(model_id.to_string(), request, created)
+            .await?;
+        match self.store.create_logged_model(new).await {
+            Ok(model) => Ok((model, true)),
+            Err(error) => match self.store.get_logged_model(model_id).await {
+                // A concurrent call created it between our read and our write.
+                Ok(model) => existing(model),
+                Err(_) => Err(error.into()),
+            },
+        }
+    }
+
+    /// A new logged model's record, checked: the experiment exists, keys are valid.
+    async fn new_logged_model(
+        &self,
+        model_id: String,
+        request: CreateModel,
+        creation_timestamp: i64,
+    ) -> ApiResult<NewLoggedModel> {
         let experiment = self.get_experiment(&request.experiment_id).await?;
-        let model_id = ids::new_model_id();
         let name = request.name.filter(|n| !n.is_empty()).unwrap_or_else(|| {
-            names::run_name_from_seed(u128::from_str_radix(&model_id[2..], 16).unwrap_or(0))
+            let hex = model_id.strip_prefix("m-").unwrap_or(&model_id);
+            names::run_name_from_seed(u128::from_str_radix(hex, 16).unwrap_or(0))
         });
         for param in &request.params {
             validation::check_param_key(&param.key)?;
@@ -975,18 +1033,17 @@ impl Tracking {
             "{}/models/{model_id}/artifacts",
             experiment.artifact_location.trim_end_matches('/')
         );
-        let new = NewLoggedModel {
+        Ok(NewLoggedModel {
             model_id,
             experiment_id: request.experiment_id,
             name,
             artifact_location,
-            creation_timestamp: now_ms(),
+            creation_timestamp,
             model_type: request.model_type.filter(|t| !t.is_empty()),
             source_run_id: request.source_run_id.filter(|r| !r.is_empty()),
             tags: request.tags,
             params: request.params,
-        };
-        Ok(self.store.create_logged_model(new).await?)
+        })
     }
 
     pub async fn get_logged_model(&self, model_id: &str) -> ApiResult<LoggedModel> {

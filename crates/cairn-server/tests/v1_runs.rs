@@ -307,6 +307,7 @@ async fn concurrent_puts_of_one_new_id_create_it_once() {
 /// Every route path registered in `v1::routes`, in OpenAPI form.
 const V1_PATHS: &[&str] = &[
     "/api/v1/openapi.yaml",
+    "/api/v1/logged-models/{model_id}",
     "/api/v1/runs/{run_id}",
     "/api/v1/runs/{run_id}/metrics",
     "/api/v1/runs/{run_id}/metrics/{key}/points",

@@ -116,6 +116,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/logged-models/{model_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create a logged model with a client-chosen id (idempotent).
+         * @description Creates the MLflow 3 logged model `model_id` unless it exists; `cairn import mlflow`
+         *     uses it to keep its source's model ids. The id has a run id's shape (a letter or digit,
+         *     then up to 255 letters, digits, `_` or `-`; MLflow's are `m-` and 32 hex digits).
+         *
+         *     - **Model absent:** created as MLflow's `logged-models/create` creates one (status
+         *       `LOGGED_MODEL_PENDING`, artifact location under the experiment's), created at
+         *       `creation_timestamp` when given. Answer: **201** with `created: true`.
+         *     - **Model present in the same experiment:** nothing changes. Answer: **200** with
+         *       `created: false` and the model as stored.
+         *     - **Model present in another experiment:** **409** `RESOURCE_ALREADY_EXISTS`.
+         */
+        put: operations["putLoggedModel"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{run_id}": {
         parameters: {
             query?: never;
@@ -716,6 +745,35 @@ export interface components {
         KeyValue: {
             key: string;
             value: string;
+        };
+        PutLoggedModelRequest: {
+            /** @description An existing experiment's id (404 if there is none). */
+            experiment_id: string;
+            /** @description Generated from the id when absent. */
+            name?: string;
+            model_type?: string;
+            source_run_id?: string;
+            /**
+             * Format: int64
+             * @description Milliseconds since the epoch; the server's time when absent.
+             */
+            creation_timestamp?: number;
+            tags?: {
+                key: string;
+                /** @default  */
+                value: string;
+            }[];
+            params?: {
+                key: string;
+                /** @default  */
+                value: string;
+            }[];
+        };
+        PutLoggedModelResponse: {
+            /** @description The model, in the shape of MLflow's `logged-models/get` `model` field. */
+            model: Record<string, never>;
+            /** @description True when this call created the model (status 201), false when it existed (200). */
+            created: boolean;
         };
         /** @description At most one of `experiment_id` and `experiment_name`. */
         PutRunRequest: {
@@ -1411,6 +1469,60 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+        };
+    };
+    putLoggedModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutLoggedModelRequest"];
+            };
+        };
+        responses: {
+            /** @description The model existed already in this experiment; nothing was changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PutLoggedModelResponse"];
+                };
+            };
+            /** @description The model was created by this call. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PutLoggedModelResponse"];
+                };
+            };
+            /** @description Invalid model id, an unknown field, or an invalid param or tag key. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            /** @description The id is taken by a model of another experiment (`RESOURCE_ALREADY_EXISTS`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getRun: {

@@ -10,6 +10,7 @@
 //! - [`experiments`]: search, create, read and change experiments; the keys their runs use.
 //! - [`runs`]: idempotent creation of a run with a client-chosen id, reading and changing a run,
 //!   windows of a run search with the total count (tables).
+//! - [`models`]: idempotent creation of a logged model with a client-chosen id.
 //! - [`metrics`]: ingest (columnar JSON, or the binary layout of [`ingest`]), full series, downsampled views (one run or many), summaries.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
@@ -34,6 +35,7 @@ pub mod experiments;
 pub mod ingest;
 pub mod json;
 pub mod metrics;
+pub mod models;
 pub mod runs;
 pub mod stream;
 
@@ -58,6 +60,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/experiments/{experiment_id}/keys",
             get(experiments::keys),
         )
+        .route("/api/v1/logged-models/{model_id}", put(models::put_model))
         .route("/api/v1/runs/search", post(runs::search))
         .route(
             "/api/v1/runs/{run_id}",

@@ -77,6 +77,15 @@ pub struct Api {
 
 impl Api {
     pub fn new(server: &str, verbose: bool) -> anyhow::Result<Self> {
+        Self::with_headers(server, verbose, reqwest::header::HeaderMap::new())
+    }
+
+    /// A server whose every request carries `headers` (credentials).
+    pub fn with_headers(
+        server: &str,
+        verbose: bool,
+        headers: reqwest::header::HeaderMap,
+    ) -> anyhow::Result<Self> {
         let base = Url::parse(server.trim())
             .with_context(|| format!("'{server}' is not a server URL (e.g. http://HOST:5000)"))?;
         if base.scheme() == "https" {
@@ -92,6 +101,7 @@ impl Api {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .user_agent(concat!("cairn-cli/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
             .build()
             .context("cannot set up the HTTP client")?;
         Ok(Api {

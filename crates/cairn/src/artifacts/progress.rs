@@ -37,3 +37,19 @@ pub fn note(bar: &ProgressBar, line: &str) {
         bar.suspend(|| eprintln!("{line}"));
     }
 }
+
+/// A bar over `total` items (runs, files), labelled `label`.
+pub fn count(total: u64, label: &str) -> ProgressBar {
+    if !interactive() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{msg:30!} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

@@ -1,5 +1,4 @@
-//! `cairn import tensorboard LOGDIR`: TensorBoard logs into a running Cairn server, over the
-//! native API.
+//! `cairn import tensorboard LOGDIR`: TensorBoard logs into a running Cairn server.
 //!
 //! Every folder below LOGDIR that holds `*tfevents*` files is one run (named by its path under
 //! LOGDIR, `.` for LOGDIR itself), in one experiment (LOGDIR's name unless `--experiment` says
@@ -31,25 +30,10 @@ use serde_json::{Value, json};
 use crate::artifacts::client::Api;
 use crate::artifacts::progress;
 
-#[derive(Debug, clap::Args)]
-pub struct ImportArgs {
-    #[command(subcommand)]
-    command: ImportCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum ImportCommand {
-    /// Import TensorBoard event files: one run per folder of `*tfevents*` files, scalars as
-    /// metrics.
-    ///
-    /// Running it again imports nothing twice (runs keep ids derived from their paths, and
-    /// every request is idempotent), so an interrupted import is finished by running it again,
-    /// and a log dir that has grown gets only its new points.
-    Tensorboard(TensorboardArgs),
-}
+use super::{Columns, binary_body, post_points};
 
 #[derive(Debug, clap::Args)]
-struct TensorboardArgs {
+pub struct TensorboardArgs {
     /// The log dir (the folder given to `tensorboard --logdir`).
     logdir: PathBuf,
     /// The experiment to import into, created when missing (default: the log dir's name).
@@ -64,17 +48,6 @@ struct TensorboardArgs {
     /// Print each run and file as it is read (on stderr).
     #[arg(long, short)]
     verbose: bool,
-}
-
-pub fn run(args: ImportArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        match args.command {
-            ImportCommand::Tensorboard(args) => tensorboard(args).await,
-        }
-    })
 }
 
 /// Bytes read from an event file at a time.
@@ -150,35 +123,6 @@ fn run_id(experiment: &str, name: &str) -> String {
     hasher.update(b"\0");
     hasher.update(name.as_bytes());
     hasher.finalize().to_hex()[..32].to_string()
-}
-
-/// One key's pending points as the ingest body's columns: steps, timestamps (ms), values.
-type Columns = (Vec<i64>, Vec<i64>, Vec<f64>);
-
-/// The binary ingest body (`application/vnd.cairn.metrics`, documented with the server's
-/// `v1::ingest`): magic, series count, then per key its name, point count, a flags byte (0:
-/// one timestamp per point) and the steps, timestamps and values columns, little-endian.
-fn binary_body(columns: &BTreeMap<String, Columns>) -> Vec<u8> {
-    let points: usize = columns.values().map(|c| c.0.len()).sum();
-    let mut out = Vec::with_capacity(12 + columns.len() * 16 + points * 24);
-    out.extend_from_slice(b"CAIRNIN1");
-    out.extend_from_slice(&(columns.len() as u32).to_le_bytes());
-    for (key, (steps, timestamps, values)) in columns {
-        out.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(&(steps.len() as u32).to_le_bytes());
-        out.push(0);
-        steps
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        timestamps
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        values
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-    }
-    out
 }
 
 /// Points waiting to be sent for one run, per metric key.
@@ -264,23 +208,7 @@ impl RunImport<'_> {
             "tensorboard:{}:{}:{}-{}:{}",
             self.run_id, self.from.0, self.from.1, file, end
         );
-        let response = self
-            .api
-            .http()
-            .post(
-                self.api
-                    .url(&["api", "v1", "runs", &self.run_id, "metrics"]),
-            )
-            .header("Idempotency-Key", key)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/vnd.cairn.metrics",
-            )
-            .body(body)
-            .send()
-            .await
-            .context("sending points")?;
-        Api::check(response).await?;
+        post_points(self.api, &self.run_id, &key, body).await?;
         self.sent += self.pending.points;
         self.pending.points = 0;
         self.from = (file, end);
@@ -325,7 +253,7 @@ impl RunImport<'_> {
     }
 }
 
-async fn tensorboard(args: TensorboardArgs) -> anyhow::Result<()> {
+pub async fn import(args: TensorboardArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let logdir = args
         .logdir
