@@ -6,7 +6,7 @@
 //! not an error: [`Frame::Truncated`] says where the complete records end. A CRC that does not
 //! match is [`Frame::Corrupt`]; nothing after it can be trusted, so reading stops there too.
 
-use crate::crc32c::masked_crc32c;
+use crate::crc::masked_crc32c;
 
 /// Bytes before a record's payload: length and its CRC.
 const HEADER: usize = 12;

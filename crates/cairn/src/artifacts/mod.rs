@@ -99,6 +99,7 @@ pub fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
                     dest: args.dest,
                     parallel: args.parallel as usize,
                     part_size: args.part_size,
+                    quiet: false,
                 };
                 upload::run(&api, &args.run_id, &args.local_path, &options).await
             }

@@ -47,6 +47,8 @@ pub struct Options {
     pub dest: Option<String>,
     pub parallel: usize,
     pub part_size: Option<u64>,
+    /// No line per file on stdout (an import prints its own summary).
+    pub quiet: bool,
 }
 
 /// What became of one file.
@@ -398,9 +400,11 @@ pub async fn upload_file(
                     .await
                     .with_context(|| format!("cannot upload {}", local.display()))?;
                 let Some(created) = created else {
-                    println!(
-                        "{dest_text}: already stored on the server (deduplicated, {digest_text}); nothing sent"
-                    );
+                    if !options.quiet {
+                        println!(
+                            "{dest_text}: already stored on the server (deduplicated, {digest_text}); nothing sent"
+                        );
+                    }
                     return Ok(Outcome::Deduplicated);
                 };
                 let plan = Plan::from_info(created, size, false)?;
@@ -431,11 +435,13 @@ pub async fn upload_file(
             Ok(sent) => {
                 remove_state(state_path.as_deref());
                 let how = if plan_now.resumed { ", resumed" } else { "" };
-                println!(
-                    "uploaded {dest_text} ({}, {digest_text}): sent {sent} of {} parts{how}",
-                    HumanBytes(size),
-                    plan_now.parts
-                );
+                if !options.quiet {
+                    println!(
+                        "uploaded {dest_text} ({}, {digest_text}): sent {sent} of {} parts{how}",
+                        HumanBytes(size),
+                        plan_now.parts
+                    );
+                }
                 return Ok(Outcome::Uploaded {
                     sent,
                     parts: plan_now.parts,

@@ -3,6 +3,7 @@
 //! - [`tensorboard`]: TensorBoard event files (scalars).
 //! - [`mlflow`]: an MLflow tracking server (REST) or file store (`mlruns/`): experiments, runs
 //!   with their ids, params, tags, metric histories, datasets, logged models and artifacts.
+//! - [`wandb`]: W&B offline run files: config, history, system stats, summary, run files.
 //!
 //! Every importer is idempotent, so an interrupted import is finished by running it again.
 //! Points travel in the server's binary ingest layout ([`binary_body`], [`post_points`]), each
@@ -16,6 +17,7 @@ use crate::artifacts::client::Api;
 
 pub mod mlflow;
 pub mod tensorboard;
+pub mod wandb;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -40,6 +42,12 @@ enum ImportCommand {
     /// source is skipped, everything else is written idempotently, so an interrupted import is
     /// finished by running it again.
     Mlflow(mlflow::MlflowArgs),
+    /// Import W&B offline runs (`wandb/offline-run-*/run-*.wandb`): config as params, history
+    /// and system stats as metrics, summary, run metadata and the runs' files.
+    ///
+    /// Runs keep their W&B ids, in an experiment named after their project (or
+    /// `--experiment`). Running it again imports nothing twice.
+    Wandb(wandb::WandbArgs),
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
@@ -50,6 +58,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         match args.command {
             ImportCommand::Tensorboard(args) => tensorboard::import(args).await,
             ImportCommand::Mlflow(args) => mlflow::import(args).await,
+            ImportCommand::Wandb(args) => wandb::import(args).await,
         }
     })
 }
@@ -103,5 +112,109 @@ pub async fn post_points(
         .await
         .context("sending points")?;
     Api::check(response).await?;
+    Ok(())
+}
+
+/// `POST /api/2.0/mlflow/{route}` with a JSON body; the JSON answer.
+pub async fn mlflow_post(
+    api: &Api,
+    route: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let response = api
+        .http()
+        .post(api.url(&["api", "2.0", "mlflow", route]))
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.server()))?;
+    Api::json(response)
+        .await
+        .with_context(|| format!("{route} failed"))
+}
+
+/// `[{"key", "value"}]` of pairs.
+pub fn key_values(items: &[(String, String)]) -> Vec<serde_json::Value> {
+    items
+        .iter()
+        .map(|(key, value)| serde_json::json!({"key": key, "value": value}))
+        .collect()
+}
+
+/// Logs params and tags through `runs/log-batch`, as many requests as its limits need.
+pub async fn log_batch(
+    api: &Api,
+    run_id: &str,
+    params: &[(String, String)],
+    tags: &[(String, String)],
+) -> anyhow::Result<()> {
+    let per_request = cairn_core::validation::MAX_PARAMS_TAGS_PER_BATCH;
+    for chunk in params.chunks(per_request) {
+        let body = serde_json::json!({"run_id": run_id, "params": key_values(chunk)});
+        mlflow_post(api, "runs/log-batch", &body).await?;
+    }
+    for chunk in tags.chunks(per_request) {
+        let body = serde_json::json!({"run_id": run_id, "tags": key_values(chunk)});
+        mlflow_post(api, "runs/log-batch", &body).await?;
+    }
+    Ok(())
+}
+
+/// The run as Cairn has it (`GET /api/v1/runs/{id}`), or `None`.
+pub async fn get_run(api: &Api, run_id: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    let response = api
+        .http()
+        .get(api.url(&["api", "v1", "runs", run_id]))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.server()))?;
+    match Api::json::<serde_json::Value>(response).await {
+        Ok(mut found) => Ok(Some(found["run"].take())),
+        Err(error) if crate::artifacts::client::is_not_found(&error) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// A tag's value on a run as [`get_run`] returns it.
+pub fn run_tag<'a>(run: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    run["data"]["tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["key"].as_str() == Some(key))?["value"]
+        .as_str()
+}
+
+/// The run's artifact files Cairn has, path → size.
+pub async fn present_artifacts(
+    api: &Api,
+    run_id: &str,
+) -> anyhow::Result<std::collections::HashMap<String, u64>> {
+    Ok(api
+        .walk(run_id, "")
+        .await?
+        .into_iter()
+        .map(|f| (f.path, f.size))
+        .collect())
+}
+
+/// Uploads a local file to `path` among the run's artifacts (resumable; no bytes are sent that
+/// the server already holds).
+pub async fn upload_artifact(
+    api: &Api,
+    run_id: &str,
+    path: &str,
+    local: &std::path::Path,
+) -> anyhow::Result<()> {
+    let dest = cairn_blob::ArtifactPath::parse(path)
+        .map_err(|e| anyhow::anyhow!("artifact path '{path}': {e}"))?;
+    let options = crate::artifacts::upload::Options {
+        dest: None,
+        parallel: 4,
+        part_size: None,
+        quiet: true,
+    };
+    crate::artifacts::upload::upload_file(api, run_id, local, &dest, &options)
+        .await
+        .with_context(|| format!("uploading {path}"))?;
     Ok(())
 }

@@ -28,14 +28,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use cairn_blob::ArtifactPath;
 use serde_json::{Value, json};
 
 use crate::artifacts::client::{Api, is_not_found};
 use crate::artifacts::progress;
-use crate::artifacts::upload;
 
-use super::{Columns, binary_body, post_points};
+use super::{
+    Columns, binary_body, get_run, key_values, log_batch, mlflow_post, post_points,
+    present_artifacts, run_tag, upload_artifact,
+};
 
 pub mod files;
 pub mod rest;
@@ -328,13 +329,6 @@ fn tempdir() -> anyhow::Result<TempDir> {
     Ok(TempDir(path))
 }
 
-fn pairs(items: &[(String, String)]) -> Vec<Value> {
-    items
-        .iter()
-        .map(|(key, value)| json!({"key": key, "value": value}))
-        .collect()
-}
-
 struct Importer<'a> {
     source: &'a Source,
     api: &'a Api,
@@ -351,17 +345,7 @@ impl Importer<'_> {
     }
 
     async fn post(&self, route: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self
-            .api
-            .http()
-            .post(self.api.url(&["api", "2.0", "mlflow", route]))
-            .json(body)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.api.server()))?;
-        Api::json(response)
-            .await
-            .with_context(|| format!("{route} failed"))
+        mlflow_post(self.api, route, body).await
     }
 
     async fn experiment(&mut self, experiment: &Experiment) -> anyhow::Result<()> {
@@ -457,8 +441,8 @@ impl Importer<'_> {
         let mut body = json!({
             "experiment_id": experiment_id,
             "name": model.name,
-            "tags": pairs(&model.tags),
-            "params": pairs(&model.params),
+            "tags": key_values(&model.tags),
+            "params": key_values(&model.params),
         });
         if let Some(kind) = &model.model_type {
             body["model_type"] = json!(kind);
@@ -500,7 +484,7 @@ impl Importer<'_> {
                     &model.model_id,
                     "tags",
                 ]))
-                .json(&json!({"tags": pairs(&model.tags)}))
+                .json(&json!({"tags": key_values(&model.tags)}))
                 .send()
                 .await?;
             Api::check(response).await?;
@@ -650,37 +634,17 @@ impl Importer<'_> {
         }
     }
 
-    /// The run as Cairn has it, or `None`.
-    async fn get_run(&self, run_id: &str) -> anyhow::Result<Option<Value>> {
-        let response = self
-            .api
-            .http()
-            .get(self.api.url(&["api", "v1", "runs", run_id]))
-            .send()
-            .await?;
-        match Api::json::<Value>(response).await {
-            Ok(found) => Ok(Some(found["run"].clone())),
-            Err(error) if is_not_found(&error) => Ok(None),
-            Err(error) => Err(error),
-        }
-    }
-
     async fn run(
         &mut self,
         experiment_id: &str,
         run: &Run,
         bar: &indicatif::ProgressBar,
     ) -> anyhow::Result<()> {
-        let existing = self.get_run(&run.run_id).await?;
-        if let Some(existing) = &existing {
-            let tags = existing["data"]["tags"].as_array();
-            let fingerprint = tags.into_iter().flatten().find_map(|t| {
-                (t["key"].as_str() == Some(FINGERPRINT_TAG)).then(|| t["value"].as_str())
-            });
-            if fingerprint.flatten() == Some(self.fingerprint(run).as_str()) {
-                self.tally.runs_unchanged += 1;
-                return Ok(());
-            }
+        if let Some(existing) = get_run(self.api, &run.run_id).await?
+            && run_tag(&existing, FINGERPRINT_TAG) == Some(self.fingerprint(run).as_str())
+        {
+            self.tally.runs_unchanged += 1;
+            return Ok(());
         }
         if self.args.verbose {
             progress::note(
@@ -745,20 +709,7 @@ impl Importer<'_> {
         let mut tags = run.tags.clone();
         tags.retain(|(key, _)| key != FINGERPRINT_TAG);
         tags.push(("cairn.import.source".to_string(), "mlflow".to_string()));
-        for chunk in run.params.chunks(100) {
-            self.post(
-                "runs/log-batch",
-                &json!({"run_id": run.run_id, "params": pairs(chunk)}),
-            )
-            .await?;
-        }
-        for chunk in tags.chunks(1000) {
-            self.post(
-                "runs/log-batch",
-                &json!({"run_id": run.run_id, "tags": pairs(chunk)}),
-            )
-            .await?;
-        }
+        log_batch(self.api, &run.run_id, &run.params, &tags).await?;
         self.tally.params += run.params.len();
         self.tally.tags += tags.len();
         Ok(())
@@ -831,7 +782,7 @@ impl Importer<'_> {
                 if let Some(profile) = &d.profile {
                     dataset["profile"] = json!(profile);
                 }
-                json!({"tags": pairs(&d.tags), "dataset": dataset})
+                json!({"tags": key_values(&d.tags), "dataset": dataset})
             })
             .collect();
         let models: Vec<Value> = run
@@ -859,29 +810,14 @@ impl Importer<'_> {
         if files.is_empty() {
             return Ok(());
         }
-        let present: HashMap<String, u64> = self
-            .api
-            .walk(&run.run_id, "")
-            .await?
-            .into_iter()
-            .map(|f| (f.path, f.size))
-            .collect();
-        let options = upload::Options {
-            dest: None,
-            parallel: 4,
-            part_size: None,
-        };
+        let present = present_artifacts(self.api, &run.run_id).await?;
         for file in &files {
             if present.get(&file.path) == Some(&file.size) {
                 self.tally.artifacts_present += 1;
                 continue;
             }
-            let dest = ArtifactPath::parse(&file.path)
-                .map_err(|e| anyhow::anyhow!("artifact path '{}': {e}", file.path))?;
             let local = self.source.fetch(owner, file, self.scratch).await?;
-            upload::upload_file(self.api, &run.run_id, &local, &dest, &options)
-                .await
-                .with_context(|| format!("uploading {}", file.path))?;
+            upload_artifact(self.api, &run.run_id, &file.path, &local).await?;
             self.forget_download(&local);
             self.tally.artifacts_sent += 1;
             self.tally.artifact_bytes += file.size;
