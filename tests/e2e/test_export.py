@@ -1,6 +1,8 @@
 """`cairn export`: runs logged with the official mlflow client come back through pandas from
 `runs.csv` (params, latest metrics and their statistics, tags; one row per run) and
-`metrics.csv` (every point), the filter selects runs, and bad input is refused clearly."""
+`metrics.csv` (every point), and through pyarrow and pandas from the same tables as Parquet
+(typed columns, timestamps as timestamps); the filter selects runs, and bad input is refused
+clearly."""
 
 from __future__ import annotations
 
@@ -86,6 +88,51 @@ def test_export_round_trips_through_pandas(ctx, tmp_path):
         loss = points[(points["run_id"] == rid) & (points["key"] == "train/loss")].sort_values("step")
         assert list(loss["step"]) == list(range(50))
         assert list(loss["timestamp"]) == [T0 + step for step in range(50)]
+        for got, expected in zip(loss["value"], want["losses"], strict=True):
+            assert (math.isnan(got) and math.isnan(expected)) or got == expected
+
+
+def test_parquet_files_hold_the_same_tables_typed(ctx, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name, runs = seed(ctx)
+    done = export(ctx, "--experiment", name, "--format", "parquet", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "runs.parquet" in done.stdout and "153 points" in done.stdout, done.stdout
+    assert not (tmp_path / "runs.csv").exists()
+
+    table = pq.read_table(tmp_path / "runs.parquet")
+    schema = table.schema
+    assert schema.field("run_id").type == pa.string()
+    assert schema.field("params.lr").type == pa.string()
+    assert schema.field("start_time").type == pa.timestamp("ms", tz="UTC")
+    assert schema.field("metrics.train/loss").type == pa.float64()
+    assert schema.field("metrics.train/loss.count").type == pa.int64()
+    frame = table.to_pandas()
+    assert len(frame) == 3
+    for _, row in frame.iterrows():
+        want = runs[row["run_id"]]
+        assert row["params.lr"] == want["lr"]
+        assert row["metrics.acc"] == want["acc"]
+        assert row["metrics.train/loss.count"] == 50
+        assert row["start_time"].value // 1_000_000 >= T0
+    assert frame[frame["run_name"] == "run, 0"].iloc[0]["tags.note"] == 'said "hi"\nthen left'
+    assert frame["tags.note"].isna().sum() == 2
+
+    csv_done = export(ctx, "--experiment", name, "--out", str(tmp_path / "csv"))
+    assert csv_done.returncode == 0, csv_done.stderr
+    from_csv = pd.read_csv(tmp_path / "csv" / "runs.csv")
+    assert list(from_csv.columns) == frame.columns.tolist()
+
+    points = pd.read_parquet(tmp_path / "metrics.parquet")
+    assert list(points.columns) == ["run_id", "key", "step", "timestamp", "value"]
+    assert len(points) == 3 * 51
+    assert str(points["timestamp"].dtype) == "datetime64[ms, UTC]"
+    for rid, want in runs.items():
+        loss = points[(points["run_id"] == rid) & (points["key"] == "train/loss")].sort_values("step")
+        assert list(loss["step"]) == list(range(50))
+        assert [t.value // 1_000_000 for t in loss["timestamp"]] == [T0 + step for step in range(50)]
         for got, expected in zip(loss["value"], want["losses"], strict=True):
             assert (math.isnan(got) and math.isnan(expected)) or got == expected
 

@@ -1,16 +1,15 @@
 //! `cairn export`: the runs of experiments (optionally filtered) from a running server into CSV
-//! files for pandas, polars and DuckDB.
+//! or Parquet files for pandas, polars and DuckDB.
 //!
-//! - `runs.csv`, one row per run, wide: the run's attributes, then `params.<key>`, then per
-//!   metric key `metrics.<key>` (the latest value) and `metrics.<key>.min|max|mean|count`, then
-//!   `tags.<key>`; columns sorted by key, empty where a run lacks the value.
-//! - `metrics.csv`, one row per point, long: `run_id,key,step,timestamp,value` (timestamps in
-//!   milliseconds since the epoch), every point of every key, read through the binary points
-//!   route.
+//! - `runs.csv` / `runs.parquet`, one row per run, wide: the run's attributes, then
+//!   `params.<key>`, then per metric key `metrics.<key>` (the latest value) and
+//!   `metrics.<key>.min|max|mean|count`, then `tags.<key>`; columns sorted by key, empty where a
+//!   run lacks the value.
+//! - `metrics.csv` / `metrics.parquet`, one row per point, long:
+//!   `run_id,key,step,timestamp,value` (timestamps in milliseconds since the epoch; a UTC
+//!   timestamp type in Parquet), every point of every key, read through the binary points route.
 //!
-//! Fields are quoted as RFC 4180 says (when they hold a comma, a quote or a line break, or
-//! start or end with a space); numbers are written in their shortest exact form, with `NaN`,
-//! `inf` and `-inf` for the non-finite ones (what `pandas.read_csv` reads back).
+//! Both formats write the same typed tables ([`table`]); [`parquet`] writes them as row groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -21,6 +20,18 @@ use serde_json::{Value, json};
 
 use crate::artifacts::client::{Api, is_not_found};
 
+mod parquet;
+pub mod table;
+
+use table::{Cells, IntKind, Table, field, number};
+
+/// The files' format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// Experiments to export, by name or id (repeat the option for several).
@@ -30,10 +41,14 @@ pub struct ExportArgs {
     /// `params.lr = '0.01' and metrics.loss < 0.5`).
     #[arg(long)]
     filter: Option<String>,
-    /// The folder to write `runs.csv` and `metrics.csv` into (created when missing).
+    /// The files' format: `runs.csv` and `metrics.csv`, or `runs.parquet` and
+    /// `metrics.parquet` (Snappy-compressed; timestamps as UTC timestamps).
+    #[arg(long, value_enum, default_value = "csv")]
+    format: Format,
+    /// The folder to write the files into (created when missing).
     #[arg(long, short, default_value = "cairn-export")]
     out: PathBuf,
-    /// Write `runs.csv` only, not every point of every metric.
+    /// Write the runs table only, not every point of every metric.
     #[arg(long)]
     no_history: bool,
     /// The Cairn server.
@@ -51,57 +66,17 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     runtime.block_on(export(args))
 }
 
-/// One CSV field, quoted when it must be.
-fn field(out: &mut String, text: &str) {
-    let quote =
-        text.contains([',', '"', '\n', '\r']) || text.starts_with(' ') || text.ends_with(' ');
-    if quote {
-        out.push('"');
-        out.push_str(&text.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(text);
-    }
-}
-
-/// One CSV line (with its line break).
-fn line(fields: &[String]) -> String {
-    let mut out = String::new();
-    for (i, text) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        field(&mut out, text);
-    }
-    out.push('\n');
-    out
-}
-
-/// A double in its shortest exact form (`NaN`, `inf`, `-inf` when not finite).
-fn number(value: f64) -> String {
-    if value.is_nan() {
-        "NaN".to_string()
-    } else if value.is_infinite() {
-        if value > 0.0 { "inf" } else { "-inf" }.to_string()
-    } else {
-        let mut buffer = ryu::Buffer::new();
-        let text = buffer.format_finite(value);
-        text.strip_suffix(".0").unwrap_or(text).to_string()
-    }
-}
-
-/// A JSON number or one of the API's strings for non-finite doubles, as CSV text.
-fn json_number(value: &Value) -> String {
+/// A JSON number or one of the API's strings for non-finite doubles.
+fn json_number(value: &Value) -> Option<f64> {
     match value {
-        Value::Number(n) => n.as_f64().map(number).unwrap_or_else(|| n.to_string()),
+        Value::Number(n) => n.as_f64(),
         Value::String(s) => match s.as_str() {
-            "NaN" => "NaN".to_string(),
-            "Infinity" => "inf".to_string(),
-            "-Infinity" => "-inf".to_string(),
-            other => other.to_string(),
+            "NaN" => Some(f64::NAN),
+            "Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            other => other.parse().ok(),
         },
-        Value::Null => String::new(),
-        other => other.to_string(),
+        _ => None,
     }
 }
 
@@ -211,7 +186,6 @@ fn keys_of(runs: &[Value], field: &str) -> Vec<String> {
     keys.into_iter().collect()
 }
 
-const SUMMARY_FIELDS: [&str; 4] = ["min", "max", "mean", "count"];
 const ATTRIBUTES: [&str; 8] = [
     "run_id",
     "run_name",
@@ -223,50 +197,170 @@ const ATTRIBUTES: [&str; 8] = [
     "lifecycle_stage",
 ];
 
-/// `runs.csv`: header and one line per run.
-fn runs_csv(runs: &[Value], summaries: &BTreeMap<String, Value>) -> String {
+/// The runs table: attributes, params, latest metrics with their statistics, tags.
+fn runs_table(runs: &[Value], summaries: &BTreeMap<String, Value>) -> Table {
     let params = keys_of(runs, "params");
     let metrics = keys_of(runs, "metrics");
     let tags = keys_of(runs, "tags");
-    let mut header: Vec<String> = ATTRIBUTES.iter().map(|a| a.to_string()).collect();
-    header.extend(params.iter().map(|k| format!("params.{k}")));
+    let text = |get: &dyn Fn(&Value) -> Option<String>| Cells::Text(runs.iter().map(get).collect());
+    let mut table = Table::default();
+    for attribute in ATTRIBUTES {
+        let cells = match attribute {
+            "start_time" | "end_time" => Cells::Int(
+                IntKind::Millis,
+                runs.iter()
+                    .map(|run| run["info"][attribute].as_i64())
+                    .collect(),
+            ),
+            _ => text(&|run| match &run["info"][attribute] {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            }),
+        };
+        table.push(attribute, cells);
+    }
+    for key in &params {
+        table.push(
+            format!("params.{key}"),
+            text(&|run| run["params"][key].as_str().map(str::to_string)),
+        );
+    }
+    let summary = |run: &Value, key: &str, field: &str| -> Option<f64> {
+        let run_id = run["info"]["run_id"].as_str()?;
+        json_number(&summaries.get(run_id)?[key][field])
+    };
     for key in &metrics {
-        header.push(format!("metrics.{key}"));
-        header.extend(SUMMARY_FIELDS.iter().map(|f| format!("metrics.{key}.{f}")));
-    }
-    header.extend(tags.iter().map(|k| format!("tags.{k}")));
-    let mut out = line(&header);
-    for run in runs {
-        let info = &run["info"];
-        let mut row: Vec<String> = ATTRIBUTES
-            .iter()
-            .map(|a| match &info[a] {
-                Value::String(s) => s.clone(),
-                Value::Null => String::new(),
-                other => other.to_string(),
-            })
-            .collect();
-        row.extend(
-            params
-                .iter()
-                .map(|k| run["params"][k].as_str().unwrap_or_default().to_string()),
+        table.push(
+            format!("metrics.{key}"),
+            Cells::Float(
+                runs.iter()
+                    .map(|run| json_number(&run["metrics"][key]))
+                    .collect(),
+            ),
         );
-        let run_id = info["run_id"].as_str().unwrap_or_default();
-        for key in &metrics {
-            row.push(json_number(&run["metrics"][key]));
-            let summary = summaries
-                .get(run_id)
-                .map(|s| &s[key])
-                .unwrap_or(&Value::Null);
-            row.extend(SUMMARY_FIELDS.iter().map(|f| json_number(&summary[f])));
+        for field in ["min", "max", "mean"] {
+            table.push(
+                format!("metrics.{key}.{field}"),
+                Cells::Float(runs.iter().map(|run| summary(run, key, field)).collect()),
+            );
         }
-        row.extend(
-            tags.iter()
-                .map(|k| run["tags"][k].as_str().unwrap_or_default().to_string()),
+        table.push(
+            format!("metrics.{key}.count"),
+            Cells::Int(
+                IntKind::Plain,
+                runs.iter()
+                    .map(|run| summary(run, key, "count").map(|c| c as i64))
+                    .collect(),
+            ),
         );
-        out.push_str(&line(&row));
     }
-    out
+    for key in &tags {
+        table.push(
+            format!("tags.{key}"),
+            text(&|run| run["tags"][key].as_str().map(str::to_string)),
+        );
+    }
+    table
+}
+
+/// Points gathered per Parquet row group.
+const ROW_GROUP: usize = 1 << 20;
+
+/// A batch of points as the metrics table (`run_id,key,step,timestamp,value`).
+#[derive(Default)]
+struct PointRows {
+    run_ids: Vec<Option<String>>,
+    keys: Vec<Option<String>>,
+    steps: Vec<Option<i64>>,
+    times: Vec<Option<i64>>,
+    values: Vec<Option<f64>>,
+}
+
+impl PointRows {
+    fn push(&mut self, run_id: &str, key: &str, step: i64, time: i64, value: f64) {
+        self.run_ids.push(Some(run_id.to_string()));
+        self.keys.push(Some(key.to_string()));
+        self.steps.push(Some(step));
+        self.times.push(Some(time));
+        self.values.push(Some(value));
+    }
+
+    fn take(&mut self) -> Table {
+        let rows = std::mem::take(self);
+        let mut table = Table::default();
+        table.push("run_id", Cells::Text(rows.run_ids));
+        table.push("key", Cells::Text(rows.keys));
+        table.push("step", Cells::Int(IntKind::Plain, rows.steps));
+        table.push("timestamp", Cells::Int(IntKind::Millis, rows.times));
+        table.push("value", Cells::Float(rows.values));
+        table
+    }
+}
+
+/// Where the points go: a CSV stream or a Parquet file written a row group at a time.
+enum PointsOut {
+    Csv(std::io::BufWriter<std::fs::File>),
+    Parquet(Box<parquet::Writer>, PointRows),
+}
+
+impl PointsOut {
+    fn create(path: &std::path::Path, format: Format) -> anyhow::Result<PointsOut> {
+        Ok(match format {
+            Format::Csv => {
+                let file = std::fs::File::create(path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                out.write_all(b"run_id,key,step,timestamp,value\n")?;
+                PointsOut::Csv(out)
+            }
+            Format::Parquet => {
+                let mut rows = PointRows::default();
+                let writer = parquet::Writer::create(path, &rows.take())?;
+                PointsOut::Parquet(Box::new(writer), rows)
+            }
+        })
+    }
+
+    fn write(
+        &mut self,
+        run_id: &str,
+        key: &str,
+        (steps, times, values): &(Vec<i64>, Vec<i64>, Vec<f64>),
+    ) -> anyhow::Result<()> {
+        match self {
+            PointsOut::Csv(out) => {
+                let mut prefix = String::new();
+                field(&mut prefix, run_id);
+                prefix.push(',');
+                field(&mut prefix, key);
+                for ((step, time), value) in steps.iter().zip(times).zip(values) {
+                    writeln!(out, "{prefix},{step},{time},{}", number(*value))?;
+                }
+            }
+            PointsOut::Parquet(writer, rows) => {
+                for ((step, time), value) in steps.iter().zip(times).zip(values) {
+                    rows.push(run_id, key, *step, *time, *value);
+                    if rows.steps.len() >= ROW_GROUP {
+                        writer.write(&rows.take())?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            PointsOut::Csv(mut out) => out.flush()?,
+            PointsOut::Parquet(writer, mut rows) => {
+                let mut writer = *writer;
+                writer.write(&rows.take())?;
+                writer.finish()?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Every point of `key` of `run_id` through the binary points route: steps, timestamps, values.
@@ -318,16 +412,25 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     let summaries = summaries(&api, &runs).await?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let runs_path = args.out.join("runs.csv");
-    std::fs::write(&runs_path, runs_csv(&runs, &summaries))
-        .with_context(|| format!("writing {}", runs_path.display()))?;
+    let extension = match args.format {
+        Format::Csv => "csv",
+        Format::Parquet => "parquet",
+    };
+    let runs_path = args.out.join(format!("runs.{extension}"));
+    let table = runs_table(&runs, &summaries);
+    match args.format {
+        Format::Csv => std::fs::write(&runs_path, table.csv())
+            .with_context(|| format!("writing {}", runs_path.display()))?,
+        Format::Parquet => {
+            let mut writer = parquet::Writer::create(&runs_path, &table)?;
+            writer.write(&table)?;
+            writer.finish()?;
+        }
+    }
+    let metrics_path = args.out.join(format!("metrics.{extension}"));
     let mut points_written = 0u64;
     if !args.no_history {
-        let metrics_path = args.out.join("metrics.csv");
-        let file = std::fs::File::create(&metrics_path)
-            .with_context(|| format!("writing {}", metrics_path.display()))?;
-        let mut out = std::io::BufWriter::new(file);
-        out.write_all(b"run_id,key,step,timestamp,value\n")?;
+        let mut out = PointsOut::create(&metrics_path, args.format)?;
         for run in &runs {
             let run_id = run["info"]["run_id"].as_str().unwrap_or_default();
             let mut keys: Vec<&String> = run["metrics"]
@@ -336,20 +439,14 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
                 .unwrap_or_default();
             keys.sort();
             for key in keys {
-                let (steps, times, values) = points(&api, run_id, key)
+                let columns = points(&api, run_id, key)
                     .await
                     .with_context(|| format!("reading {key} of run {run_id}"))?;
-                let mut prefix = String::new();
-                field(&mut prefix, run_id);
-                prefix.push(',');
-                field(&mut prefix, key);
-                for ((step, time), value) in steps.iter().zip(&times).zip(&values) {
-                    writeln!(out, "{prefix},{step},{time},{}", number(*value))?;
-                }
-                points_written += steps.len() as u64;
+                out.write(run_id, key, &columns)?;
+                points_written += columns.0.len() as u64;
             }
         }
-        out.flush()?;
+        out.finish()?;
     }
     println!(
         "exported {} runs ({} metric keys) to {}{}",
@@ -359,10 +456,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         if args.no_history {
             String::new()
         } else {
-            format!(
-                " and {points_written} points to {}",
-                args.out.join("metrics.csv").display()
-            )
+            format!(" and {points_written} points to {}", metrics_path.display())
         }
     );
     Ok(())
@@ -373,35 +467,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fields_are_quoted_when_they_must_be() {
-        let cells = [
-            "plain",
-            "a,b",
-            "say \"hi\"",
-            "two\nlines",
-            " padded",
-            "",
-            "=SUM(A1)",
-        ]
-        .map(String::from);
-        assert_eq!(
-            line(&cells),
-            "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\" padded\",,=SUM(A1)\n"
-        );
-    }
-
-    #[test]
-    fn numbers_in_their_shortest_exact_form() {
-        assert_eq!(number(0.1), "0.1");
-        assert_eq!(number(3.0), "3");
-        assert_eq!(number(-2.5e-300), "-2.5e-300");
-        assert_eq!(number(f64::NAN), "NaN");
-        assert_eq!(number(f64::INFINITY), "inf");
-        assert_eq!(number(f64::NEG_INFINITY), "-inf");
-        assert_eq!(json_number(&json!("Infinity")), "inf");
-        assert_eq!(json_number(&json!(0.25)), "0.25");
-        assert_eq!(json_number(&json!(7)), "7");
-        assert_eq!(json_number(&Value::Null), "");
+    fn api_numbers() {
+        assert!(json_number(&json!("NaN")).unwrap().is_nan());
+        assert_eq!(json_number(&json!("Infinity")), Some(f64::INFINITY));
+        assert_eq!(json_number(&json!(0.25)), Some(0.25));
+        assert_eq!(json_number(&json!(7)), Some(7.0));
+        assert_eq!(json_number(&Value::Null), None);
     }
 
     #[test]
@@ -419,7 +490,7 @@ mod tests {
             "r1".to_string(),
             json!({"loss": {"min": 0.5, "max": 2, "mean": 1.25, "count": 2}}),
         );
-        let csv = runs_csv(&runs, &summaries);
+        let csv = runs_table(&runs, &summaries).csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[0],
