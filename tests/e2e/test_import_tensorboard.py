@@ -1,11 +1,12 @@
 """`cairn import tensorboard`: event files written by TensorBoard's own writers (the
 `tensorboard` package: `EventFileWriter` with `simple_value` scalars as PyTorch writes them, and
 `tensorboard.summary.Writer`, whose scalars are TF2-style tensors) come back from the server
-with every step, timestamp and value; images and histograms are counted, not imported; a file
+with every step, timestamp and value; images and histograms become artifacts; a file
 cut off mid-record is imported up to its last whole record; a second import adds nothing."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -19,16 +20,19 @@ pytestmark = pytest.mark.skipif(is_mlflow(), reason="`cairn import` is Cairn's o
 T0 = 1_780_000_000.0  # seconds, as TensorBoard stores wall times
 
 
-def write_pytorch_style(logdir: Path, steps: int) -> dict[str, list[tuple[int, float, float]]]:
+def write_pytorch_style(logdir: Path, steps: int) -> dict[str, list]:
     """`simple_value` scalars through EventFileWriter (what torch's SummaryWriter does), plus an
-    image and a histogram that the import counts but does not bring over."""
+    an image (PNG bytes) and a histogram every 100 steps, which become artifacts."""
+    import io
+
+    from PIL import Image
     from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
     logdir.mkdir(parents=True)
     writer = EventFileWriter(str(logdir))
-    logged: dict[str, list[tuple[int, float, float]]] = {"loss": [], "lr (sched)": []}
+    logged: dict[str, list] = {"loss": [], "lr (sched)": []}
     for step in range(steps):
         wall = T0 + step * 0.5
         loss = float(np.float32(2.0 / (1 + step)))
@@ -39,8 +43,13 @@ def write_pytorch_style(logdir: Path, steps: int) -> dict[str, list[tuple[int, f
             values.append(Summary.Value(tag="lr (sched)", simple_value=lr))
             logged["lr (sched)"].append((step, wall, lr))
         if step % 100 == 0:
-            values.append(Summary.Value(tag="samples", image=Summary.Image(height=1, width=1, colorspace=1)))
-            values.append(Summary.Value(tag="weights", histo=HistogramProto(min=0, max=1, num=2)))
+            png = io.BytesIO()
+            Image.new("RGB", (2, 2), (step % 256, 0, 0)).save(png, "PNG")
+            image = Summary.Image(height=2, width=2, colorspace=3, encoded_image_string=png.getvalue())
+            values.append(Summary.Value(tag="samples", image=image))
+            histo = HistogramProto(min=0, max=1, num=3, sum=1.5, bucket_limit=[0.5, 1.0], bucket=[1.0, step])
+            values.append(Summary.Value(tag="weights", histo=histo))
+            logged.setdefault("png", []).append((step, wall, png.getvalue()))
         writer.add_event(Event(wall_time=wall, step=step, summary=Summary(value=values)))
     writer.close()
     return logged
@@ -100,9 +109,9 @@ def test_import_brings_every_scalar_and_is_idempotent(ctx, tmp_path):
     experiment = unique_name("tb")
 
     out = run_import(ctx, logdir, experiment)
-    total = sum(len(v) for v in train.values()) + len(evals)
+    total = sum(len(v) for k, v in train.items() if k != "png") + len(evals)
     assert f"imported {total} points of 3 keys into 2 runs (2 new, 0 already there)" in out, out
-    assert "not imported: 12 histogram values" in out and "not imported: 12 image values" in out, out
+    assert "imported 12 images and 12 histograms as artifacts (13 files sent)" in out, out
     assert "renamed tag 'lr (sched)' to metric 'lr _sched_'" in out, out
 
     runs = runs_by_name(ctx, experiment)
@@ -124,9 +133,23 @@ def test_import_brings_every_scalar_and_is_idempotent(ctx, tmp_path):
     history = ctx.client.get_metric_history(train_id, "loss")
     assert sorted((m.step, m.value) for m in history) == [(s, v) for s, _, v in train["loss"]]
 
+    # Images and histograms as artifacts.
+    images = {f.path: f.file_size for f in ctx.client.list_artifacts(train_id, "tensorboard/images/samples")}
+    assert sorted(images) == sorted(f"tensorboard/images/samples/step-{s}.png" for s in range(0, 1200, 100))
+    pngs = train.pop("png")
+    step, _, png = pngs[3]
+    got = ctx.client.download_artifacts(train_id, f"tensorboard/images/samples/step-{step}.png", str(tmp_path))
+    assert Path(got).read_bytes() == png
+    jsonl = ctx.client.download_artifacts(train_id, "tensorboard/histograms/weights.jsonl", str(tmp_path))
+    lines = [json.loads(line) for line in Path(jsonl).read_text().splitlines()]
+    assert [line["step"] for line in lines] == list(range(0, 1200, 100))
+    assert lines[2]["bucket_limits"] == [0.5, 1.0] and lines[2]["bucket_counts"] == [1.0, 200.0]
+    assert (lines[2]["min"], lines[2]["max"], lines[2]["count"], lines[2]["sum"]) == (0.0, 1.0, 3.0, 1.5)
+
     # Again: nothing new.
     again = run_import(ctx, logdir, experiment)
     assert "into 2 runs (0 new, 2 already there)" in again, again
+    assert "(0 files sent)" in again, again
     assert points(ctx, train_id, "loss") == as_points(train["loss"])
 
 

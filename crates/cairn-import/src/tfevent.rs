@@ -1,18 +1,25 @@
 //! TensorBoard `Event` records (`tensorflow/core/util/event.proto`): the wall time and step of
-//! each record and the scalar values of its summary. A scalar is a `simple_value` (TF1 and
-//! PyTorch writers) or a one-element tensor of a numeric type whose metadata names the `scalars`
-//! plugin or the scalar data class (TF2 writers). Other summary values — images, histograms,
-//! audio, text and other plugins' tensors — are reported by tag and kind, not decoded.
+//! each record and the scalar values, images and histograms of its summary. A scalar is a
+//! `simple_value` (TF1 and PyTorch writers) or a one-element tensor of a numeric type whose
+//! metadata names the `scalars` plugin or the scalar data class (TF2 writers). An image is a
+//! `Summary.Image` with its encoded bytes (TF1, PyTorch) or a string tensor of the `images`
+//! plugin (width, height, then encoded images; TF2). A histogram is a `HistogramProto` (TF1,
+//! PyTorch) or a `[k, 3]` tensor of the `histograms` plugin (left edge, right edge, count per
+//! bucket; TF2). Other values — audio, text and other plugins' tensors — are reported by tag and
+//! kind, not decoded.
 //!
 //! Field numbers used (message: field = number):
 //! - `Event`: wall_time = 1 (double), step = 2 (int64), file_version = 3 (string), summary = 5.
 //! - `Summary`: value = 1 (repeated `Summary.Value`).
 //! - `Summary.Value`: tag = 1, simple_value = 2 (float), histo = 5, image = 4, audio = 6,
 //!   obsolete_old_style_histogram = 3, tensor = 8 (`TensorProto`), metadata = 9.
+//! - `Summary.Image`: height = 1, width = 2, colorspace = 3, encoded_image_string = 4.
+//! - `HistogramProto`: min = 1, max = 2, num = 3, sum = 4, sum_squares = 5, bucket_limit = 6,
+//!   bucket = 7 (doubles; the last two packed).
 //! - `SummaryMetadata`: plugin_data = 1 (`PluginData`: plugin_name = 1), data_class = 4.
 //! - `TensorProto`: dtype = 1, tensor_shape = 2 (`TensorShapeProto`: dim = 2, `Dim`: size = 1),
-//!   tensor_content = 4, float_val = 5, double_val = 6, int_val = 7, int64_val = 10,
-//!   bool_val = 11, half_val = 13.
+//!   tensor_content = 4, float_val = 5, double_val = 6, int_val = 7, string_val = 8,
+//!   int64_val = 10, bool_val = 11, half_val = 13.
 
 use crate::protowire::{self, WireError, fields};
 
@@ -31,6 +38,28 @@ pub struct Skipped {
     pub kind: String,
 }
 
+/// An encoded image (PNG, JPEG or GIF bytes as the writer stored them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub tag: String,
+    pub encoded: Vec<u8>,
+    pub width: i64,
+    pub height: i64,
+}
+
+/// A histogram: bucket `i` counts values up to `limits[i]` (above `limits[i - 1]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    pub tag: String,
+    pub min: f64,
+    pub max: f64,
+    pub count: f64,
+    pub sum: Option<f64>,
+    pub sum_squares: Option<f64>,
+    pub limits: Vec<f64>,
+    pub counts: Vec<f64>,
+}
+
 /// What an `Event` record holds for an importer.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Event {
@@ -40,6 +69,8 @@ pub struct Event {
     /// The first record of a file says `brain.Event:2`.
     pub file_version: Option<String>,
     pub scalars: Vec<Scalar>,
+    pub images: Vec<Image>,
+    pub histograms: Vec<Histogram>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -142,9 +173,158 @@ struct SummaryValue<'a> {
     tag: Option<String>,
     simple: Option<f32>,
     tensor: Option<&'a [u8]>,
+    image: Option<&'a [u8]>,
+    histogram: Option<&'a [u8]>,
     plugin: Option<String>,
     scalar_class: bool,
     other: Option<&'static str>,
+}
+
+/// A `Summary.Image`; `None` without encoded bytes.
+fn decode_image(tag: &str, bytes: &[u8]) -> Result<Option<Image>, EventError> {
+    let mut image = Image {
+        tag: tag.to_string(),
+        encoded: Vec::new(),
+        width: 0,
+        height: 0,
+    };
+    for field in fields(bytes) {
+        let (number, value) = field?;
+        match number {
+            1 => image.height = value.as_i64().ok_or(EventError::WireType("height"))?,
+            2 => image.width = value.as_i64().ok_or(EventError::WireType("width"))?,
+            4 => {
+                image.encoded = value
+                    .as_bytes()
+                    .ok_or(EventError::WireType("encoded_image_string"))?
+                    .to_vec()
+            }
+            _ => {}
+        }
+    }
+    Ok((!image.encoded.is_empty()).then_some(image))
+}
+
+/// A `HistogramProto`.
+fn decode_histogram(tag: &str, bytes: &[u8]) -> Result<Histogram, EventError> {
+    let mut histogram = Histogram {
+        tag: tag.to_string(),
+        min: 0.0,
+        max: 0.0,
+        count: 0.0,
+        sum: None,
+        sum_squares: None,
+        limits: Vec::new(),
+        counts: Vec::new(),
+    };
+    let double =
+        |value: protowire::Value<'_>, what| value.as_f64().ok_or(EventError::WireType(what));
+    for field in fields(bytes) {
+        let (number, value) = field?;
+        match number {
+            1 => histogram.min = double(value, "min")?,
+            2 => histogram.max = double(value, "max")?,
+            3 => histogram.count = double(value, "num")?,
+            4 => histogram.sum = Some(double(value, "sum")?),
+            5 => histogram.sum_squares = Some(double(value, "sum_squares")?),
+            6 => protowire::packed_f64(value, &mut histogram.limits)?,
+            7 => protowire::packed_f64(value, &mut histogram.counts)?,
+            _ => {}
+        }
+    }
+    Ok(histogram)
+}
+
+/// The encoded images of an `images` plugin tensor: its strings after width and height.
+fn images_of_tensor(tag: &str, bytes: &[u8]) -> Result<Vec<Image>, EventError> {
+    let mut strings = Vec::new();
+    for field in fields(bytes) {
+        let (number, value) = field?;
+        if number == 8 {
+            strings.push(value.as_bytes().ok_or(EventError::WireType("string_val"))?);
+        }
+    }
+    let number = |i: usize| {
+        strings
+            .get(i)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let (width, height) = (number(0), number(1));
+    Ok(strings
+        .iter()
+        .skip(2)
+        .filter(|s| !s.is_empty())
+        .map(|s| Image {
+            tag: tag.to_string(),
+            encoded: s.to_vec(),
+            width,
+            height,
+        })
+        .collect())
+}
+
+/// A `histograms` plugin tensor (`[k, 3]`: left edge, right edge, count) as a histogram;
+/// `None` when the tensor has another shape or type.
+fn histogram_of_tensor(tag: &str, bytes: &[u8]) -> Result<Option<Histogram>, EventError> {
+    let mut dtype_code = 0;
+    let mut dims = Vec::new();
+    let mut content: Option<&[u8]> = None;
+    let mut numbers = Vec::new();
+    for field in fields(bytes) {
+        let (number, value) = field?;
+        match number {
+            1 => dtype_code = value.as_i64().ok_or(EventError::WireType("dtype"))?,
+            2 => {
+                dims = shape_dims(
+                    value
+                        .as_bytes()
+                        .ok_or(EventError::WireType("tensor_shape"))?,
+                )?
+            }
+            4 => {
+                content = Some(
+                    value
+                        .as_bytes()
+                        .ok_or(EventError::WireType("tensor_content"))?,
+                )
+            }
+            5 => protowire::packed_f32(value, &mut numbers)?,
+            6 => protowire::packed_f64(value, &mut numbers)?,
+            _ => {}
+        }
+    }
+    if let Some(content) = content {
+        numbers = match dtype_code {
+            dtype::FLOAT => content
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .collect(),
+            dtype::DOUBLE => content
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect(),
+            _ => return Ok(None),
+        };
+    }
+    let [buckets, 3] = dims.as_slice() else {
+        return Ok(None);
+    };
+    if numbers.len() as i64 != buckets * 3 {
+        return Ok(None);
+    }
+    let rows: Vec<&[f64]> = numbers.chunks_exact(3).collect();
+    Ok(Some(Histogram {
+        tag: tag.to_string(),
+        min: rows.first().map_or(0.0, |r| r[0]),
+        max: rows.last().map_or(0.0, |r| r[1]),
+        count: rows.iter().map(|r| r[2]).sum(),
+        sum: None,
+        sum_squares: None,
+        limits: rows.iter().map(|r| r[1]).collect(),
+        counts: rows.iter().map(|r| r[2]).collect(),
+    }))
 }
 
 fn decode_value(bytes: &[u8], event: &mut Event) -> Result<(), EventError> {
@@ -157,8 +337,9 @@ fn decode_value(bytes: &[u8], event: &mut Event) -> Result<(), EventError> {
                 v.tag = Some(String::from_utf8(tag.to_vec()).map_err(|_| EventError::Tag)?);
             }
             2 => v.simple = Some(value.as_f32().ok_or(EventError::WireType("simple_value"))?),
-            3 | 5 => v.other = Some("histogram"),
-            4 => v.other = Some("image"),
+            3 => v.other = Some("histogram"),
+            5 => v.histogram = Some(value.as_bytes().ok_or(EventError::WireType("histo"))?),
+            4 => v.image = Some(value.as_bytes().ok_or(EventError::WireType("image"))?),
             6 => v.other = Some("audio"),
             8 => v.tensor = Some(value.as_bytes().ok_or(EventError::WireType("tensor"))?),
             9 => {
@@ -176,6 +357,20 @@ fn decode_value(bytes: &[u8], event: &mut Event) -> Result<(), EventError> {
         });
         return Ok(());
     }
+    if let Some(image) = v.image {
+        match decode_image(&tag, image)? {
+            Some(image) => event.images.push(image),
+            None => event.skipped.push(Skipped {
+                tag,
+                kind: "image without its bytes".to_string(),
+            }),
+        }
+        return Ok(());
+    }
+    if let Some(histogram) = v.histogram {
+        event.histograms.push(decode_histogram(&tag, histogram)?);
+        return Ok(());
+    }
     if let Some(kind) = v.other {
         event.skipped.push(Skipped {
             tag,
@@ -186,6 +381,19 @@ fn decode_value(bytes: &[u8], event: &mut Event) -> Result<(), EventError> {
     let Some(tensor) = v.tensor else {
         return Ok(());
     };
+    match v.plugin.as_deref() {
+        Some("images") => {
+            event.images.extend(images_of_tensor(&tag, tensor)?);
+            return Ok(());
+        }
+        Some("histograms") => {
+            if let Some(histogram) = histogram_of_tensor(&tag, tensor)? {
+                event.histograms.push(histogram);
+                return Ok(());
+            }
+        }
+        _ => {}
+    }
     let is_scalar_plugin = v.plugin.as_deref() == Some("scalars") || v.scalar_class;
     let value = if is_scalar_plugin {
         scalar_of_tensor(tensor)?
@@ -278,6 +486,24 @@ fn scalar_of_tensor(bytes: &[u8]) -> Result<Option<f64>, EventError> {
         dtype::BOOL => ints.first().map(|&b| if b != 0 { 1.0 } else { 0.0 }),
         _ => None,
     })
+}
+
+/// The dims of a `TensorShapeProto`.
+fn shape_dims(bytes: &[u8]) -> Result<Vec<i64>, EventError> {
+    let mut dims = Vec::new();
+    for field in fields(bytes) {
+        let (number, value) = field?;
+        if number == 2 {
+            let dim = value.as_bytes().ok_or(EventError::WireType("dim"))?;
+            for field in fields(dim) {
+                let (number, value) = field?;
+                if number == 1 {
+                    dims.push(value.as_i64().ok_or(EventError::WireType("dim size"))?);
+                }
+            }
+        }
+    }
+    Ok(dims)
 }
 
 /// Elements of a `TensorShapeProto`: the product of its dims (1 for a scalar, no dims).
@@ -492,16 +718,108 @@ mod tests {
         );
         let e = decode_event(&bytes).unwrap();
         assert!(e.scalars.is_empty());
+        assert_eq!(
+            e.histograms.len(),
+            1,
+            "an empty HistogramProto is an empty histogram"
+        );
         let kinds: Vec<(String, String)> = e.skipped.into_iter().map(|s| (s.tag, s.kind)).collect();
         assert_eq!(
             kinds,
             vec![
-                ("samples".into(), "image".into()),
-                ("weights".into(), "histogram".into()),
+                ("samples".into(), "image without its bytes".into()),
                 ("notes".into(), "tensor:text".into()),
                 ("three".into(), "tensor:scalars".into())
             ]
         );
+    }
+
+    #[test]
+    fn images_and_histograms_as_tf1_and_pytorch_write_them() {
+        let mut image = Vec::new();
+        write::int(&mut image, 1, 2);
+        write::int(&mut image, 2, 3);
+        write::bytes(&mut image, 4, b"\x89PNG-bytes");
+        let mut image_value = Vec::new();
+        write::bytes(&mut image_value, 1, b"samples");
+        write::bytes(&mut image_value, 4, &image);
+        let mut histo = Vec::new();
+        write::double(&mut histo, 1, -1.0);
+        write::double(&mut histo, 2, 2.0);
+        write::double(&mut histo, 3, 5.0);
+        write::double(&mut histo, 4, 3.5);
+        for limit in [0.0, 1.0, 2.0] {
+            write::double(&mut histo, 6, limit);
+        }
+        for count in [2.0, 1.0, 2.0] {
+            write::double(&mut histo, 7, count);
+        }
+        let mut histo_value = Vec::new();
+        write::bytes(&mut histo_value, 1, b"weights");
+        write::bytes(&mut histo_value, 5, &histo);
+        let e = decode_event(&event(1.0, 3, &[image_value, histo_value])).unwrap();
+        assert_eq!(
+            e.images,
+            vec![Image {
+                tag: "samples".into(),
+                encoded: b"\x89PNG-bytes".to_vec(),
+                width: 3,
+                height: 2
+            }]
+        );
+        assert_eq!(
+            e.histograms,
+            vec![Histogram {
+                tag: "weights".into(),
+                min: -1.0,
+                max: 2.0,
+                count: 5.0,
+                sum: Some(3.5),
+                sum_squares: None,
+                limits: vec![0.0, 1.0, 2.0],
+                counts: vec![2.0, 1.0, 2.0]
+            }]
+        );
+        assert!(e.skipped.is_empty());
+    }
+
+    #[test]
+    fn images_and_histograms_as_tf2_writes_them() {
+        let mut strings = Vec::new();
+        write::int(&mut strings, 1, 7);
+        for s in [b"4".as_slice(), b"2", b"first", b"second"] {
+            write::bytes(&mut strings, 8, s);
+        }
+        let mut buckets = Vec::new();
+        write::int(&mut buckets, 1, dtype::DOUBLE);
+        let mut dims = Vec::new();
+        for size in [2, 3] {
+            let mut dim = Vec::new();
+            write::int(&mut dim, 1, size);
+            write::bytes(&mut dims, 2, &dim);
+        }
+        write::bytes(&mut buckets, 2, &dims);
+        let content: Vec<u8> = [0.0f64, 0.5, 3.0, 0.5, 1.0, 1.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        write::bytes(&mut buckets, 4, &content);
+        let e = decode_event(&event(
+            1.0,
+            0,
+            &[
+                tensor_value("pics", "images", &strings),
+                tensor_value("acts", "histograms", &buckets),
+            ],
+        ))
+        .unwrap();
+        let encoded: Vec<&[u8]> = e.images.iter().map(|i| i.encoded.as_slice()).collect();
+        assert_eq!(encoded, vec![b"first".as_slice(), b"second"]);
+        assert_eq!((e.images[0].width, e.images[0].height), (4, 2));
+        let h = &e.histograms[0];
+        assert_eq!((h.min, h.max, h.count), (0.0, 1.0, 4.0));
+        assert_eq!(h.limits, vec![0.5, 1.0]);
+        assert_eq!(h.counts, vec![3.0, 1.0]);
     }
 
     #[test]

@@ -218,3 +218,26 @@ pub async fn upload_artifact(
         .with_context(|| format!("uploading {path}"))?;
     Ok(())
 }
+
+/// A scratch folder removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn tempdir() -> anyhow::Result<TempDir> {
+    let path = std::env::temp_dir().join(format!(
+        "cairn-import-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&path)
+        .with_context(|| format!("cannot create a scratch folder {}", path.display()))?;
+    Ok(TempDir(path))
+}

@@ -6,8 +6,12 @@
 //! `cairn_import::tfevent::metric_key`), each record's step and wall time the points' step and
 //! timestamp. Event files are read in order of name, a bounded buffer at a time; a file cut off
 //! mid-record (a writer still writing, or killed) is imported up to its last whole record, and a
-//! record failing its CRC ends that file with a warning. Images, histograms, audio and other
-//! plugins' tensors are counted in the summary, not imported. Points go to the server in its
+//! record failing its CRC ends that file with a warning. Images become artifacts
+//! (`tensorboard/images/<tag>/step-<step>.<png|jpg|gif>`, a `-<n>` suffix for the n-th of one
+//! step) and histograms one JSON-lines artifact per tag (`tensorboard/histograms/<tag>.jsonl`:
+//! step, wall time, min, max, count, sum, bucket limits and counts), uploaded once the run's
+//! points are in (`--no-media` leaves them out); audio, text and other plugins' tensors are
+//! counted in the summary, not imported. Points go to the server in its
 //! binary ingest layout, a request once `--batch` points are waiting (checked after each read of
 //! the file) and one at the end of each file. A run is created with its first request, starting
 //! at the earliest point read by then.
@@ -17,8 +21,8 @@
 //! `Idempotency-Key` naming its file and byte range, and the server stores an exact duplicate
 //! point once.
 
-use std::collections::BTreeMap;
-use std::io::Read;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -30,7 +34,7 @@ use serde_json::{Value, json};
 use crate::artifacts::client::Api;
 use crate::artifacts::progress;
 
-use super::{Columns, binary_body, post_points};
+use super::{Columns, binary_body, post_points, present_artifacts, upload_artifact};
 
 #[derive(Debug, clap::Args)]
 pub struct TensorboardArgs {
@@ -45,6 +49,9 @@ pub struct TensorboardArgs {
     /// Points gathered before an ingest request is sent (checked after each 8 MiB read).
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     batch: u64,
+    /// Leave images and histograms out (they become artifacts otherwise).
+    #[arg(long)]
+    no_media: bool,
     /// Print each run and file as it is read (on stderr).
     #[arg(long, short)]
     verbose: bool,
@@ -69,6 +76,123 @@ struct Tally {
     skipped: BTreeMap<String, u64>,
     /// Tags renamed to be valid metric keys.
     renamed: BTreeMap<String, String>,
+    images: u64,
+    histograms: u64,
+    media_files_sent: usize,
+}
+
+/// A run's images and histograms, gathered in a scratch folder until its points are in.
+struct Media {
+    dir: PathBuf,
+    /// Artifact path and local file of each image.
+    images: Vec<(String, PathBuf)>,
+    /// Images so far per (tag, step), for the suffix of a step's second and later images.
+    per_step: HashMap<(String, i64), usize>,
+    /// One JSON-lines file per histogram tag.
+    histograms: BTreeMap<String, (PathBuf, std::io::BufWriter<std::fs::File>)>,
+}
+
+/// The extension an encoded image's first bytes call for.
+fn image_extension(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(b"\x89PNG") {
+        "png"
+    } else if bytes.starts_with(&[0xFF, 0xD8]) {
+        "jpg"
+    } else if bytes.starts_with(b"GIF8") {
+        "gif"
+    } else {
+        "bin"
+    }
+}
+
+impl Media {
+    fn new(root: &Path, run_id: &str) -> anyhow::Result<Media> {
+        let dir = root.join(run_id);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Media {
+            dir,
+            images: Vec::new(),
+            per_step: HashMap::new(),
+            histograms: BTreeMap::new(),
+        })
+    }
+
+    fn image(&mut self, image: &tfevent::Image, step: i64) -> anyhow::Result<bool> {
+        let Some(tag) = tfevent::metric_key(&image.tag) else {
+            return Ok(false);
+        };
+        let seen = self.per_step.entry((tag.clone(), step)).or_default();
+        let suffix = if *seen == 0 {
+            String::new()
+        } else {
+            format!("-{seen}")
+        };
+        *seen += 1;
+        let name = format!("step-{step}{suffix}.{}", image_extension(&image.encoded));
+        let local = self.dir.join(format!("image-{}", self.images.len()));
+        std::fs::write(&local, &image.encoded)
+            .with_context(|| format!("writing {}", local.display()))?;
+        self.images
+            .push((format!("tensorboard/images/{tag}/{name}"), local));
+        Ok(true)
+    }
+
+    fn histogram(
+        &mut self,
+        histogram: &tfevent::Histogram,
+        step: i64,
+        wall_time: f64,
+    ) -> anyhow::Result<bool> {
+        let Some(tag) = tfevent::metric_key(&histogram.tag) else {
+            return Ok(false);
+        };
+        let count = self.histograms.len();
+        let (_, out) = match self.histograms.entry(tag) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                let local = self.dir.join(format!("histogram-{count}.jsonl"));
+                let file = std::fs::File::create(&local)
+                    .with_context(|| format!("creating {}", local.display()))?;
+                entry.insert((local, std::io::BufWriter::new(file)))
+            }
+        };
+        let line = json!({
+            "step": step,
+            "wall_time": wall_time,
+            "min": histogram.min,
+            "max": histogram.max,
+            "count": histogram.count,
+            "sum": histogram.sum,
+            "sum_squares": histogram.sum_squares,
+            "bucket_limits": histogram.limits,
+            "bucket_counts": histogram.counts,
+        });
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+        Ok(true)
+    }
+
+    /// Uploads what the run does not have yet (same path and size).
+    async fn upload(self, api: &Api, run_id: &str, tally: &mut Tally) -> anyhow::Result<()> {
+        let mut files = self.images;
+        for (tag, (local, mut out)) in self.histograms {
+            out.flush()?;
+            files.push((format!("tensorboard/histograms/{tag}.jsonl"), local));
+        }
+        if files.is_empty() {
+            return Ok(());
+        }
+        let present = present_artifacts(api, run_id).await?;
+        for (path, local) in files {
+            let size = std::fs::metadata(&local)?.len();
+            if present.get(&path) != Some(&size) {
+                upload_artifact(api, run_id, &path, &local).await?;
+                tally.media_files_sent += 1;
+            }
+            let _ = std::fs::remove_file(&local);
+        }
+        Ok(())
+    }
 }
 
 /// The folders below `logdir` (itself included) holding event files, each with its files in
@@ -158,6 +282,7 @@ struct RunImport<'a> {
     keys: std::collections::BTreeSet<String>,
     /// Points sent (and acknowledged) so far.
     sent: u64,
+    media: Option<Media>,
 }
 
 impl RunImport<'_> {
@@ -215,7 +340,7 @@ impl RunImport<'_> {
         Ok(())
     }
 
-    fn add_event(&mut self, event: &Event, tally: &mut Tally) {
+    fn add_event(&mut self, event: &Event, tally: &mut Tally) -> anyhow::Result<()> {
         let timestamp = (event.wall_time * 1000.0).round();
         let timestamp = if timestamp.is_finite() && timestamp >= 0.0 {
             timestamp as i64
@@ -250,6 +375,42 @@ impl RunImport<'_> {
         for other in &event.skipped {
             *tally.skipped.entry(other.kind.clone()).or_default() += 1;
         }
+        let unusable = "image or histogram with an unusable tag".to_string();
+        match self.media.as_mut() {
+            Some(media) => {
+                for image in &event.images {
+                    if media.image(image, event.step)? {
+                        tally.images += 1;
+                    } else {
+                        *tally.skipped.entry(unusable.clone()).or_default() += 1;
+                    }
+                }
+                for histogram in &event.histograms {
+                    if media.histogram(histogram, event.step, event.wall_time)? {
+                        tally.histograms += 1;
+                    } else {
+                        *tally.skipped.entry(unusable.clone()).or_default() += 1;
+                    }
+                }
+            }
+            None => {
+                let images = event.images.len() as u64;
+                let histograms = event.histograms.len() as u64;
+                if images > 0 {
+                    *tally
+                        .skipped
+                        .entry("image (--no-media)".to_string())
+                        .or_default() += images;
+                }
+                if histograms > 0 {
+                    *tally
+                        .skipped
+                        .entry("histogram (--no-media)".to_string())
+                        .or_default() += histograms;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -285,6 +446,12 @@ pub async fn import(args: TensorboardArgs) -> anyhow::Result<()> {
         .sum();
     let bar = progress::bytes(total_bytes, "tensorboard");
     let mut tally = Tally::default();
+    let scratch = super::tempdir()?;
+    let options = RunOptions {
+        batch: args.batch,
+        verbose: args.verbose,
+        media: (!args.no_media).then(|| scratch.0.clone()),
+    };
     for (dir, files) in &runs {
         let name = run_name(&logdir, dir);
         let id = run_id(&experiment, &name);
@@ -300,10 +467,9 @@ pub async fn import(args: TensorboardArgs) -> anyhow::Result<()> {
             &name,
             &id,
             files,
-            args.batch,
+            &options,
             &bar,
             &mut tally,
-            args.verbose,
         )
         .await
         .with_context(|| format!("importing run {name} from {}", dir.display()))?;
@@ -323,6 +489,12 @@ pub async fn import(args: TensorboardArgs) -> anyhow::Result<()> {
         elapsed,
         tally.points as f64 / elapsed.max(1e-9),
     );
+    if tally.images + tally.histograms > 0 {
+        println!(
+            "imported {} images and {} histograms as artifacts ({} files sent)",
+            tally.images, tally.histograms, tally.media_files_sent
+        );
+    }
     for (kind, count) in &tally.skipped {
         println!("not imported: {count} {kind} values");
     }
@@ -344,6 +516,14 @@ pub async fn import(args: TensorboardArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How runs are read.
+struct RunOptions {
+    batch: u64,
+    verbose: bool,
+    /// Where images and histograms wait for upload; `None` with `--no-media`.
+    media: Option<PathBuf>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn import_run(
     api: &Api,
@@ -351,11 +531,15 @@ async fn import_run(
     name: &str,
     id: &str,
     files: &[PathBuf],
-    batch: u64,
+    options: &RunOptions,
     bar: &indicatif::ProgressBar,
     tally: &mut Tally,
-    verbose: bool,
 ) -> anyhow::Result<()> {
+    let (batch, verbose) = (options.batch, options.verbose);
+    let media = match &options.media {
+        Some(root) => Some(Media::new(root, id)?),
+        None => None,
+    };
     let mut run = RunImport {
         api,
         experiment,
@@ -368,6 +552,7 @@ async fn import_run(
         last_time: None,
         keys: Default::default(),
         sent: 0,
+        media,
     };
     for (index, path) in files.iter().enumerate() {
         tally.files += 1;
@@ -395,7 +580,7 @@ async fn import_run(
                     Frame::Record(payload) => {
                         tally.records += 1;
                         match tfevent::decode_event(payload) {
-                            Ok(event) => run.add_event(&event, tally),
+                            Ok(event) => run.add_event(&event, tally)?,
                             Err(error) => {
                                 tally.undecodable += 1;
                                 if verbose {
@@ -441,6 +626,9 @@ async fn import_run(
     run.ensure_created(tally).await?;
     tally.points += run.sent;
     tally.keys += run.keys.len();
+    if let Some(media) = run.media.take() {
+        media.upload(api, &run.run_id, tally).await?;
+    }
     finish_run(&run).await?;
     Ok(())
 }

@@ -252,7 +252,7 @@ pub async fn import(args: MlflowArgs) -> anyhow::Result<()> {
         }
         experiments.retain(|e| args.experiments.contains(&e.name));
     }
-    let scratch = tempdir()?;
+    let scratch = super::tempdir()?;
     let mut tally = Tally::default();
     let mut importer = Importer {
         source: &source,
@@ -304,29 +304,6 @@ pub async fn import(args: MlflowArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A scratch folder removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir() -> anyhow::Result<TempDir> {
-    let path = std::env::temp_dir().join(format!(
-        "cairn-import-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&path)
-        .with_context(|| format!("cannot create a scratch folder {}", path.display()))?;
-    Ok(TempDir(path))
 }
 
 struct Importer<'a> {
