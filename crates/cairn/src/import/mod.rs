@@ -241,3 +241,34 @@ pub fn tempdir() -> anyhow::Result<TempDir> {
         .with_context(|| format!("cannot create a scratch folder {}", path.display()))?;
     Ok(TempDir(path))
 }
+
+/// Every file below `dir` as (path relative to it with `/` separators, full path), sorted; none
+/// when `dir` is not a folder.
+pub fn walk_files(dir: &std::path::Path) -> anyhow::Result<Vec<(String, std::path::PathBuf)>> {
+    let mut found = Vec::new();
+    if !dir.is_dir() {
+        return Ok(found);
+    }
+    let mut stack = vec![(String::new(), dir.to_path_buf())];
+    while let Some((prefix, folder)) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&folder).with_context(|| format!("reading {}", folder.display()))?
+        {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push((relative, entry.path()));
+            } else if kind.is_file() {
+                found.push((relative, entry.path()));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}

@@ -43,7 +43,7 @@ use crate::artifacts::progress;
 use super::mlflow::FINGERPRINT_TAG;
 use super::{
     Columns, binary_body, get_run, log_batch, mlflow_post, post_points, present_artifacts, run_tag,
-    upload_artifact,
+    upload_artifact, walk_files,
 };
 
 #[derive(Debug, clap::Args)]
@@ -545,36 +545,6 @@ impl RunImport<'_> {
         }
         Ok(())
     }
-}
-
-/// Every file below `dir` as (path relative to it with `/` separators, full path), sorted.
-fn walk_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let mut found = Vec::new();
-    if !dir.is_dir() {
-        return Ok(found);
-    }
-    let mut stack = vec![(String::new(), dir.to_path_buf())];
-    while let Some((prefix, folder)) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&folder).with_context(|| format!("reading {}", folder.display()))?
-        {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let relative = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                stack.push((relative, entry.path()));
-            } else if kind.is_file() {
-                found.push((relative, entry.path()));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
 }
 
 /// A fingerprint of a run's files: each `.wandb` file's and `files/` entry's path, size and

@@ -23,6 +23,7 @@ use anyhow::{Context, bail};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::{DatasetInput, Experiment, Model, Owner, Point, Run, SourceFile};
+use crate::import::walk_files;
 
 /// Folders of an experiment that are not runs.
 const NOT_RUNS: [&str; 5] = ["tags", "datasets", "models", "traces", ".trash"];
@@ -112,39 +113,9 @@ fn local_uri(uri: &str) -> Option<PathBuf> {
     (!uri.contains("://") && !uri.is_empty()).then(|| PathBuf::from(uri))
 }
 
-/// Every file below `dir`, as (path relative to `dir` with `/` separators, full path), sorted.
-fn walk(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let mut found = Vec::new();
-    if !dir.is_dir() {
-        return Ok(found);
-    }
-    let mut stack = vec![(String::new(), dir.to_path_buf())];
-    while let Some((prefix, folder)) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&folder).with_context(|| format!("reading {}", folder.display()))?
-        {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let relative = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                stack.push((relative, entry.path()));
-            } else if kind.is_file() {
-                found.push((relative, entry.path()));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 /// Every file below `dir` as key → contents (params and tags).
 fn key_files(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    walk(dir)?
+    walk_files(dir)?
         .into_iter()
         .map(|(key, path)| {
             let value = std::fs::read_to_string(&path)
@@ -272,13 +243,13 @@ impl FileStore {
             .with_context(|| format!("{} has no run_id", meta_path.display()))?;
         let params = key_files(&folder.join("params"))?;
         let tags = key_files(&folder.join("tags"))?;
-        let metric_keys: Vec<String> = walk(&folder.join("metrics"))?
+        let metric_keys: Vec<String> = walk_files(&folder.join("metrics"))?
             .into_iter()
             .map(|(key, _)| key)
             .collect();
         let mut datasets = Vec::new();
         let mut model_inputs = Vec::new();
-        for (relative, path) in walk(&folder.join("inputs"))? {
+        for (relative, path) in walk_files(&folder.join("inputs"))? {
             if !relative.ends_with("meta.yaml") {
                 continue;
             }
@@ -310,7 +281,7 @@ impl FileStore {
         let mut hasher = blake3::Hasher::new();
         hasher.update(&std::fs::read(&meta_path)?);
         for part in ["params", "tags", "metrics", "inputs"] {
-            for (relative, path) in walk(&folder.join(part))? {
+            for (relative, path) in walk_files(&folder.join(part))? {
                 let info = std::fs::metadata(&path)?;
                 let modified = info
                     .modified()
@@ -432,7 +403,7 @@ impl FileStore {
         let Some(root) = self.artifact_root(owner)? else {
             return Ok(None);
         };
-        let files = walk(&root)?
+        let files = walk_files(&root)?
             .into_iter()
             .map(|(path, full)| {
                 let size = std::fs::metadata(&full)?.len();
