@@ -3,6 +3,9 @@
 //!
 //! Commands besides `server` live in their own modules:
 //! - [`gc`]: `cairn gc`, artifact garbage collection against the stores directly.
+//! - [`backup`]: `cairn backup` and `cairn restore`, online snapshots of an embedded install.
+//! - [`import`] and [`export`]: `cairn import mlflow|tensorboard|wandb` and `cairn export`,
+//!   clients of a running server.
 //! - [`artifacts`]: `cairn artifacts upload|download`, a client of a running server.
 //! - [`legacy`]: the server's start-up import of artifacts stored by older versions.
 //! - [`storage`]: opening the blob store `--artifacts` names; duration and size parsers.
@@ -16,6 +19,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 mod artifacts;
+mod backup;
 mod export;
 mod gc;
 mod import;
@@ -48,11 +52,18 @@ enum Command {
     Gc(gc::GcArgs),
     /// Upload and download a run's files through a running server (resumable, verified).
     Artifacts(artifacts::ArtifactsArgs),
-    /// Bring history from another tracker into a running server (TensorBoard log dirs).
+    /// Bring history from another tracker into a running server (MLflow, TensorBoard, W&B).
     Import(import::ImportArgs),
-    /// Write the runs of experiments (optionally filtered) from a running server to CSV files:
-    /// `runs.csv` (params and metric summaries, one row per run) and `metrics.csv` (every point).
+    /// Write the runs of experiments (optionally filtered) from a running server to CSV or
+    /// Parquet files: runs (params and metric summaries, one row per run) and metrics (every
+    /// point).
     Export(export::ExportArgs),
+    /// Copy an embedded install (database and artifact bytes) into a backup folder, consistent
+    /// as of one moment, while a server keeps running on it.
+    Backup(backup::BackupArgs),
+    /// Bring a backup folder back as a new embedded install, checking it holds everything the
+    /// backup recorded.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,6 +99,8 @@ fn main() -> std::process::ExitCode {
         Command::Artifacts(args) => artifacts::run(args),
         Command::Import(args) => import::run(args),
         Command::Export(args) => export::run(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

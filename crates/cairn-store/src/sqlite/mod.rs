@@ -45,6 +45,7 @@ mod runs;
 pub mod schema;
 mod search;
 mod series;
+pub mod snapshot;
 mod sql;
 mod token;
 mod writer;
