@@ -11,6 +11,8 @@
 //! - [`ui`]: the embedded web UI (built from `web/`) and its routes.
 //! - [`download`]: serving stored files (ranges, ETags, safe headers) for every surface.
 //! - [`error`]: [`error::ApiError`], the one place errors become status codes and JSON bodies.
+//! - [`telemetry`]: `GET /metrics` (Prometheus) and `GET /ready`, and the middleware that times
+//!   every request.
 //!
 //! **Architecture Invariant:** handlers are thin: extract fields, make one call into
 //! [`tracking::Tracking`], map the result to the wire. No SQL and no filesystem access here.
@@ -32,6 +34,7 @@ pub mod download;
 pub mod error;
 pub mod live;
 pub mod mlflow;
+pub mod telemetry;
 pub mod tracking;
 pub mod ui;
 pub mod v1;
@@ -72,6 +75,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(|| async { "OK" }))
+        .route("/ready", get(telemetry::ready))
+        .route("/metrics", get(telemetry::metrics))
         .route("/version", get(|| async { MLFLOW_API_VERSION }))
         .route("/api/3.0/mlflow/server-info", get(server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(server_info))
@@ -79,6 +84,10 @@ pub fn router(state: AppState) -> Router {
         .merge(v1::routes())
         .fallback(ui::serve)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::track,
+        ))
         .with_state(state)
 }
 

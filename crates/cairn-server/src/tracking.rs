@@ -152,6 +152,7 @@ pub struct Tracking {
     live: Hub,
     /// Which experiment each recently seen run belongs to (runs never move), for the live bus.
     run_experiments: Arc<Mutex<HashMap<String, String>>>,
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// Entries of the run → experiment cache before it is cleared.
@@ -170,7 +171,13 @@ impl Tracking {
             store,
             live: Hub::new(),
             run_experiments: Arc::new(Mutex::new(HashMap::new())),
+            telemetry: Arc::default(),
         }
+    }
+
+    /// The server's counters for `GET /metrics`.
+    pub fn telemetry(&self) -> &crate::telemetry::Telemetry {
+        &self.telemetry
     }
 
     /// The live bus that committed changes are published on.
@@ -572,7 +579,9 @@ impl Tracking {
             .collect::<Result<Vec<_>, _>>()?;
         let tags = normalize_run_tags(tags)?;
         let published = (self.live.subscribers() > 0).then(|| metrics.clone());
+        let points = metrics.len() as u64;
         self.store.log_batch(run_id, metrics, params, tags).await?;
+        self.telemetry.add_points(points);
         if let Some(metrics) = published {
             let mut by_key: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
             for m in &metrics {
@@ -631,6 +640,9 @@ impl Tracking {
             .store
             .log_points(run_id, series, idempotency_key)
             .await?;
+        if !logged.replay {
+            self.telemetry.add_points(total as u64);
+        }
         // A replayed request wrote nothing, so there is nothing new to show.
         if let Some(series) = published.filter(|_| !logged.replay) {
             self.publish_points(run_id, series).await;

@@ -637,3 +637,66 @@ async fn hostile_input_never_yields_a_5xx() {
         assert!(status.as_u16() < 500, "{query}: {status} {answer}");
     }
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_ingested_points_and_ready_answers() {
+    let server = TestServer::start().await;
+    let run_id = server.new_run().await;
+    let (status, _) = server.get("/api/v1/runs/0123456789abcdef").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let metrics: Vec<Value> = (0..3)
+        .map(|step| json!({"key": "loss", "value": 1.0, "timestamp": 1, "step": step}))
+        .collect();
+    let (status, body) = server
+        .post(
+            "/api/2.0/mlflow/runs/log-batch",
+            json!({"run_id": run_id, "metrics": metrics}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/runs/{run_id}/metrics"),
+            json!({"metrics": [{"key": "acc", "steps": [0, 1], "timestamps": [1, 2], "values": [0.5, 0.6]}]}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+
+    let response = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(
+            "cairn_http_requests_total{method=\"GET\",route=\"/api/v1/runs/{run_id}\",status=\"404\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "cairn_http_request_duration_seconds_count{method=\"POST\",route=\"/api/2.0/mlflow/runs/log-batch\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("cairn_ingested_points_total 5"), "{text}");
+    assert!(text.contains("cairn_live_subscribers 0"), "{text}");
+
+    let response = server
+        .client
+        .get(server.url("/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "ready");
+}
