@@ -68,3 +68,37 @@ def test_metrics_ready_and_json_logs(tmp_path):
         entry = json.loads(line)
         assert {"timestamp", "level", "target"} <= set(entry), entry
     assert any(json.loads(line)["fields"].get("message", "").startswith("server stopped") for line in lines), lines[-3:]
+
+
+def test_a_config_file_sets_what_flags_leave_unset(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "cairn.toml"
+    config.write_text(f'port = {port}\ndata = "{tmp_path / "from-config"}"\nlog_format = "json"\nlog = "warn"\n')
+    proc = subprocess.Popen(
+        [cairn_bin(), "server", "--config", str(config), "--log", "info"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        for _ in range(600):
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.05)
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).text == "OK"
+        assert (tmp_path / "from-config" / "cairn.db").exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    # --log info (a flag) won over the file's warn: info lines, as JSON (from the file).
+    levels = {json.loads(line)["level"] for line in stderr.splitlines() if line.strip()}
+    assert "INFO" in levels, stderr[:500]
+
+    config.write_text("prot = 5000\n")
+    bad = subprocess.run([cairn_bin(), "server", "--config", str(config)], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "prot" in bad.stderr and "unknown field" in bad.stderr, bad.stderr

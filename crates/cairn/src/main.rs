@@ -9,6 +9,7 @@
 //! - [`artifacts`]: `cairn artifacts upload|download`, a client of a running server.
 //! - [`legacy`]: the server's start-up import of artifacts stored by older versions.
 //! - [`storage`]: opening the blob store `--artifacts` names; duration and size parsers.
+//! - [`config`]: `cairn server --config FILE`, settings in TOML beside flags and variables.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use tracing_subscriber::EnvFilter;
 
 mod artifacts;
 mod backup;
+mod config;
 mod export;
 mod gc;
 mod import;
@@ -68,6 +70,10 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ServerArgs {
+    /// Read settings from this TOML file (keys as the flags, `_` for `-`); flags and
+    /// environment variables that are given win over it.
+    #[arg(long, env = "CAIRN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Address to listen on. Use 0.0.0.0 to accept connections from other machines.
     #[arg(long, env = "CAIRN_HOST", default_value = "127.0.0.1")]
     host: String,
@@ -102,9 +108,16 @@ enum LogFormat {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let result = match cli.command {
-        Command::Server(args) => serve(args),
+        Command::Server(args) => match matches.subcommand_matches("server") {
+            Some(server) => with_config(args, server).and_then(serve),
+            None => serve(args),
+        },
         Command::Gc(args) => gc::run(args),
         Command::Artifacts(args) => artifacts::run(args),
         Command::Import(args) => import::run(args),
@@ -119,6 +132,44 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Fills the options the command line and environment left at their defaults from
+/// `--config`'s file.
+fn with_config(mut args: ServerArgs, matches: &clap::ArgMatches) -> anyhow::Result<ServerArgs> {
+    let Some(path) = args.config.clone() else {
+        return Ok(args);
+    };
+    let file = config::load(&path)?;
+    let unset = |id: &str| config::defaulted(matches, id);
+    if let Some(host) = file.host.filter(|_| unset("host")) {
+        args.host = host;
+    }
+    if let Some(port) = file.port.filter(|_| unset("port")) {
+        args.port = port;
+    }
+    if let Some(data) = file.data.filter(|_| unset("data")) {
+        args.data = data;
+    }
+    if let Some(artifacts) = file.artifacts.filter(|_| unset("artifacts")) {
+        args.artifacts = Some(artifacts);
+    }
+    if let Some(web_dir) = file.web_dir.filter(|_| unset("web_dir")) {
+        args.web_dir = Some(web_dir);
+    }
+    if let Some(log) = file.log.filter(|_| unset("log")) {
+        args.log = log;
+    }
+    if let Some(format) = file.log_format.filter(|_| unset("log_format")) {
+        args.log_format =
+            <LogFormat as clap::ValueEnum>::from_str(&format, true).map_err(|_| {
+                anyhow::anyhow!(
+                    "config file {}: log_format must be \"text\" or \"json\", not \"{format}\"",
+                    path.display()
+                )
+            })?;
+    }
+    Ok(args)
 }
 
 fn serve(args: ServerArgs) -> anyhow::Result<()> {
