@@ -11,7 +11,9 @@
 //!   view and summaries.
 //! - `stream` ([`stream`]): WebSocket subscribers following a run while it logs — delivery
 //!   latency, and the ingest rate with and without them.
-//! - `all` (the default): the four in that order.
+//! - `load` ([`load`]): 200 paced training clients plus 50 live viewers for 5 minutes — ingest
+//!   latency percentiles, errors, server memory over time (not part of `all`).
+//! - `all` (the default): the first four in that order.
 //!
 //! `--quick` runs everything at reduced scale (about a minute). The top of the output records the
 //! machine (CPU model, cores, load average) and the git commit. Any non-2xx answer stops the bench
@@ -20,6 +22,7 @@
 mod data;
 mod http;
 mod ingest;
+mod load;
 mod reads;
 mod server;
 mod size;
@@ -57,6 +60,8 @@ enum Bench {
     Reads,
     /// WebSocket subscribers on a run that logs: delivery latency, ingest rate with/without them.
     Stream,
+    /// Paced training clients plus live viewers for minutes: latency percentiles, errors, memory.
+    Load,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -112,6 +117,21 @@ struct Options {
     /// parse 500 subscribers' frames at 10,000 points/s on the 2-core reference machine).
     #[arg(long, default_value_t = 2, global = true)]
     stream_threads: usize,
+    /// Load bench: concurrent training clients (one run each).
+    #[arg(long, default_value_t = 200, global = true)]
+    clients: usize,
+    /// Load bench: WebSocket viewers, each following one client's run.
+    #[arg(long, default_value_t = 50, global = true)]
+    viewers: usize,
+    /// Load bench: milliseconds between one client's requests.
+    #[arg(long, default_value_t = 1_000, global = true)]
+    load_interval_ms: u64,
+    /// Load bench: keys per request.
+    #[arg(long, default_value_t = 10, global = true)]
+    load_keys: usize,
+    /// Load bench: points per key per request.
+    #[arg(long, default_value_t = 10, global = true)]
+    load_points: usize,
     /// Keep the temp data folders and server logs (their paths are printed).
     #[arg(long, global = true)]
     keep: bool,
@@ -201,6 +221,26 @@ async fn run(bench: Bench, options: Options) -> Result<()> {
         with_server(&options, bin.as_deref(), "stream", |target| {
             let client = client.clone();
             async move { stream::run(&client, &target, &stream_options).await }
+        })
+        .await?;
+    }
+    if bench == Bench::Load {
+        let load_options = load::Options {
+            duration: Duration::from_secs_f64(options.duration.unwrap_or(if options.quick {
+                20.0
+            } else {
+                300.0
+            })),
+            clients: options.clients,
+            viewers: options.viewers.min(options.clients),
+            interval: Duration::from_millis(options.load_interval_ms.max(1)),
+            keys: options.load_keys,
+            points: options.load_points,
+        };
+        let client = http::client(options.clients)?;
+        with_server(&options, bin.as_deref(), "load", |target| {
+            let client = client.clone();
+            async move { load::run(&client, &target, &load_options).await }
         })
         .await?;
     }
