@@ -14,8 +14,8 @@
 //!
 //! Every request's latency (send → whole answer read) goes into a histogram; any transport error
 //! or non-2xx answer counts as an error (429s are counted apart: the server asking for back-off).
-//! The server's RSS is sampled every second: reported as its mean over the first and the last
-//! tenth of the run, and its peak, so growth shows.
+//! The server's RSS is sampled every second: reported as its mean over each fifth of the run, and
+//! its peak, so growth (or a plateau) shows.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -229,7 +229,6 @@ pub async fn run(client: &Client, target: &Target, options: &Options) -> Result<
         (Some(a), Some(b)) => format!("{:.1} s ({:.2} cores)", b - a, (b - a) / seconds),
         _ => "n/a".to_string(),
     };
-    let tenth = (rss.len() / 10).max(1);
     let mean = |s: &[u64]| {
         if s.is_empty() {
             0
@@ -284,15 +283,22 @@ pub async fn run(client: &Client, target: &Target, options: &Options) -> Result<
         ),
         String::new(),
     ]);
+    let fifths: Vec<String> = (0..5)
+        .map(|i| {
+            let from = rss.len() * i / 5;
+            let to = (rss.len() * (i + 1) / 5).max(from + 1).min(rss.len());
+            stats::bytes(mean(rss.get(from..to).unwrap_or(&[])))
+        })
+        .collect();
     table.row(vec![
-        "server RSS: first tenth / last tenth (mean) / peak".into(),
-        format!(
-            "{} / {} / {}",
-            stats::bytes(mean(&rss[..tenth.min(rss.len())])),
-            stats::bytes(mean(&rss[rss.len().saturating_sub(tenth)..])),
-            stats::bytes(rss.iter().copied().max().unwrap_or(0))
-        ),
+        "server RSS, mean of each fifth of the run".into(),
+        fifths.join(" → "),
         "stable".into(),
+    ]);
+    table.row(vec![
+        "server RSS peak".into(),
+        stats::bytes(rss.iter().copied().max().unwrap_or(0)),
+        String::new(),
     ]);
     table.row(vec!["server CPU".into(), cpu, String::new()]);
     table.print();
