@@ -4,7 +4,8 @@
 //! [`Telemetry`] keeps, in memory, per (method, route template) a request counter per status and
 //! a latency histogram (recorded by [`track`], a middleware around every route), and the number
 //! of metric points ingested through any route. Gauges read at scrape time: live-stream
-//! subscribers, uptime, build info. Route templates (`/api/v1/runs/{run_id}`), not paths, label
+//! subscribers, the store's figures (runs in progress, stored blobs and bytes, writes queued,
+//! read connections in use), uptime, build info. Route templates (`/api/v1/runs/{run_id}`), not paths, label
 //! the series, so their number stays bounded whatever clients send; requests no route matched
 //! (the UI's pages and unknown paths) share the label `other`.
 
@@ -18,6 +19,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use cairn_store::StoreStats;
 
 use crate::AppState;
 
@@ -80,8 +83,9 @@ impl Telemetry {
         stats.sum += seconds;
     }
 
-    /// The exposition text; `subscribers` is the live stream's current subscriber count.
-    pub fn render(&self, subscribers: usize) -> String {
+    /// The exposition text; `subscribers` is the live stream's current subscriber count, `store`
+    /// the store's figures (left out when the store cannot answer).
+    pub fn render(&self, subscribers: usize, store: Option<&StoreStats>) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -106,6 +110,45 @@ impl Telemetry {
             "# HELP cairn_live_subscribers Open live-stream subscriptions.\n\
              # TYPE cairn_live_subscribers gauge\ncairn_live_subscribers {subscribers}"
         );
+        if let Some(store) = store {
+            for (name, help, value) in [
+                (
+                    "cairn_running_runs",
+                    "Active runs whose status is RUNNING.",
+                    store.running_runs,
+                ),
+                (
+                    "cairn_stored_blobs",
+                    "Artifact blobs stored (each distinct content once).",
+                    store.blobs,
+                ),
+                (
+                    "cairn_stored_bytes",
+                    "Bytes of the stored artifact blobs.",
+                    store.blob_bytes,
+                ),
+                (
+                    "cairn_store_write_queue",
+                    "Writes waiting for the store's writer.",
+                    store.write_queue,
+                ),
+                (
+                    "cairn_store_readers_busy",
+                    "Read connections in use.",
+                    store.readers_busy,
+                ),
+                (
+                    "cairn_store_readers",
+                    "Read connections in the pool.",
+                    store.readers,
+                ),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+                );
+            }
+        }
         let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
         out.push_str(
             "# HELP cairn_http_requests_total HTTP requests answered, by route and status.\n\
@@ -168,10 +211,11 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    let store = state.tracking.store_stats().await.ok();
     let text = state
         .tracking
         .telemetry()
-        .render(state.tracking.live().subscribers());
+        .render(state.tracking.live().subscribers(), store.as_ref());
     (
         [(
             header::CONTENT_TYPE,
@@ -205,7 +249,11 @@ mod tests {
         telemetry.record("GET", "/api/v1/runs/{run_id}", 404, 0.3);
         telemetry.record("POST", "a\"b", 200, 99.0);
         telemetry.add_points(5);
-        let text = telemetry.render(2);
+        let store = StoreStats {
+            running_runs: 3,
+            ..StoreStats::default()
+        };
+        let text = telemetry.render(2, Some(&store));
         let route = "method=\"GET\",route=\"/api/v1/runs/{run_id}\"";
         assert!(text.contains(&format!(
             "cairn_http_requests_total{{{route},status=\"404\"}} 1"
@@ -231,5 +279,7 @@ mod tests {
         ));
         assert!(text.contains("cairn_ingested_points_total 5"));
         assert!(text.contains("cairn_live_subscribers 2"));
+        assert!(text.contains("# TYPE cairn_running_runs gauge\ncairn_running_runs 3"));
+        assert!(!telemetry.render(0, None).contains("cairn_running_runs"));
     }
 }

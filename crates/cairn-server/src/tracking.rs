@@ -180,6 +180,11 @@ impl Tracking {
         &self.telemetry
     }
 
+    /// The store's figures for `GET /metrics` (runs in progress, stored blobs, queue and pool).
+    pub async fn store_stats(&self) -> ApiResult<cairn_store::StoreStats> {
+        Ok(self.store.stats().await?)
+    }
+
     /// The live bus that committed changes are published on.
     pub fn live(&self) -> &Hub {
         &self.live

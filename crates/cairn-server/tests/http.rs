@@ -690,6 +690,8 @@ async fn metrics_count_requests_by_route_and_ingested_points_and_ready_answers()
     );
     assert!(text.contains("cairn_ingested_points_total 5"), "{text}");
     assert!(text.contains("cairn_live_subscribers 0"), "{text}");
+    assert!(text.contains("\ncairn_running_runs 1\n"), "{text}");
+    assert!(text.contains("\ncairn_store_write_queue 0\n"), "{text}");
 
     let response = server
         .client

@@ -48,6 +48,7 @@ macro_rules! store_conformance_tests {
     (@each $maker:tt) => {
         $crate::store_conformance_tests!(@tests $maker;
             default_experiment_exists,
+            stats_count_running_runs,
             experiment_create_and_get,
             experiment_names_are_unique,
             experiment_unknown_ids_are_not_found,
@@ -2920,4 +2921,33 @@ pub async fn experiment_keys_and_run_counts(store: &dyn Store) {
     let mut want = vec![(exp.clone(), 1), (other.clone(), 1)];
     want.sort();
     assert_eq!(counts, want);
+}
+
+/// `stats` counts active runs in progress: finishing or deleting a run takes it out.
+pub async fn stats_count_running_runs(store: &dyn Store) {
+    let before = store.stats().await.unwrap();
+    assert_eq!(before.running_runs, 0);
+    assert_eq!((before.blobs, before.blob_bytes), (0, 0));
+    assert!(before.readers >= 1);
+    let exp = experiment(store, "stats").await;
+    let a = run(store, &exp).await;
+    let b = run(store, &exp).await;
+    let _c = run(store, &exp).await;
+    assert_eq!(store.stats().await.unwrap().running_runs, 3);
+    store
+        .update_run(
+            &a,
+            RunUpdate {
+                status: Some(RunStatus::Finished),
+                end_time: Some(T0 + 10),
+                run_name: None,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .set_run_lifecycle(&b, LifecycleStage::Deleted, T0 + 11)
+        .await
+        .unwrap();
+    assert_eq!(store.stats().await.unwrap().running_runs, 1);
 }

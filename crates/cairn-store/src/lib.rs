@@ -117,6 +117,21 @@ pub struct RunSeries {
     pub points: Vec<Metric>,
 }
 
+/// What a store reports for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// Active runs whose status is `RUNNING`.
+    pub running_runs: u64,
+    /// Blobs the artifact catalogue holds (live), and their bytes.
+    pub blobs: u64,
+    pub blob_bytes: u64,
+    /// Writes waiting for the writer.
+    pub write_queue: u64,
+    /// Read connections in use, of how many.
+    pub readers_busy: u64,
+    pub readers: u64,
+}
+
 /// Experiments, runs and their metadata, logged models.
 ///
 /// Rules a backend enforces inside its transactions (so they hold under concurrency):
@@ -133,6 +148,9 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment>;
     /// Looks an experiment up by exact name, whatever its lifecycle stage.
     async fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>>;
+    /// Figures for monitoring (`GET /metrics`): runs in progress, stored blobs, queue and pool
+    /// use. Cheap enough to answer every scrape.
+    async fn stats(&self) -> Result<StoreStats>;
     async fn search_experiments(&self, search: ExperimentSearch) -> Result<Page<Experiment>>;
     async fn rename_experiment(&self, experiment_id: &str, new_name: &str, now: i64) -> Result<()>;
     /// Deletes or restores an experiment together with its runs.

@@ -32,7 +32,8 @@ use crate::{
     ArtifactLocation, ArtifactStore, BlobInfo, CompactionStats, ExperimentKeys, ExperimentSearch,
     Garbage, HistoryRequest, Lease, Listed, Logged, LoggedModelSearch, ManifestEntry, MetaStore,
     MetricStore, PointsRead, Result, RetentionPolicy, RunSearch, RunSeries, SampledHistoryRequest,
-    SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, StoreError, Upload, UploadPart,
+    SeriesPoints, SeriesRequest, SeriesSummary, SeriesView, StoreError, StoreStats, Upload,
+    UploadPart,
 };
 
 mod artifacts;
@@ -345,6 +346,39 @@ impl MetaStore for SqliteStore {
         let name = name.to_string();
         self.read(move |conn| experiments::get_by_name(conn, &name))
             .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let write_queue = self.inner.queue.as_ref().map_or(0, |q| {
+            writer::QUEUE_DEPTH.saturating_sub(q.capacity()) as u64
+        });
+        let readers = self.inner.readers.size as u64;
+        let readers_busy =
+            readers.saturating_sub(self.inner.readers.permits.available_permits() as u64);
+        let (running_runs, blobs, blob_bytes) = self
+            .read(|conn| {
+                let running: i64 = conn.query_row(
+                    "SELECT COUNT(*) FROM runs WHERE status = 'RUNNING' AND lifecycle_stage = 'active'",
+                    [],
+                    |row| row.get(0),
+                )?;
+                let (blobs, bytes): (i64, i64) = conn.query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE state = 'live'",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
+                Ok((running.max(0) as u64, blobs.max(0) as u64, bytes.max(0) as u64))
+            })
+            .await?;
+        Ok(StoreStats {
+            running_runs,
+            blobs,
+            blob_bytes,
+            write_queue,
+            // Counted before this call's own read took a connection.
+            readers_busy,
+            readers,
+        })
     }
 
     async fn search_experiments(&self, search: ExperimentSearch) -> Result<Page<Experiment>> {
