@@ -268,33 +268,13 @@ fn images_of_tensor(tag: &str, bytes: &[u8]) -> Result<Vec<Image>, EventError> {
 /// A `histograms` plugin tensor (`[k, 3]`: left edge, right edge, count) as a histogram;
 /// `None` when the tensor has another shape or type.
 fn histogram_of_tensor(tag: &str, bytes: &[u8]) -> Result<Option<Histogram>, EventError> {
-    let mut dtype_code = 0;
-    let mut dims = Vec::new();
-    let mut content: Option<&[u8]> = None;
-    let mut numbers = Vec::new();
-    for field in fields(bytes) {
-        let (number, value) = field?;
-        match number {
-            1 => dtype_code = value.as_i64().ok_or(EventError::WireType("dtype"))?,
-            2 => {
-                dims = shape_dims(
-                    value
-                        .as_bytes()
-                        .ok_or(EventError::WireType("tensor_shape"))?,
-                )?
-            }
-            4 => {
-                content = Some(
-                    value
-                        .as_bytes()
-                        .ok_or(EventError::WireType("tensor_content"))?,
-                )
-            }
-            5 => protowire::packed_f32(value, &mut numbers)?,
-            6 => protowire::packed_f64(value, &mut numbers)?,
-            _ => {}
-        }
-    }
+    let NumericTensor {
+        dtype: dtype_code,
+        dims,
+        content,
+        floats: mut numbers,
+        ..
+    } = NumericTensor::decode(bytes)?;
     if let Some(content) = content {
         numbers = match dtype_code {
             dtype::FLOAT => content
@@ -440,34 +420,17 @@ fn decode_metadata(bytes: &[u8], v: &mut SummaryValue<'_>) -> Result<(), EventEr
 
 /// The one number of a one-element numeric tensor; `None` for anything else.
 fn scalar_of_tensor(bytes: &[u8]) -> Result<Option<f64>, EventError> {
-    let mut dtype_code = 0;
-    let mut elements: u64 = 1;
-    let mut content: Option<&[u8]> = None;
-    let mut floats = Vec::new();
-    let mut ints = Vec::new();
-    for field in fields(bytes) {
-        let (number, value) = field?;
-        match number {
-            1 => dtype_code = value.as_i64().ok_or(EventError::WireType("dtype"))?,
-            2 => {
-                let shape = value
-                    .as_bytes()
-                    .ok_or(EventError::WireType("tensor_shape"))?;
-                elements = shape_elements(shape)?;
-            }
-            4 => {
-                content = Some(
-                    value
-                        .as_bytes()
-                        .ok_or(EventError::WireType("tensor_content"))?,
-                )
-            }
-            5 => protowire::packed_f32(value, &mut floats)?,
-            6 => protowire::packed_f64(value, &mut floats)?,
-            7 | 10 | 11 | 13 => protowire::packed_varint(value, &mut ints)?,
-            _ => {}
-        }
-    }
+    let tensor = NumericTensor::decode(bytes)?;
+    let elements = tensor.dims.iter().fold(1u64, |product, size| {
+        product.saturating_mul(u64::try_from(*size).unwrap_or(u64::MAX))
+    });
+    let NumericTensor {
+        dtype: dtype_code,
+        content,
+        floats,
+        ints,
+        ..
+    } = tensor;
     if elements != 1 {
         return Ok(None);
     }
@@ -488,6 +451,52 @@ fn scalar_of_tensor(bytes: &[u8]) -> Result<Option<f64>, EventError> {
     })
 }
 
+/// The parts of a `TensorProto` the readers above use: dtype, dims (none for a scalar), packed
+/// `tensor_content`, and the typed value fields (floats and doubles as `f64`, the integer, bool
+/// and half fields as `i64`).
+struct NumericTensor<'a> {
+    dtype: i64,
+    dims: Vec<i64>,
+    content: Option<&'a [u8]>,
+    floats: Vec<f64>,
+    ints: Vec<i64>,
+}
+
+impl<'a> NumericTensor<'a> {
+    fn decode(bytes: &'a [u8]) -> Result<NumericTensor<'a>, EventError> {
+        let mut tensor = NumericTensor {
+            dtype: 0,
+            dims: Vec::new(),
+            content: None,
+            floats: Vec::new(),
+            ints: Vec::new(),
+        };
+        for field in fields(bytes) {
+            let (number, value) = field?;
+            match number {
+                1 => tensor.dtype = value.as_i64().ok_or(EventError::WireType("dtype"))?,
+                2 => {
+                    let shape = value
+                        .as_bytes()
+                        .ok_or(EventError::WireType("tensor_shape"))?;
+                    tensor.dims = shape_dims(shape)?;
+                }
+                4 => {
+                    let content = value
+                        .as_bytes()
+                        .ok_or(EventError::WireType("tensor_content"))?;
+                    tensor.content = Some(content);
+                }
+                5 => protowire::packed_f32(value, &mut tensor.floats)?,
+                6 => protowire::packed_f64(value, &mut tensor.floats)?,
+                7 | 10 | 11 | 13 => protowire::packed_varint(value, &mut tensor.ints)?,
+                _ => {}
+            }
+        }
+        Ok(tensor)
+    }
+}
+
 /// The dims of a `TensorShapeProto`.
 fn shape_dims(bytes: &[u8]) -> Result<Vec<i64>, EventError> {
     let mut dims = Vec::new();
@@ -504,25 +513,6 @@ fn shape_dims(bytes: &[u8]) -> Result<Vec<i64>, EventError> {
         }
     }
     Ok(dims)
-}
-
-/// Elements of a `TensorShapeProto`: the product of its dims (1 for a scalar, no dims).
-fn shape_elements(bytes: &[u8]) -> Result<u64, EventError> {
-    let mut elements: u64 = 1;
-    for field in fields(bytes) {
-        let (number, value) = field?;
-        if number == 2 {
-            let dim = value.as_bytes().ok_or(EventError::WireType("dim"))?;
-            for field in fields(dim) {
-                let (number, value) = field?;
-                if number == 1 {
-                    let size = value.as_i64().ok_or(EventError::WireType("dim size"))?;
-                    elements = elements.saturating_mul(u64::try_from(size).unwrap_or(u64::MAX));
-                }
-            }
-        }
-    }
-    Ok(elements)
 }
 
 /// A number packed in `tensor_content` (little-endian, `dtype`'s width).

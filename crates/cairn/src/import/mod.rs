@@ -160,6 +160,25 @@ pub async fn log_batch(
     Ok(())
 }
 
+/// `PUT /api/v1/runs/{id}`: creates the run unless it exists (then nothing changes). The run as
+/// stored, and whether this call created it.
+pub async fn put_run(
+    api: &Api,
+    run_id: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<(serde_json::Value, bool)> {
+    let response = api
+        .http()
+        .put(api.url(&["api", "v1", "runs", run_id]))
+        .json(body)
+        .send()
+        .await
+        .context("creating the run")?;
+    let mut answer: serde_json::Value = Api::json(response).await?;
+    let created = answer["created"].as_bool() == Some(true);
+    Ok((answer["run"].take(), created))
+}
+
 /// The run as Cairn has it (`GET /api/v1/runs/{id}`), or `None`.
 pub async fn get_run(api: &Api, run_id: &str) -> anyhow::Result<Option<serde_json::Value>> {
     let response = api

@@ -29,12 +29,12 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use cairn_import::tfevent::{self, Event};
 use cairn_import::tfrecord::{self, Frame};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::artifacts::client::Api;
 use crate::artifacts::progress;
 
-use super::{Columns, binary_body, post_points, present_artifacts, upload_artifact};
+use super::{Columns, binary_body, post_points, present_artifacts, put_run, upload_artifact};
 
 #[derive(Debug, clap::Args)]
 pub struct TensorboardArgs {
@@ -303,16 +303,8 @@ impl RunImport<'_> {
         if let Some(start) = self.first_time {
             body["start_time"] = json!(start);
         }
-        let response = self
-            .api
-            .http()
-            .put(self.api.url(&["api", "v1", "runs", &self.run_id]))
-            .json(&body)
-            .send()
-            .await
-            .context("creating the run")?;
-        let created: Value = Api::json(response).await?;
-        if created["created"].as_bool() == Some(true) {
+        let (_, created) = put_run(self.api, &self.run_id, &body).await?;
+        if created {
             tally.runs_created += 1;
         } else {
             tally.runs_existing += 1;

@@ -42,8 +42,8 @@ use crate::artifacts::progress;
 
 use super::mlflow::FINGERPRINT_TAG;
 use super::{
-    Columns, binary_body, get_run, log_batch, mlflow_post, post_points, present_artifacts, run_tag,
-    upload_artifact, walk_files,
+    Columns, binary_body, get_run, log_batch, mlflow_post, post_points, present_artifacts, put_run,
+    run_tag, upload_artifact, walk_files,
 };
 
 #[derive(Debug, clap::Args)]
@@ -330,16 +330,8 @@ impl RunImport<'_> {
         if let Some(start) = info.start_time {
             body["start_time"] = json!(start);
         }
-        let response = self
-            .api
-            .http()
-            .put(self.api.url(&["api", "v1", "runs", &self.run_id]))
-            .json(&body)
-            .send()
-            .await
-            .context("creating the run")?;
-        let created: Value = Api::json(response).await?;
-        if created["created"].as_bool() == Some(true) {
+        let (_, created) = put_run(self.api, &self.run_id, &body).await?;
+        if created {
             tally.runs_created += 1;
         } else {
             tally.runs_existing += 1;

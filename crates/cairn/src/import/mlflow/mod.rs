@@ -35,7 +35,7 @@ use crate::artifacts::progress;
 
 use super::{
     Columns, binary_body, get_run, key_values, log_batch, mlflow_post, post_points,
-    present_artifacts, run_tag, upload_artifact,
+    present_artifacts, put_run, run_tag, upload_artifact,
 };
 
 pub mod files;
@@ -644,15 +644,8 @@ impl Importer<'_> {
         if let Some(start) = run.start_time {
             body["start_time"] = json!(start);
         }
-        let response = self
-            .api
-            .http()
-            .put(self.api.url(&["api", "v1", "runs", &run.run_id]))
-            .json(&body)
-            .send()
-            .await?;
-        let answer: Value = Api::json(response).await?;
-        if answer["run"]["info"]["lifecycle_stage"].as_str() == Some("deleted") {
+        let (stored, _) = put_run(self.api, &run.run_id, &body).await?;
+        if stored["info"]["lifecycle_stage"].as_str() == Some("deleted") {
             // Half imported before, deleted since: restored to be written, deleted again below
             // if the source run is deleted.
             self.post("runs/restore", &json!({"run_id": run.run_id}))
