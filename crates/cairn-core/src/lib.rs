@@ -7,6 +7,7 @@
 //! - [`validation`]: key/value rules, size limits, truncation, and the exact error messages.
 //! - [`filter`]: lexer, parser and typed ASTs for `filter` strings and `order_by` clauses.
 //! - [`ids`]: generation and checking of run, experiment and logged-model identifiers.
+//! - [`registry`]: registered models, versions, stages and aliases, and their validation rules.
 //! - [`names`]: generated run names (`bold-owl-417` style) for runs created without a name.
 //! - [`series`]: metric points, summaries, the compressed chunk codec and downsampling buckets.
 //! - [`stats`]: descriptive statistics and two-sample tests (Welch's t, Mann–Whitney U) for run comparison.
@@ -20,6 +21,7 @@ pub mod filter;
 pub mod ids;
 pub mod model;
 pub mod names;
+pub mod registry;
 pub mod series;
 pub mod stats;
 pub mod validation;

@@ -73,7 +73,7 @@ fn is_name_char(c: char) -> bool {
 }
 
 /// POSIX `normpath` for the purpose of the "names must not resolve to other names" rule.
-fn normalize_path(name: &str) -> String {
+pub(crate) fn normalize_path(name: &str) -> String {
     if name.is_empty() {
         return ".".to_string();
     }

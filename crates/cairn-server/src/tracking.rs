@@ -29,8 +29,10 @@ use crate::live::{Hub, RunChange};
 
 pub mod artifacts;
 pub mod compare;
+pub mod registry;
 
 pub use artifacts::Artifacts;
+pub use registry::{CreateVersion, SearchRegistry};
 
 /// The artifact scheme of MLflow's artifact proxy.
 pub const PROXY_SCHEME: &str = "mlflow-artifacts:";

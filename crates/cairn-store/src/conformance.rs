@@ -111,6 +111,11 @@ macro_rules! store_conformance_tests {
             artifacts_deleted_roots,
             artifacts_uploads_in_parts,
             artifacts_concurrent_uploads_and_collection,
+            registry_models_lifecycle,
+            registry_versions,
+            registry_stages_and_latest_versions,
+            registry_aliases,
+            registry_search,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {
@@ -127,8 +132,10 @@ macro_rules! store_conformance_tests {
 }
 
 mod artifacts;
+mod registry;
 mod series;
 pub use artifacts::*;
+pub use registry::*;
 pub use series::*;
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 //! Module map:
 //! - this file: the [`MetaStore`] and [`MetricStore`] traits and the request types they take.
 //! - [`artifacts`]: the [`ArtifactStore`] trait (manifests, blob rows, leases, uploads in parts).
+//! - [`registry`]: the [`RegistryStore`] trait (registered models, versions, tags, aliases).
 //! - [`error`]: [`StoreError`] and its [`ErrorKind`].
 //! - [`sqlite`]: the embedded backend (WAL, one group-committing writer thread, a reader pool).
 //! - [`conformance`]: the behaviour every backend must show, as a macro that expands to tests.
@@ -29,12 +30,14 @@ use cairn_core::series::{Point, Summary};
 pub mod artifacts;
 pub mod conformance;
 pub mod error;
+pub mod registry;
 pub mod sqlite;
 
 pub use artifacts::{
     ArtifactStore, BlobInfo, Garbage, Lease, Listed, ManifestEntry, Upload, UploadPart,
 };
 pub use error::{ErrorKind, StoreError};
+pub use registry::{ModelVersionSearch, RegisteredModelSearch, RegistryStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -361,6 +364,6 @@ pub trait MetricStore: Send + Sync + 'static {
 }
 
 /// Everything a server needs from storage.
-pub trait Store: MetaStore + MetricStore + ArtifactStore {}
+pub trait Store: MetaStore + MetricStore + ArtifactStore + RegistryStore {}
 
-impl<T: MetaStore + MetricStore + ArtifactStore> Store for T {}
+impl<T: MetaStore + MetricStore + ArtifactStore + RegistryStore> Store for T {}

@@ -1,4 +1,5 @@
-//! Typed syntax trees for the three search languages (runs, experiments, logged models).
+//! Typed syntax trees for the search languages (runs, experiments, logged models, registered
+//! models, model versions).
 //!
 //! A filter is a conjunction of clauses. Each clause is already checked for the entity it targets:
 //! a metric clause carries a number, a param clause a string predicate, and so on, so storage
@@ -245,5 +246,88 @@ pub enum LoggedModelOrderKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedModelOrderBy {
     pub key: LoggedModelOrderKey,
+    pub ascending: bool,
+}
+
+/// One comparison of a `registered-models/search` filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegisteredModelClause {
+    /// `name` with `= != LIKE ILIKE IN NOT IN`.
+    Name(StringPredicate),
+    /// `tags.<key>` with `= != LIKE ILIKE`; only models with the tag match.
+    Tag {
+        key: String,
+        predicate: StringPredicate,
+    },
+}
+
+/// A parsed registered-models filter.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RegisteredModelFilter {
+    pub clauses: Vec<RegisteredModelClause>,
+}
+
+/// What registered models are sorted by; ties always end with the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RegisteredModelOrderKey {
+    Name,
+    CreationTimestamp,
+    /// Also written `timestamp`.
+    LastUpdatedTimestamp,
+}
+
+/// One `order_by` entry for registered models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredModelOrderBy {
+    pub key: RegisteredModelOrderKey,
+    pub ascending: bool,
+}
+
+/// String-valued model-version attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VersionStringAttribute {
+    /// The registered model's name.
+    Name,
+    RunId,
+    /// The version's `source`.
+    SourcePath,
+}
+
+/// One comparison of a `model-versions/search` filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelVersionClause {
+    StringAttribute {
+        attribute: VersionStringAttribute,
+        predicate: StringPredicate,
+    },
+    VersionNumber {
+        op: NumOp,
+        value: i64,
+    },
+    Tag {
+        key: String,
+        predicate: StringPredicate,
+    },
+}
+
+/// A parsed model-versions filter.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelVersionFilter {
+    pub clauses: Vec<ModelVersionClause>,
+}
+
+/// What model versions are sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelVersionOrderKey {
+    Name,
+    VersionNumber,
+    CreationTimestamp,
+    LastUpdatedTimestamp,
+}
+
+/// One `order_by` entry for model versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelVersionOrderBy {
+    pub key: ModelVersionOrderKey,
     pub ascending: bool,
 }

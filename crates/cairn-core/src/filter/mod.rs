@@ -8,7 +8,9 @@
 //!
 //! Entry points: [`parse_run_filter`], [`parse_run_order_by`], [`parse_experiment_filter`],
 //! [`parse_experiment_order_by`], [`parse_logged_model_filter`],
-//! [`parse_logged_model_order_field`]. Every error is a [`FilterError`], which converts into a
+//! [`parse_logged_model_order_field`], and the model registry's [`parse_registered_model_filter`],
+//! [`parse_registered_model_order_by`], [`parse_model_version_filter`],
+//! [`parse_model_version_order_by`]. Every error is a [`FilterError`], which converts into a
 //! [`ValidationError`] (`400 INVALID_PARAMETER_VALUE`) quoting the offending text.
 //!
 //! **Architecture Invariant:** parsing never panics, whatever the input (a fuzz target,
@@ -167,9 +169,86 @@ pub fn parse_logged_model_order_field(
         .map_err(|error| error.with_input(Subject::OrderByField, field_name))
 }
 
+/// Parses a `registered-models/search` filter (`name`, `tags.<key>`).
+pub fn parse_registered_model_filter(
+    text: &str,
+) -> Result<ast::RegisteredModelFilter, FilterError> {
+    parser::registered_model_filter(text)
+        .map(|clauses| ast::RegisteredModelFilter { clauses })
+        .map_err(|error| error.with_input(Subject::Filter, text))
+}
+
+/// Parses `registered-models/search` `order_by` entries.
+pub fn parse_registered_model_order_by(
+    clauses: &[String],
+) -> Result<Vec<ast::RegisteredModelOrderBy>, FilterError> {
+    parser::registered_model_order_by(clauses)
+}
+
+/// Parses a `model-versions/search` filter (`name`, `run_id`, `source_path`,
+/// `version_number`, `tags.<key>`).
+pub fn parse_model_version_filter(text: &str) -> Result<ast::ModelVersionFilter, FilterError> {
+    parser::model_version_filter(text)
+        .map(|clauses| ast::ModelVersionFilter { clauses })
+        .map_err(|error| error.with_input(Subject::Filter, text))
+}
+
+/// Parses `model-versions/search` `order_by` entries.
+pub fn parse_model_version_order_by(
+    clauses: &[String],
+) -> Result<Vec<ast::ModelVersionOrderBy>, FilterError> {
+    parser::model_version_order_by(clauses)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_filters() {
+        use ast::*;
+        let filter =
+            parse_registered_model_filter("name ILIKE '%fraud%' AND tags.team = 'risk'").unwrap();
+        assert_eq!(
+            filter.clauses,
+            vec![
+                RegisteredModelClause::Name(StringPredicate::Compare(
+                    StringOp::ILike,
+                    "%fraud%".into()
+                )),
+                RegisteredModelClause::Tag {
+                    key: "team".into(),
+                    predicate: StringPredicate::Compare(StringOp::Eq, "risk".into())
+                }
+            ]
+        );
+        assert!(parse_registered_model_filter("run_id = 'x'").is_err());
+        assert!(parse_registered_model_filter("metrics.a > 1").is_err());
+        let filter = parse_model_version_filter(
+            "name = 'm' AND run_id IN ('a', 'b') AND version_number >= 2 AND tags.`x y` != 'z'",
+        )
+        .unwrap();
+        assert_eq!(filter.clauses.len(), 4);
+        assert_eq!(
+            filter.clauses[2],
+            ModelVersionClause::VersionNumber {
+                op: NumOp::Ge,
+                value: 2
+            }
+        );
+        let error = parse_model_version_filter("version_number = 'two'").unwrap_err();
+        assert!(error.message().contains("expected a number"), "{error}");
+        assert!(parse_model_version_filter("tags.a IN ('x')").is_err());
+        let order = parse_registered_model_order_by(&["timestamp DESC".into()]).unwrap();
+        assert_eq!(order[0].key, RegisteredModelOrderKey::LastUpdatedTimestamp);
+        assert!(!order[0].ascending);
+        assert!(parse_registered_model_order_by(&["tags.a".into()]).is_err());
+        assert!(
+            parse_model_version_order_by(&["version_number".into(), "version_number DESC".into()])
+                .is_err()
+        );
+        assert!(parse_model_version_order_by(&["run_id".into()]).is_err());
+    }
 
     #[test]
     fn validation_error_says_where_and_why() {

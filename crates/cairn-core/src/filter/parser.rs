@@ -22,8 +22,10 @@ use super::FilterError;
 use super::ast::{
     DatasetField, ExperimentClause, ExperimentOrderBy, ExperimentOrderKey, ExperimentTimeAttribute,
     LoggedModelClause, LoggedModelOrderBy, LoggedModelOrderKey, ModelStringAttribute,
-    ModelTimeAttribute, NumOp, RunClause, RunOrderAttribute, RunOrderBy, RunOrderKey,
-    RunStringAttribute, RunTimeAttribute, StringOp, StringPredicate,
+    ModelTimeAttribute, ModelVersionClause, ModelVersionOrderBy, ModelVersionOrderKey, NumOp,
+    RegisteredModelClause, RegisteredModelOrderBy, RegisteredModelOrderKey, RunClause,
+    RunOrderAttribute, RunOrderBy, RunOrderKey, RunStringAttribute, RunTimeAttribute, StringOp,
+    StringPredicate, VersionStringAttribute,
 };
 use super::lexer::{Cursor, Quoted, is_name_char, is_name_start};
 
@@ -1165,6 +1167,158 @@ pub(crate) fn logged_model_order_field(
         }
     };
     Ok(LoggedModelOrderBy { key, ascending })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model registry: registered models and model versions
+// ---------------------------------------------------------------------------------------------
+
+/// Registry tags: no lists, no nulls (as MLflow).
+const REGISTRY_TAG_OPS: StringOps = StringOps {
+    like: true,
+    lists: false,
+    nulls: false,
+};
+
+/// Registry searches accept only attributes (no prefix, or `attribute.`) and `tag(s).`.
+fn registry_entity_is_tag(identifier: &Identifier, what: &str) -> Result<bool, FilterError> {
+    match identifier
+        .entity
+        .as_ref()
+        .map(|e| (e.text.as_str(), e.start))
+    {
+        None | Some(("attribute" | "attributes", _)) => Ok(false),
+        Some(("tag" | "tags", _)) => Ok(true),
+        Some((other, start)) => Err(error_at(
+            start,
+            format!("invalid entity type '{other}' for {what}: valid types are attribute, tags"),
+        )),
+    }
+}
+
+fn registered_model_clause(condition: Condition) -> Result<RegisteredModelClause, FilterError> {
+    let key = condition.identifier.key.text.clone();
+    if registry_entity_is_tag(&condition.identifier, "registered models")? {
+        let predicate = string_predicate(&condition, &format!("tag '{key}'"), REGISTRY_TAG_OPS)?;
+        return Ok(RegisteredModelClause::Tag { key, predicate });
+    }
+    match key.as_str() {
+        "name" => Ok(RegisteredModelClause::Name(string_predicate(
+            &condition,
+            "attribute 'name'",
+            ATTRIBUTE_OPS,
+        )?)),
+        other => Err(error_at(
+            condition.identifier.key.start,
+            format!(
+                "invalid attribute key '{other}': registered models can be filtered by name and tags"
+            ),
+        )),
+    }
+}
+
+pub(crate) fn registered_model_filter(
+    text: &str,
+) -> Result<Vec<RegisteredModelClause>, FilterError> {
+    parse_conjunction(text, registered_model_clause)
+}
+
+fn registered_model_order_clause(text: &str) -> Result<RegisteredModelOrderBy, FilterError> {
+    let (identifier, ascending) = parse_order_clause(text)?;
+    if registry_entity_is_tag(&identifier, "registered models")? {
+        let start = identifier.entity.as_ref().map_or(0, |e| e.start);
+        return Err(error_at(
+            start,
+            "registered models cannot be ordered by tags",
+        ));
+    }
+    let key = match identifier.key.text.as_str() {
+        "name" => RegisteredModelOrderKey::Name,
+        "creation_timestamp" => RegisteredModelOrderKey::CreationTimestamp,
+        "timestamp" | "last_updated_timestamp" => RegisteredModelOrderKey::LastUpdatedTimestamp,
+        other => {
+            return Err(error_at(
+                identifier.key.start,
+                format!(
+                    "invalid order_by key '{other}': valid keys are name, timestamp, \
+                     last_updated_timestamp, creation_timestamp"
+                ),
+            ));
+        }
+    };
+    Ok(RegisteredModelOrderBy { key, ascending })
+}
+
+pub(crate) fn registered_model_order_by(
+    clauses: &[String],
+) -> Result<Vec<RegisteredModelOrderBy>, FilterError> {
+    order_list(clauses, registered_model_order_clause, |entry| entry.key)
+}
+
+const VERSION_ATTRIBUTES: &str = "name, run_id, source_path, version_number";
+
+fn model_version_clause(condition: Condition) -> Result<ModelVersionClause, FilterError> {
+    let key = condition.identifier.key.text.clone();
+    if registry_entity_is_tag(&condition.identifier, "model versions")? {
+        let predicate = string_predicate(&condition, &format!("tag '{key}'"), REGISTRY_TAG_OPS)?;
+        return Ok(ModelVersionClause::Tag { key, predicate });
+    }
+    let subject = format!("attribute '{key}'");
+    let attribute = match key.as_str() {
+        "name" => VersionStringAttribute::Name,
+        "run_id" => VersionStringAttribute::RunId,
+        "source_path" => VersionStringAttribute::SourcePath,
+        "version_number" => {
+            let (op, value) = integer_value(&condition, &subject)?;
+            return Ok(ModelVersionClause::VersionNumber { op, value });
+        }
+        other => {
+            return Err(error_at(
+                condition.identifier.key.start,
+                format!(
+                    "invalid attribute key '{other}': valid keys are {VERSION_ATTRIBUTES} and tags"
+                ),
+            ));
+        }
+    };
+    Ok(ModelVersionClause::StringAttribute {
+        attribute,
+        predicate: string_predicate(&condition, &subject, ATTRIBUTE_OPS)?,
+    })
+}
+
+pub(crate) fn model_version_filter(text: &str) -> Result<Vec<ModelVersionClause>, FilterError> {
+    parse_conjunction(text, model_version_clause)
+}
+
+fn model_version_order_clause(text: &str) -> Result<ModelVersionOrderBy, FilterError> {
+    let (identifier, ascending) = parse_order_clause(text)?;
+    if registry_entity_is_tag(&identifier, "model versions")? {
+        let start = identifier.entity.as_ref().map_or(0, |e| e.start);
+        return Err(error_at(start, "model versions cannot be ordered by tags"));
+    }
+    let key = match identifier.key.text.as_str() {
+        "name" => ModelVersionOrderKey::Name,
+        "version_number" => ModelVersionOrderKey::VersionNumber,
+        "creation_timestamp" => ModelVersionOrderKey::CreationTimestamp,
+        "timestamp" | "last_updated_timestamp" => ModelVersionOrderKey::LastUpdatedTimestamp,
+        other => {
+            return Err(error_at(
+                identifier.key.start,
+                format!(
+                    "invalid order_by key '{other}': valid keys are name, version_number, \
+                     creation_timestamp, last_updated_timestamp"
+                ),
+            ));
+        }
+    };
+    Ok(ModelVersionOrderBy { key, ascending })
+}
+
+pub(crate) fn model_version_order_by(
+    clauses: &[String],
+) -> Result<Vec<ModelVersionOrderBy>, FilterError> {
+    order_list(clauses, model_version_order_clause, |entry| entry.key)
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //!
 //! - [`fields`]: request field extraction with proto-JSON leniency.
 //! - [`wire`]: response shapes and nested request messages.
-//! - one module per resource: [`experiments`], [`runs`], [`metrics`], [`models`], [`artifacts`].
+//! - one module per resource: [`experiments`], [`runs`], [`metrics`], [`models`], [`registry`]
+//!   (registered models and model versions), [`artifacts`].
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::AppState;
 
@@ -16,6 +17,7 @@ pub mod experiments;
 pub mod fields;
 pub mod metrics;
 pub mod models;
+pub mod registry;
 pub mod runs;
 pub mod wire;
 
@@ -69,15 +71,51 @@ fn tracking_routes() -> Router<AppState> {
                 .patch(models::finalize)
                 .delete(models::delete),
         )
-        .route(
-            "/logged-models/{model_id}/tags",
-            axum::routing::patch(models::set_tags),
-        )
+        .route("/logged-models/{model_id}/tags", patch(models::set_tags))
         .route(
             "/logged-models/{model_id}/tags/{key}",
             delete(models::delete_tag),
         )
         .route("/logged-models/{model_id}/params", post(models::log_params))
+        .route("/registered-models/create", post(registry::create_model))
+        .route("/registered-models/get", get(registry::get_model))
+        .route("/registered-models/rename", post(registry::rename_model))
+        .route("/registered-models/update", patch(registry::update_model))
+        .route("/registered-models/delete", delete(registry::delete_model))
+        .route("/registered-models/search", get(registry::search_models))
+        .route(
+            "/registered-models/get-latest-versions",
+            post(registry::latest_versions).get(registry::latest_versions),
+        )
+        .route("/registered-models/set-tag", post(registry::set_model_tag))
+        .route(
+            "/registered-models/delete-tag",
+            delete(registry::delete_model_tag),
+        )
+        .route(
+            "/registered-models/alias",
+            post(registry::set_alias)
+                .delete(registry::delete_alias)
+                .get(registry::get_by_alias),
+        )
+        .route("/model-versions/create", post(registry::create_version))
+        .route("/model-versions/get", get(registry::get_version))
+        .route("/model-versions/update", patch(registry::update_version))
+        .route(
+            "/model-versions/transition-stage",
+            post(registry::transition_stage),
+        )
+        .route("/model-versions/delete", delete(registry::delete_version))
+        .route("/model-versions/search", get(registry::search_versions))
+        .route(
+            "/model-versions/get-download-uri",
+            get(registry::download_uri),
+        )
+        .route("/model-versions/set-tag", post(registry::set_version_tag))
+        .route(
+            "/model-versions/delete-tag",
+            delete(registry::delete_version_tag),
+        )
         .route("/artifacts/list", get(artifacts::list_run))
         .route("/get-artifact", get(artifacts::get_run_artifact))
 }

@@ -9,6 +9,7 @@ use cairn_core::model::{
     Dataset, DatasetInput, Experiment, LoggedModel, Metric, ModelInput, ModelOutput, Param, Run,
     RunInfo, Tag,
 };
+use cairn_core::registry::{ModelVersion, RegisteredModel};
 use serde::{Serialize, Serializer};
 
 use super::fields::Fields;
@@ -315,6 +316,93 @@ pub fn logged_model(m: &LoggedModel) -> LoggedModelJson<'_> {
             params: params(&m.params),
             metrics: m.metrics.iter().map(|x| metric(x, None)).collect(),
         },
+    }
+}
+
+#[derive(Serialize)]
+pub struct AliasJson<'a> {
+    pub alias: &'a str,
+    /// A string in MLflow's proto.
+    pub version: String,
+}
+
+#[derive(Serialize)]
+pub struct RegisteredModelJson<'a> {
+    pub name: &'a str,
+    pub creation_timestamp: i64,
+    pub last_updated_timestamp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub latest_versions: Vec<ModelVersionJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<KeyValue<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<AliasJson<'a>>,
+}
+
+pub fn registered_model(m: &RegisteredModel) -> RegisteredModelJson<'_> {
+    RegisteredModelJson {
+        name: &m.name,
+        creation_timestamp: m.creation_timestamp,
+        last_updated_timestamp: m.last_updated_timestamp,
+        description: m.description.as_deref(),
+        latest_versions: m.latest_versions.iter().map(model_version).collect(),
+        tags: tags(&m.tags),
+        aliases: m
+            .aliases
+            .iter()
+            .map(|a| AliasJson {
+                alias: &a.alias,
+                version: a.version.to_string(),
+            })
+            .collect(),
+    }
+}
+
+#[derive(Serialize)]
+pub struct ModelVersionJson<'a> {
+    pub name: &'a str,
+    /// A string in MLflow's proto.
+    pub version: String,
+    pub creation_timestamp: i64,
+    pub last_updated_timestamp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<&'a str>,
+    pub current_stage: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    pub source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<&'a str>,
+    /// Versions are usable as soon as they are created.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<KeyValue<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_link: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<&'a str>,
+}
+
+pub fn model_version(v: &ModelVersion) -> ModelVersionJson<'_> {
+    ModelVersionJson {
+        name: &v.name,
+        version: v.version.to_string(),
+        creation_timestamp: v.creation_timestamp,
+        last_updated_timestamp: v.last_updated_timestamp,
+        user_id: v.user_id.as_deref(),
+        current_stage: v.current_stage.as_str(),
+        description: v.description.as_deref(),
+        source: &v.source,
+        run_id: v.run_id.as_deref(),
+        status: "READY",
+        tags: tags(&v.tags),
+        run_link: v.run_link.as_deref(),
+        aliases: v.aliases.iter().map(String::as_str).collect(),
+        model_id: v.model_id.as_deref(),
     }
 }
 

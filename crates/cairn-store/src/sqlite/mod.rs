@@ -13,7 +13,7 @@
 //! `runs` (run writes and loading), `search` (runs search compiled to SQL), `series` (the metric
 //! engine: raw segments, chunks, merged reads, downsampling), `compactor` (the background thread
 //! that folds raw segments into chunks), `metrics` (MLflow's history reads on top of `series`),
-//! `models` (logged models), `artifacts` (the artifact catalogue: manifests, blob rows, leases,
+//! `models` (logged models), `registry` (the model registry and its `RegistryStore` impl), `artifacts` (the artifact catalogue: manifests, blob rows, leases,
 //! uploads in parts), `token` (page tokens), `sql` (shared helpers).
 
 use std::path::{Path, PathBuf};
@@ -41,6 +41,7 @@ mod compactor;
 mod experiments;
 mod metrics;
 mod models;
+mod registry;
 mod retention;
 mod runs;
 pub mod schema;

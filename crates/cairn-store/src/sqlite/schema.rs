@@ -203,6 +203,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::Code(super::series::migrate_point_rows),
     // 4: the artifact catalogue: manifests, blob rows, leases, uploads in parts.
     Migration::Sql(ARTIFACT_TABLES),
+    // 5: the model registry: registered models, versions, their tags, aliases.
+    Migration::Sql(super::registry::TABLES),
 ];
 
 /// Metric series storage (see `series.rs`). Chunk summary columns mirror the chunk's blocks so a
