@@ -6,6 +6,7 @@
 //! - [`model`]: experiments, runs, params, tags, metrics, dataset and model inputs/outputs, logged models.
 //! - [`validation`]: key/value rules, size limits, truncation, and the exact error messages.
 //! - [`filter`]: lexer, parser and typed ASTs for `filter` strings and `order_by` clauses.
+//! - [`lineage`]: the lineage graph's nodes, edges and relations.
 //! - [`ids`]: generation and checking of run, experiment and logged-model identifiers.
 //! - [`registry`]: registered models, versions, stages and aliases, and their validation rules.
 //! - [`names`]: generated run names (`bold-owl-417` style) for runs created without a name.
@@ -19,6 +20,7 @@
 pub mod compare;
 pub mod filter;
 pub mod ids;
+pub mod lineage;
 pub mod model;
 pub mod names;
 pub mod registry;

@@ -29,13 +29,15 @@ use crate::live::{Hub, RunChange};
 
 pub mod artifacts;
 pub mod compare;
+pub mod lineage;
 pub mod registry;
 
 pub use artifacts::Artifacts;
+pub use lineage::{Graph, InputsDiff, Reported};
 pub use registry::{CreateVersion, SearchRegistry};
 
 /// The artifact scheme of MLflow's artifact proxy.
-pub const PROXY_SCHEME: &str = "mlflow-artifacts:";
+pub use cairn_core::lineage::PROXY_SCHEME;
 /// The tag that carries a run's name.
 pub const RUN_NAME_TAG: &str = "mlflow.runName";
 /// Largest number of runs `get-history-bulk-interval` accepts.
@@ -1176,16 +1178,7 @@ impl Tracking {
 
 /// The blob path behind an `mlflow-artifacts:` URI, if it is one.
 pub fn proxied_path(uri: &str) -> Option<ArtifactPath> {
-    let rest = uri.strip_prefix(PROXY_SCHEME)?;
-    // `mlflow-artifacts:/x`, `mlflow-artifacts:///x` and `mlflow-artifacts://host/x` all name `x`.
-    let rest = match rest.strip_prefix("//") {
-        Some(with_authority) => with_authority
-            .split_once('/')
-            .map(|(_, path)| path)
-            .unwrap_or(""),
-        None => rest.trim_start_matches('/'),
-    };
-    ArtifactPath::parse(rest.trim_end_matches('/')).ok()
+    ArtifactPath::parse(cairn_core::lineage::proxied_root(uri)?).ok()
 }
 
 fn check_experiment_id(experiment_id: &str) -> ApiResult<()> {

@@ -326,6 +326,12 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/uploads/{upload_id}/complete",
     "/api/v1/blobs/{digest}",
     "/api/v1/admin/gc",
+    "/api/v1/registered-models",
+    "/api/v1/registered-models/{name}",
+    "/api/v1/lineage",
+    "/api/v1/lineage/diff",
+    "/api/v1/runs/{run_id}/lineage",
+    "/api/v1/runs/{run_id}/fork",
 ];
 
 #[tokio::test]

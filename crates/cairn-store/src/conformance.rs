@@ -116,6 +116,7 @@ macro_rules! store_conformance_tests {
             registry_stages_and_latest_versions,
             registry_aliases,
             registry_search,
+            lineage_derived_and_recorded_edges,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {
@@ -132,9 +133,11 @@ macro_rules! store_conformance_tests {
 }
 
 mod artifacts;
+mod lineage;
 mod registry;
 mod series;
 pub use artifacts::*;
+pub use lineage::*;
 pub use registry::*;
 pub use series::*;
 

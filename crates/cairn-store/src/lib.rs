@@ -5,6 +5,7 @@
 //! - this file: the [`MetaStore`] and [`MetricStore`] traits and the request types they take.
 //! - [`artifacts`]: the [`ArtifactStore`] trait (manifests, blob rows, leases, uploads in parts).
 //! - [`registry`]: the [`RegistryStore`] trait (registered models, versions, tags, aliases).
+//! - [`lineage`]: the [`LineageStore`] trait (the lineage graph's edges, derived and recorded).
 //! - [`error`]: [`StoreError`] and its [`ErrorKind`].
 //! - [`sqlite`]: the embedded backend (WAL, one group-committing writer thread, a reader pool).
 //! - [`conformance`]: the behaviour every backend must show, as a macro that expands to tests.
@@ -30,6 +31,7 @@ use cairn_core::series::{Point, Summary};
 pub mod artifacts;
 pub mod conformance;
 pub mod error;
+pub mod lineage;
 pub mod registry;
 pub mod sqlite;
 
@@ -37,6 +39,7 @@ pub use artifacts::{
     ArtifactStore, BlobInfo, Garbage, Lease, Listed, ManifestEntry, Upload, UploadPart,
 };
 pub use error::{ErrorKind, StoreError};
+pub use lineage::LineageStore;
 pub use registry::{ModelVersionSearch, RegisteredModelSearch, RegistryStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -364,6 +367,6 @@ pub trait MetricStore: Send + Sync + 'static {
 }
 
 /// Everything a server needs from storage.
-pub trait Store: MetaStore + MetricStore + ArtifactStore + RegistryStore {}
+pub trait Store: MetaStore + MetricStore + ArtifactStore + RegistryStore + LineageStore {}
 
-impl<T: MetaStore + MetricStore + ArtifactStore + RegistryStore> Store for T {}
+impl<T: MetaStore + MetricStore + ArtifactStore + RegistryStore + LineageStore> Store for T {}

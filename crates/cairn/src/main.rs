@@ -26,6 +26,7 @@ mod export;
 mod gc;
 mod import;
 mod legacy;
+mod reproduce;
 mod storage;
 
 /// mimalloc: request handling allocates many small, short-lived objects (JSON values, rows);
@@ -66,6 +67,10 @@ enum Command {
     /// Bring a backup folder back as a new embedded install, checking it holds everything the
     /// backup recorded.
     Restore(backup::RestoreArgs),
+    /// Rebuild a run's code and environment from what the SDK recorded (git commit and diff,
+    /// Python packages, command, environment variables); with --run, run it again as a new run
+    /// linked to the original.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -124,6 +129,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => export::run(args),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
+        Command::Reproduce(args) => reproduce::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

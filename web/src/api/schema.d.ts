@@ -641,10 +641,213 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/registered-models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A page of registered models.
+         * @description Filtered and ordered as MLflow's `registered-models/search` (`name` with `= != LIKE
+         *     ILIKE IN`, `tags.<key>` with `= != LIKE ILIKE`; order by `name`, `timestamp`,
+         *     `last_updated_timestamp` or `creation_timestamp`, ties by name). Prompts are left out
+         *     unless the filter asks for them. Writes go through MLflow's registry routes.
+         */
+        get: operations["listRegisteredModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/registered-models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A registered model with every version, newest first. */
+        get: operations["getRegisteredModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The lineage graph around a node.
+         * @description Walks the graph breadth first from `node`, `depth` steps upstream, downstream or both
+         *     (each direction walked on its own, so "both" does not wander into siblings), and stops
+         *     adding nodes at `max_nodes` (then `truncated` is true).
+         *
+         *     Node ids are `<kind>:<key>`: `run:<run id>`, `dataset:<name>@<digest>` (a dataset
+         *     version, whatever experiment logged it), `model:<logged model id>`,
+         *     `model_version:<name>/<version>`, `artifact:blake3:<hex>` (a stored file, by content),
+         *     `commit:<git hash>`. Edges point downstream: `input` (a dataset, model or file a run
+         *     consumed), `output` (a model, file or dataset a run produced), `registered_as` (a logged
+         *     model, or a run, registered as a version), `parent_of` (nested runs), `forked_into`,
+         *     `reproduced_as`, `code_of` (the commit a run ran). Most edges come from what tracking
+         *     already records — dataset and model inputs, outputs, the `mlflow.parentRunId`,
+         *     `mlflow.source.git.commit`, `cairn.fork.from` and `cairn.reproduces` tags, the artifact
+         *     manifest, registry versions; the rest are recorded with
+         *     `POST /api/v1/runs/{run_id}/lineage`. A file one run stored and another used links the
+         *     two runs through the file's digest.
+         */
+        get: operations["getLineage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/lineage/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How two runs' direct inputs differ.
+         * @description The upstream neighbours of each run (datasets, models, files, commit, parent or source
+         *     run), split into those only `a` has, only `b` has, and both have.
+         */
+        get: operations["diffLineage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{run_id}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record what a run used and produced.
+         * @description For what tracking does not show by itself: a file of another run that this run read, a
+         *     dataset it wrote. Each item is a node id (`dataset:…`, `artifact:blake3:…`,
+         *     `model:…`) or `{"run_id", "path"}` naming a stored file, which is resolved to its digest
+         *     now. Recording an edge again changes nothing. At most 1,000 items per request. The run
+         *     must be active.
+         */
+        post: operations["recordLineage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{run_id}/fork": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Continue a run in a new run from one of its steps.
+         * @description The new run, in the same experiment, gets the source's params, tags (not its name) and
+         *     dataset inputs, every metric point at or before `step`, and the tags `cairn.fork.from`
+         *     (the source run's id) and `cairn.fork.step`; lineage shows a `forked_into` edge. With
+         *     `run_id` the call is idempotent like `PUT /api/v1/runs/{run_id}`: a fork of the same
+         *     source under that id is returned as it is (200); another run under that id is a 409.
+         */
+        post: operations["forkRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        LineageNode: {
+            /** @description `<kind>:<key>` */
+            id: string;
+            /** @enum {string} */
+            kind: "run" | "dataset" | "model" | "model_version" | "artifact" | "commit";
+            key: string;
+            /** @description A run's or model's name, a file's path, a dataset's name, … */
+            label: string;
+            experiment_id?: string;
+        };
+        LineageEdge: {
+            from: string;
+            to: string;
+            /** @enum {string} */
+            relation: "input" | "output" | "registered_as" | "parent_of" | "forked_into" | "reproduced_as" | "code_of";
+        };
+        ReportedNode: string | {
+            run_id: string;
+            /** @description A file path relative to the run's artifact root. */
+            path: string;
+        };
+        /** @description A registered model in the shape of MLflow's `registered-models/get`. */
+        RegisteredModel: {
+            name: string;
+            /** Format: int64 */
+            creation_timestamp: number;
+            /** Format: int64 */
+            last_updated_timestamp: number;
+            description?: string;
+            /** @description The highest version of each stage that has one. */
+            latest_versions?: components["schemas"]["ModelVersion"][];
+            tags?: components["schemas"]["KeyValue"][];
+            aliases?: {
+                alias: string;
+                version: string;
+            }[];
+        };
+        /** @description A model version in the shape of MLflow's `model-versions/get`. */
+        ModelVersion: {
+            name: string;
+            version: string;
+            /** Format: int64 */
+            creation_timestamp: number;
+            /** Format: int64 */
+            last_updated_timestamp: number;
+            user_id?: string;
+            /** @enum {string} */
+            current_stage: "None" | "Staging" | "Production" | "Archived";
+            description?: string;
+            source: string;
+            run_id?: string;
+            /** @constant */
+            status: "READY";
+            tags?: components["schemas"]["KeyValue"][];
+            run_link?: string;
+            aliases?: string[];
+            /** @description The logged model this version registers. */
+            model_id?: string;
+        };
         Experiment: {
             experiment_id: string;
             name: string;
@@ -2443,6 +2646,210 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+        };
+    };
+    listRegisteredModels: {
+        parameters: {
+            query?: {
+                filter?: string;
+                /** @description e.g. `name ASC` */
+                order_by?: string;
+                max_results?: number;
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        registered_models: components["schemas"]["RegisteredModel"][];
+                        next_page_token?: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+        };
+    };
+    getRegisteredModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model and its versions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        registered_model: components["schemas"]["RegisteredModel"];
+                        versions: components["schemas"]["ModelVersion"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getLineage: {
+        parameters: {
+            query: {
+                /** @description e.g. `run:0f3a…` */
+                node: string;
+                direction?: "upstream" | "downstream" | "both";
+                depth?: number;
+                max_nodes?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The nodes reached (the start node first is not guaranteed) and the edges between them. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        nodes: components["schemas"]["LineageNode"][];
+                        edges: components["schemas"]["LineageEdge"][];
+                        truncated: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    diffLineage: {
+        parameters: {
+            query: {
+                a: string;
+                b: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The split. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        only_a: components["schemas"]["LineageNode"][];
+                        only_b: components["schemas"]["LineageNode"][];
+                        common: components["schemas"]["LineageNode"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    recordLineage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    inputs?: components["schemas"]["ReportedNode"][];
+                    outputs?: components["schemas"]["ReportedNode"][];
+                };
+            };
+        };
+        responses: {
+            /** @description How many edges the request named. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        recorded: number;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    forkRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: int64 */
+                    step: number;
+                    /** @description The new run's id (made by the server when absent). */
+                    run_id?: string;
+                    /** @description Default: `<source name>-fork-<step>`. */
+                    run_name?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description That fork existed already; nothing was changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PutRunResponse"];
+                };
+            };
+            /** @description The fork was created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PutRunResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            /** @description The id is taken by a run that is not a fork of this source. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
 }

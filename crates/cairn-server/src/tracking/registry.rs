@@ -8,7 +8,10 @@
 //! `mlflow.pyfunc.load_model("models:/name@alias")` reads the files through the artifact proxy.
 
 use cairn_core::filter;
-use cairn_core::filter::ast::{ModelVersionClause, RegisteredModelClause};
+use cairn_core::filter::ast::{
+    ModelVersionClause, ModelVersionFilter, ModelVersionOrderBy, ModelVersionOrderKey,
+    RegisteredModelClause, StringOp, StringPredicate, VersionStringAttribute,
+};
 use cairn_core::model::{Page, Tag};
 use cairn_core::registry::{
     self, DEFAULT_RESULTS_MODEL_VERSIONS, DEFAULT_RESULTS_REGISTERED_MODELS,
@@ -558,6 +561,42 @@ impl Tracking {
             .store
             .delete_registered_model_alias(name, alias, now_ms())
             .await?)
+    }
+
+    /// A registered model and all its versions, newest first.
+    pub async fn registered_model_with_versions(
+        &self,
+        name: &str,
+    ) -> ApiResult<(RegisteredModel, Vec<ModelVersion>)> {
+        let model = self.get_registered_model(name).await?;
+        let mut versions = Vec::new();
+        let mut page_token = None;
+        loop {
+            let page = self
+                .store
+                .search_model_versions(ModelVersionSearch {
+                    filter: ModelVersionFilter {
+                        clauses: vec![ModelVersionClause::StringAttribute {
+                            attribute: VersionStringAttribute::Name,
+                            predicate: StringPredicate::Compare(StringOp::Eq, name.to_string()),
+                        }],
+                    },
+                    order_by: vec![ModelVersionOrderBy {
+                        key: ModelVersionOrderKey::VersionNumber,
+                        ascending: false,
+                    }],
+                    max_results: DEFAULT_RESULTS_MODEL_VERSIONS as usize,
+                    page_token,
+                    exclude_prompts: false,
+                })
+                .await?;
+            versions.extend(page.items);
+            match page.next_page_token {
+                Some(token) => page_token = Some(token),
+                None => break,
+            }
+        }
+        Ok((model, versions))
     }
 
     pub async fn model_version_by_alias(&self, name: &str, alias: &str) -> ApiResult<ModelVersion> {

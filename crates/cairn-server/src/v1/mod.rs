@@ -11,7 +11,10 @@
 //! - [`runs`]: idempotent creation of a run with a client-chosen id, reading and changing a run,
 //!   windows of a run search with the total count (tables).
 //! - [`models`]: idempotent creation of a logged model with a client-chosen id.
+//! - [`registry`]: registered models and their versions, for reading (writes use MLflow's routes).
 //! - [`metrics`]: ingest (columnar JSON, or the binary layout of [`ingest`]), full series, downsampled views (one run or many), summaries.
+//! - [`lineage`]: the lineage graph around a node, recording a run's inputs and outputs,
+//!   comparing two runs' inputs, forking a run.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
 //! - [`json`]: the columnar encoders and the lenient double decoder.
@@ -34,8 +37,10 @@ pub mod compare;
 pub mod experiments;
 pub mod ingest;
 pub mod json;
+pub mod lineage;
 pub mod metrics;
 pub mod models;
+pub mod registry;
 pub mod runs;
 pub mod stream;
 
@@ -119,6 +124,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/blobs/{digest}", get(artifacts::blob))
         .route("/api/v1/admin/gc", post(artifacts::gc))
+        .route("/api/v1/lineage", get(lineage::graph))
+        .route("/api/v1/lineage/diff", get(lineage::diff))
+        .route("/api/v1/runs/{run_id}/lineage", post(lineage::record))
+        .route("/api/v1/runs/{run_id}/fork", post(lineage::fork))
+        .route("/api/v1/registered-models", get(registry::list))
+        .route("/api/v1/registered-models/{name}", get(registry::get))
 }
 
 /// `GET /api/v1/openapi.yaml`.

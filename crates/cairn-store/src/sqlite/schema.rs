@@ -205,6 +205,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::Sql(ARTIFACT_TABLES),
     // 5: the model registry: registered models, versions, their tags, aliases.
     Migration::Sql(super::registry::TABLES),
+    // 6: recorded lineage edges, and the reverse indexes derived lineage reads.
+    Migration::Sql(super::lineage::TABLES),
 ];
 
 /// Metric series storage (see `series.rs`). Chunk summary columns mirror the chunk's blocks so a

@@ -109,6 +109,9 @@ def init(
     capture_environment: bool | None = None,
     mlflow_tags: Mapping[str, Any] | None = None,
     reinit: bool = False,
+    resume: str | None = None,
+    fork_from: str | None = None,
+    fork_step: int | None = None,
     _run_class: type[Run] = Run,
 ) -> Run:
     """Starts a run and makes it the current one (``cairn.log`` / ``cairn.finish``).
@@ -117,6 +120,12 @@ def init(
     local folder for ``cairn sync``; ``disabled`` checks calls and stores nothing. A current
     run is finished first when ``reinit`` is true; otherwise starting a second one while the
     first is active is an error.
+
+    ``resume="<run id>"`` continues a run that stopped (a crash, a preempted job): same run id,
+    back to RUNNING, steps continue after the last one logged. ``fork_from="<run id>"`` with
+    ``fork_step=N`` starts a new run that continues that run from step ``N``: it gets its params,
+    tags and every point up to ``N`` (the server copies them) and a link to it in lineage. Both
+    need ``mode="online"``.
     """
     from . import settings as settings_module
 
@@ -143,6 +152,9 @@ def init(
         notes=notes,
         group=group,
         mlflow_tags=mlflow_tags,
+        resume=resume,
+        fork_from=fork_from,
+        fork_step=fork_step,
     )
     _run_module.set_current(run)
     if settings.mode == "online":

@@ -93,6 +93,17 @@ class Deliverer:
                 self._send_json("POST", "/api/2.0/mlflow/runs/update", payload)
             elif op == "artifact":
                 self._artifact(header)
+            elif op == "lineage":
+                self._send(
+                    "POST",
+                    f"/api/v1/runs/{segment(header['run_id'])}/lineage",
+                    record.body,
+                    {"Content-Type": "application/json"},
+                )
+            elif op == "inputs":
+                payload = json.loads(record.body)
+                payload["run_id"] = header["run_id"]
+                self._send_json("POST", "/api/2.0/mlflow/runs/log-inputs", payload)
             else:
                 raise Rejected(f"unknown spool record kind {op!r}")
         except ServerError as e:

@@ -38,6 +38,9 @@ RUN_NAME_TAG = "mlflow.runName"
 NOTE_TAG = "mlflow.note.content"
 GROUP_TAG = "cairn.group"
 LABELS_TAG = "cairn.tags"
+#: Set by ``cairn reproduce`` in the environment of the command it re-runs: the original run.
+REPRODUCES_ENV = "CAIRN_REPRODUCES"
+REPRODUCES_TAG = "cairn.reproduces"
 SUMMARY_PREFIX = "summary."
 INIT_TIMEOUT = 5.0
 
@@ -185,9 +188,12 @@ class Run:
         notes: str | None = None,
         group: str | None = None,
         mlflow_tags: Mapping[str, Any] | None = None,
+        resume: str | None = None,
+        fork_from: str | None = None,
+        fork_step: int | None = None,
     ):
         self.settings = settings
-        self.id = uuid.uuid4().hex
+        self.id = resume or uuid.uuid4().hex
         self.name = name
         self.project = settings.project
         self.mode = settings.mode
@@ -232,6 +238,9 @@ class Run:
         for key, value in (mlflow_tags or {}).items():
             check_key(key, "tag")
             run_tags[key] = tag_value(key, value)
+        reproduces = os.environ.get(REPRODUCES_ENV)
+        if reproduces and not resume:
+            run_tags[REPRODUCES_TAG] = reproduces
         body: dict[str, Any] = {
             "start_time": self.start_time,
             "user_id": _user(),
@@ -244,12 +253,21 @@ class Run:
         params = self._params_of(dict(config or {}))
 
         online = self.mode == "online"
-        if online:
+        if (resume or fork_from) and not online:
+            self._discard()
+            raise UsageError("resume= and fork_from= need mode='online': the server holds the run to continue")
+        if resume:
+            self._continue(body)
+        elif fork_from:
+            self._fork(body, fork_from, fork_step, name)
+        elif online:
             self._create_now(body)
         self._writer = Writer(self.id, self.dir, settings, online=online)
         # Spooled even when the run was just created (the PUT is idempotent), so that the spool
         # alone can recreate the run wherever it is synced.
         self._writer.op({"op": "run", "run_id": self.id}, json.dumps(body).encode())
+        if resume:
+            self._writer.op({"op": "update", "run_id": self.id, "status": "RUNNING"})
         if config:
             self.config._data.update(config)
         self._send_params(params)
@@ -293,6 +311,60 @@ class Run:
         self.artifact_uri = info.get("artifact_uri")
         self.name = info.get("run_name", self.name)
         return True
+
+    def _continue(self, body: dict[str, Any]) -> None:
+        """Resumes this (existing) run: it goes back to RUNNING and steps continue after the
+        last one it logged."""
+        http = Http(self.settings.url, token=self.settings.token, timeout=INIT_TIMEOUT)
+        try:
+            run = http.call("GET", f"/api/v1/runs/{segment(self.id)}")["run"]
+            summaries = http.call("GET", f"/api/v1/runs/{segment(self.id)}/metrics").get("metrics", [])
+        except ApiError:
+            self._discard()
+            raise
+        finally:
+            http.close()
+        info = run.get("info", {})
+        if info.get("lifecycle_stage") == "deleted":
+            self._discard()
+            raise UsageError(f"Run {self.id} is deleted; restore it before resuming it")
+        self._adopt(info, body)
+        steps = [m.get("last_step", -1) for m in summaries if not str(m.get("key", "")).startswith("system/")]
+        self._step = max(steps, default=-1) + 1
+        # The PUT finds the run as it is; the update puts it back in progress.
+        body.pop("tags", None)
+
+    def _fork(self, body: dict[str, Any], source: str, step: int | None, name: str | None) -> None:
+        """Creates this run as a fork of ``source`` from ``step`` (its params, tags and points
+        up to the step), so steps continue at ``step + 1``."""
+        if step is None:
+            self._discard()
+            raise UsageError("fork_from= needs fork_step=: the last step of the source run to keep")
+        request: dict[str, Any] = {"step": int(step), "run_id": self.id}
+        if name:
+            request["run_name"] = name
+        http = Http(self.settings.url, token=self.settings.token, timeout=INIT_TIMEOUT)
+        try:
+            answer = http.call("POST", f"/api/v1/runs/{segment(source)}/fork", request)
+        except ApiError:
+            self._discard()
+            raise
+        finally:
+            http.close()
+        self._adopt(answer.get("run", {}).get("info", {}), body)
+        self._step = int(step) + 1
+
+    def _adopt(self, info: dict[str, Any], body: dict[str, Any]) -> None:
+        """Takes the experiment, artifact location and name of a run the server holds, and
+        points the spooled creation record at its experiment."""
+        self.experiment_id = info.get("experiment_id")
+        self.artifact_uri = info.get("artifact_uri")
+        self.name = info.get("run_name", self.name)
+        self.project = None
+        body.pop("experiment_name", None)
+        body.pop("run_name", None)
+        if self.experiment_id is not None:
+            body["experiment_id"] = self.experiment_id
 
     def _discard(self) -> None:
         if self._lock:
@@ -462,6 +534,47 @@ class Run:
             "path": artifact_path,
         }
         self._writer.op(header)
+
+    # ----- lineage -----
+
+    def use_artifact(self, run_id: str, path: str) -> None:
+        """Records that this run read the file ``path`` stored by run ``run_id`` (lineage: the
+        file, by content, becomes an input of this run)."""
+        self._lineage({"inputs": [{"run_id": run_id, "path": path}]})
+
+    def use_dataset(
+        self,
+        name: str,
+        digest: str,
+        *,
+        source: str = "",
+        source_type: str = "local",
+        context: str | None = None,
+    ) -> None:
+        """Records a dataset version this run consumed, as MLflow's ``log_input`` does (it
+        shows among the run's inputs and in lineage as ``dataset:<name>@<digest>``)."""
+        self._check_open()
+        dataset = {"name": name, "digest": digest, "source_type": source_type, "source": source or "{}"}
+        item: dict[str, Any] = {"dataset": dataset}
+        if context:
+            item["tags"] = [{"key": "mlflow.data.context", "value": context}]
+        self._op({"op": "inputs", "run_id": self.id}, {"datasets": [item]})
+
+    def log_dataset(self, name: str, digest: str) -> None:
+        """Records a dataset version this run produced (lineage: an output of this run)."""
+        self._lineage({"outputs": [f"dataset:{name}@{digest}"]})
+
+    def use_model(self, model_id: str) -> None:
+        """Records a logged model this run consumed (lineage: an input of this run)."""
+        self._lineage({"inputs": [f"model:{model_id}"]})
+
+    def _lineage(self, body: dict[str, Any]) -> None:
+        self._check_open()
+        self._op({"op": "lineage", "run_id": self.id}, body)
+
+    def _op(self, header: dict[str, Any], body: dict[str, Any]) -> None:
+        if self._writer is not None:
+            self._writer.op(header, json.dumps(body).encode())
 
     # ----- environment -----
 
