@@ -8,6 +8,8 @@ made (experiment and run ids, the expected values the tests assert on).
   exactly STEPS steps (loss ends at FINAL_LOSS[i]). `sweep-0` has a PNG and a text artifact.
 - Experiment `e2e-live`: one RUNNING run `live-run` with LIVE_STEPS points of `loss`, that the
   live test extends.
+- Experiment `e2e-models`: a run `trainer` that used the dataset `train` and produced a logged
+  model, registered twice as `e2e-model` (v1, v2; alias `champion` → v2, v1 in Production).
 """
 
 import json
@@ -21,7 +23,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag  # noqa: E402
 
 STEPS = 100
 LIVE_STEPS = 10
@@ -89,6 +91,22 @@ def seed_live(client: MlflowClient) -> dict:
     return {"experiment_id": exp, "run_id": run.info.run_id}
 
 
+def seed_models(client: MlflowClient) -> dict:
+    exp = client.create_experiment("e2e-models")
+    run = client.create_run(exp, run_name="trainer")
+    rid = run.info.run_id
+    dataset = Dataset(name="train", digest="d41d8cd9", source_type="local", source='{"uri": "train.csv"}')
+    client.log_inputs(rid, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])])
+    model = client.create_logged_model(exp, name="classifier", source_run_id=rid)
+    client.set_terminated(rid, "FINISHED")
+    client.create_registered_model("e2e-model", description="Seeded by web/e2e/seed.py.")
+    for _ in range(2):
+        client.create_model_version("e2e-model", f"models:/{model.model_id}", run_id=rid, model_id=model.model_id)
+    client.set_registered_model_alias("e2e-model", "champion", "2")
+    client.transition_model_version_stage("e2e-model", "1", "Production")
+    return {"experiment_id": exp, "run_id": rid, "model_id": model.model_id, "name": "e2e-model", "dataset": "train@d41d8cd9"}
+
+
 def main() -> None:
     client = MlflowClient()
     out = {
@@ -98,6 +116,7 @@ def main() -> None:
         "text": {"path": "notes/readme.txt"},
         "sweep": seed_sweep(client),
         "live": seed_live(client),
+        "models": seed_models(client),
     }
     sys.stdout.write(json.dumps(out) + "\n")
 

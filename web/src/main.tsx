@@ -16,6 +16,9 @@ import { warmSeriesWorker } from "./charts/offthread";
 
 const RunPage = lazy(() => import("./views/run").then((m) => ({ default: m.RunPage })));
 const ComparePage = lazy(() => import("./views/compare").then((m) => ({ default: m.ComparePage })));
+const ModelsPage = lazy(() => import("./views/models").then((m) => ({ default: m.ModelsPage })));
+const ModelPage = lazy(() => import("./views/models").then((m) => ({ default: m.ModelPage })));
+const LineagePage = lazy(() => import("./views/models").then((m) => ({ default: m.LineagePage })));
 
 function App() {
   const { pathname } = useLocation();
@@ -35,6 +38,15 @@ function App() {
     case "compare":
       page = <ComparePage />;
       break;
+    case "models":
+      page = <ModelsPage />;
+      break;
+    case "model":
+      page = <ModelPage name={route.name} />;
+      break;
+    case "lineage":
+      page = <LineagePage />;
+      break;
     default:
       page = (
         <div class="page">
@@ -53,6 +65,7 @@ function App() {
         </Link>
         <nav>
           <Link href="/">Experiments</Link>
+          <Link href="/models">Models</Link>
         </nav>
         <span class="spacer" />
         <button

@@ -2,7 +2,9 @@
  * Path routing with the view's state in the query string, so that a link reproduces the view.
  *
  * Routes: `/` experiments, `/experiments/:id` runs table, `/runs/:id` run page,
- * `/compare?runs=a,b` compare view. The server answers these paths with index.html.
+ * `/compare?runs=a,b` compare view, `/models` registered models, `/models/:name` one model and
+ * its versions, `/lineage?node=kind:key` the lineage graph around a node. The server answers
+ * these paths with index.html.
  */
 import { useEffect, useState } from "preact/hooks";
 
@@ -11,6 +13,9 @@ export type Route =
   | { page: "experiment"; experimentId: string }
   | { page: "run"; runId: string }
   | { page: "compare" }
+  | { page: "models" }
+  | { page: "model"; name: string }
+  | { page: "lineage" }
   | { page: "not-found"; path: string };
 
 export function parseRoute(pathname: string): Route {
@@ -20,6 +25,9 @@ export function parseRoute(pathname: string): Route {
   if (parts[0] === "experiments" && parts.length === 2) return { page: "experiment", experimentId: parts[1] };
   if (parts[0] === "runs" && parts.length === 2) return { page: "run", runId: parts[1] };
   if (parts[0] === "compare" && parts.length === 1) return { page: "compare" };
+  if (parts[0] === "models" && parts.length === 1) return { page: "models" };
+  if (parts[0] === "models" && parts.length === 2) return { page: "model", name: parts[1] };
+  if (parts[0] === "lineage" && parts.length === 1) return { page: "lineage" };
   return { page: "not-found", path: pathname };
 }
 

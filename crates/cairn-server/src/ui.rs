@@ -2,7 +2,7 @@
 //!
 //! - Hashed files under `/assets/` are immutable and cached for a year; everything else is
 //!   revalidated.
-//! - The UI's own paths (`/`, `/experiments…`, `/runs/…`, `/compare`) answer `index.html`, so a
+//! - The UI's own paths (`/`, `/experiments…`, `/runs/…`, `/compare`, `/models…`, `/lineage`) answer `index.html`, so a
 //!   link to any view loads directly.
 //! - A gzip copy made at build time is sent to clients that accept it.
 //! - Without a built UI, those paths answer a page that says how to build it; the APIs work
@@ -40,6 +40,9 @@ pub fn is_ui_route(path: &str) -> bool {
         || path == "/experiments"
         || path.starts_with("/experiments/")
         || path.starts_with("/runs/")
+        || path == "/models"
+        || path.starts_with("/models/")
+        || path == "/lineage"
 }
 
 /// Whether the binary carries a built UI.
@@ -182,6 +185,9 @@ mod tests {
             "/experiments/3",
             "/runs/abc",
             "/compare",
+            "/models",
+            "/models/fraud",
+            "/lineage",
         ] {
             assert_eq!(target(path), Some("/index.html"), "{path}");
         }

@@ -33,6 +33,13 @@ export type RunMetrics =
   paths["/api/v1/runs/{run_id}/metrics"]["get"]["responses"]["200"]["content"]["application/json"];
 export type ArtifactList =
   paths["/api/v1/runs/{run_id}/artifacts"]["get"]["responses"]["200"]["content"]["application/json"];
+export type RegisteredModel = Schemas["RegisteredModel"];
+export type ModelVersion = Schemas["ModelVersion"];
+export type LineageNode = Schemas["LineageNode"];
+export type LineageEdge = Schemas["LineageEdge"];
+export type LineageGraph =
+  paths["/api/v1/lineage"]["get"]["responses"]["200"]["content"]["application/json"];
+export type LineageDirection = "upstream" | "downstream" | "both";
 export type View = "active_only" | "deleted_only" | "all";
 
 /** An error answer of the API: its HTTP status, MLflow error code and message. */
@@ -151,6 +158,32 @@ export const api = {
       undefined,
       signal,
     );
+  },
+  registeredModels(
+    params: { filter?: string; order_by?: string; max_results?: number; page_token?: string },
+    signal?: AbortSignal,
+  ) {
+    return call<{ registered_models: RegisteredModel[]; next_page_token?: string }>(
+      "GET",
+      "/api/v1/registered-models" + query(params),
+      undefined,
+      signal,
+    );
+  },
+  registeredModel(name: string, signal?: AbortSignal) {
+    return call<{ registered_model: RegisteredModel; versions: ModelVersion[] }>(
+      "GET",
+      `/api/v1/registered-models/${enc(name)}`,
+      undefined,
+      signal,
+    );
+  },
+  lineage(
+    node: string,
+    params: { direction?: LineageDirection; depth?: number; max_nodes?: number },
+    signal?: AbortSignal,
+  ) {
+    return call<LineageGraph>("GET", "/api/v1/lineage" + query({ node, ...params }), undefined, signal);
   },
   /** The URL of a run's file (GET it; `Range` works). */
   fileUrl(runId: string, path: string): string {

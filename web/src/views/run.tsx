@@ -1,6 +1,6 @@
 // The run page (`/runs/:id`): a header (experiment breadcrumb, name with rename, status, delete
-// or restore) over tabs kept in the URL (`?tab=`): overview, charts, artifacts, environment and
-// inputs. The page follows the run on the live stream: status changes reload the run, new
+// or restore) over tabs kept in the URL (`?tab=`): overview, charts, artifacts, environment,
+// inputs and lineage. The page follows the run on the live stream: status changes reload the run, new
 // points refresh the metric statistics (at most every few seconds).
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, ApiError, type Run, type RunPatch } from "../api/client";
@@ -12,6 +12,7 @@ import { ArtifactsTab } from "./run/Artifacts";
 import { EnvironmentTab } from "./run/Environment";
 import { useAsync } from "./run/hooks";
 import { InputsTab } from "./run/Inputs";
+import { LineageView } from "./lineage/LineageView";
 import { Overview } from "./run/Overview";
 import "./run/run.css";
 
@@ -21,6 +22,7 @@ const TABS = [
   ["artifacts", "Artifacts"],
   ["environment", "Environment"],
   ["inputs", "Inputs"],
+  ["lineage", "Lineage"],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -108,6 +110,7 @@ export function RunPage(props: { runId: string }) {
       {tab === "artifacts" && <ArtifactsTab runId={runId} running={running} />}
       {tab === "environment" && <EnvironmentTab run={r} tags={tags} />}
       {tab === "inputs" && <InputsTab run={r} />}
+      {tab === "lineage" && <LineageView node={`run:${runId}`} />}
     </div>
   );
 }
