@@ -51,6 +51,11 @@ def test_registered_version_traces_back_to_its_data(ctx):
     # Downstream from the data: every run that used this version of it, and what they made.
     nodes, edges = _lineage(ctx.url, data, direction="downstream", depth=3)
     assert {f"run:{child.info.run_id}", f"model:{info.model_id}", f"model_version:{name}/1"} <= set(nodes)
+    # Only runs and data: the walk does not step onto models or files.
+    nodes, _ = _lineage(ctx.url, data, direction="downstream", depth=3, kinds="run,dataset")
+    assert set(nodes) == {data, f"run:{child.info.run_id}"}
+    bad = requests.get(f"{ctx.url}/api/v1/lineage", params={"node": data, "kinds": "run,bogus"}, timeout=30)
+    assert bad.status_code == 400 and "bogus" in bad.json()["message"]
     # The model's files hang off the model; a depth of 1 stops before them.
     nodes, _ = _lineage(ctx.url, f"run:{child.info.run_id}", direction="downstream", depth=1)
     assert not any(n.startswith("artifact:") for n in nodes)

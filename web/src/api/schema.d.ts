@@ -2713,6 +2713,8 @@ export interface operations {
                 direction?: "upstream" | "downstream" | "both";
                 depth?: number;
                 max_nodes?: number;
+                /** @description Comma-separated node kinds the walk may step onto (e.g. `run,dataset`: runs and the data between them); all when absent. */
+                kinds?: string;
             };
             header?: never;
             path?: never;

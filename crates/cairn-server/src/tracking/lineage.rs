@@ -14,8 +14,8 @@ use cairn_store::SeriesPoints;
 use super::{CreateRun, EnsuredRun, RUN_NAME_TAG, RunExperiment, Tracking, now_ms, proxied_path};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
-/// Edges read per node, kind of relation and direction in one step of a walk.
-const EDGES_PER_NODE: usize = 200;
+/// Edges read per node and kind of relation when comparing two runs' inputs.
+const EDGES_PER_NODE: usize = MAX_LINEAGE_NODES;
 
 /// A piece of the lineage graph.
 #[derive(Debug, Clone, Default)]
@@ -58,13 +58,15 @@ impl Tracking {
     }
 
     /// The graph around `node`: breadth first, up to `depth` steps upstream, downstream or both
-    /// (each walked on its own, so "both" does not wander into siblings), at most `max_nodes`.
+    /// (each walked on its own, so "both" does not wander into siblings), at most `max_nodes`,
+    /// stepping only onto nodes of `kinds` when given (the start node is always there).
     pub async fn lineage(
         &self,
         node: &str,
         direction: Direction,
         depth: usize,
         max_nodes: usize,
+        kinds: &[NodeKind],
     ) -> ApiResult<Graph> {
         let start = Node::parse(node)?;
         if !(1..=MAX_LINEAGE_DEPTH).contains(&depth) {
@@ -92,9 +94,11 @@ impl Tracking {
                 if frontier.is_empty() {
                     break;
                 }
+                // One more edge per query than nodes may be shown: a node with more neighbours
+                // than that fills the graph and marks it truncated, never silently.
                 let step = self
                     .store
-                    .lineage_edges(frontier.clone(), *walk, EDGES_PER_NODE)
+                    .lineage_edges(frontier.clone(), *walk, max_nodes + 1)
                     .await?;
                 let mut next = Vec::new();
                 for edge in step {
@@ -102,6 +106,9 @@ impl Tracking {
                         Direction::Upstream => &edge.from,
                         _ => &edge.to,
                     };
+                    if !kinds.is_empty() && !kinds.contains(&far.kind) {
+                        continue;
+                    }
                     if !seen.contains(far) {
                         if seen.len() >= max_nodes {
                             truncated = true;

@@ -1,7 +1,7 @@
 //! Lineage routes of the native API.
 //!
-//! - `GET /api/v1/lineage?node=run:<id>&direction=both&depth=3&max_nodes=500` — the graph around
-//!   a node: `{"nodes": [{"id", "kind", "key", "label", "experiment_id"?}], "edges": [{"from",
+//! - `GET /api/v1/lineage?node=run:<id>&direction=both&depth=3&max_nodes=500&kinds=run,dataset`
+//!   — the graph around a node (stepping only onto the listed kinds, when given): `{"nodes": [{"id", "kind", "key", "label", "experiment_id"?}], "edges": [{"from",
 //!   "to", "relation"}], "truncated": bool}`. Node ids are `kind:key` (`run:…`,
 //!   `dataset:name@digest`, `model:m-…`, `model_version:name/3`, `artifact:blake3:…`,
 //!   `commit:…`); edges point downstream.
@@ -22,7 +22,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cairn_core::lineage::{Direction, Edge, NodeInfo};
+use cairn_core::lineage::{Direction, Edge, NodeInfo, NodeKind};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -42,6 +42,7 @@ pub struct LineageQuery {
     direction: Option<String>,
     depth: Option<usize>,
     max_nodes: Option<usize>,
+    kinds: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +93,22 @@ pub async fn graph(
             ))
         })?,
     };
+    let kinds = params
+        .kinds
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|kind| !kind.is_empty())
+        .map(|kind| {
+            NodeKind::parse(kind).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "Invalid node kind '{kind}' in kinds: expected run, dataset, model, \
+                     model_version, artifact or commit"
+                ))
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
     let graph = state
         .tracking
         .lineage(
@@ -99,6 +116,7 @@ pub async fn graph(
             direction,
             params.depth.unwrap_or(DEFAULT_DEPTH),
             params.max_nodes.unwrap_or(DEFAULT_MAX_NODES),
+            &kinds,
         )
         .await?;
     let edges: Vec<_> = graph.edges.iter().map(edge).collect();
