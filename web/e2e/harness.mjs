@@ -34,10 +34,14 @@ const CHROMIUM_ARGS = [
 ];
 const execFileP = promisify(execFile);
 
-/** Starts `cairn server --port 0` on a fresh data folder; resolves once it printed its URL. */
-export async function startServer() {
+/**
+ * Starts `cairn server --port 0` on a fresh data folder (with `extraArgs`, after `prepare(data)`
+ * ran on the folder); resolves once it printed its URL.
+ */
+export async function startServer({ extraArgs = [], prepare } = {}) {
   const data = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
-  const proc = spawn(CAIRN_BIN, ["server", "--port", "0", "--data", data, "--log", "warn"], {
+  if (prepare) await prepare(data);
+  const proc = spawn(CAIRN_BIN, ["server", "--port", "0", "--data", data, "--log", "warn", ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let log = "";
@@ -55,6 +59,7 @@ export async function startServer() {
   });
   return {
     url,
+    data,
     log: () => log,
     async stop() {
       if (proc.exitCode === null) {
@@ -65,6 +70,19 @@ export async function startServer() {
       rmSync(data, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs `cairn ARGS…` (e.g. `user create`), feeding `input` on standard input. */
+export async function cairnCli(args, input) {
+  return new Promise((ok, fail) => {
+    const proc = spawn(CAIRN_BIN, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    proc.stdout.on("data", (chunk) => (out += chunk));
+    proc.stderr.on("data", (chunk) => (err += chunk));
+    proc.once("exit", (code) => (code === 0 ? ok(out.trim()) : fail(new Error(`cairn ${args.join(" ")}: ${err}`))));
+    proc.stdin.end(input ?? "");
+  });
 }
 
 /** Runs a Python script with MLFLOW_TRACKING_URI set to `url`; returns its stdout's JSON. */

@@ -4,7 +4,9 @@
  */
 import { render } from "preact";
 import { lazy, Suspense } from "preact/compat";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+import { api, onUnauthenticated, setCsrfToken, type SessionState } from "./api/client";
+import { LoginPage } from "./views/login";
 import "./style.css";
 import { Link, Loading } from "./components/common";
 import { parseRoute, useLocation } from "./router";
@@ -20,10 +22,37 @@ const ModelsPage = lazy(() => import("./views/models").then((m) => ({ default: m
 const ModelPage = lazy(() => import("./views/models").then((m) => ({ default: m.ModelPage })));
 const LineagePage = lazy(() => import("./views/models").then((m) => ({ default: m.LineagePage })));
 
+/** Whether the server wants credentials and who is signed in; `null` until known. */
+function useSession(): [SessionState | null, (s: SessionState) => void] {
+  const [session, setSession] = useState<SessionState | null>(null);
+  useEffect(() => {
+    api
+      .session()
+      .then((s) => {
+        setCsrfToken(s.csrf_token);
+        setSession(s);
+      })
+      // An older server without the route: no authentication.
+      .catch(() => setSession({ auth_enabled: false, user: null, csrf_token: null }));
+    return onUnauthenticated(() => setSession((s) => (s ? { ...s, user: null, csrf_token: null } : s)));
+  }, []);
+  return [session, setSession];
+}
+
 function App() {
   const { pathname } = useLocation();
   const route = parseRoute(pathname);
   const [theme, setTheme] = useState(currentTheme());
+  const [session, setSession] = useSession();
+  if (session === null) return <Loading />;
+  if (session.auth_enabled && !session.user) {
+    return <LoginPage onSignedIn={(user) => setSession({ ...session, user })} />;
+  }
+  const signOut = () =>
+    api.signOut().finally(() => {
+      setCsrfToken(null);
+      setSession({ ...session, user: null, csrf_token: null });
+    });
   let page;
   switch (route.page) {
     case "experiments":
@@ -68,6 +97,16 @@ function App() {
           <Link href="/models">Models</Link>
         </nav>
         <span class="spacer" />
+        {session.user && (
+          <>
+            <span class="user" data-testid="signed-in-as">
+              {session.user.username}
+            </span>
+            <button class="ghost" onClick={signOut}>
+              Sign out
+            </button>
+          </>
+        )}
         <button
           class="ghost"
           title="Toggle light/dark theme"

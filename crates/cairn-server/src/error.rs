@@ -22,6 +22,10 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     RequestLimitExceeded,
     InternalError,
+    /// No valid credentials (401).
+    Unauthenticated,
+    /// Valid credentials that may not do this (403).
+    PermissionDenied,
 }
 
 impl ErrorCode {
@@ -36,6 +40,8 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
             ErrorCode::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
         }
     }
 
@@ -49,6 +55,8 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::RequestLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -58,6 +66,8 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds a refused caller should wait (`Retry-After` of a 429; 1 when absent).
+    pub retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -67,6 +77,7 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -158,7 +169,14 @@ impl IntoResponse for ApiError {
         if self.code == ErrorCode::RequestLimitExceeded {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
+                axum::http::HeaderValue::from(self.retry_after.unwrap_or(1)),
+            );
+        }
+        if self.code == ErrorCode::Unauthenticated {
+            // Bearer, not Basic: a browser would otherwise pop up its own password dialog.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"cairn\""),
             );
         }
         response

@@ -9,6 +9,7 @@
 //! - [`live`]: the in-process bus that fans committed changes out to live-stream subscribers.
 //! - [`v1`]: the native API (metric ingest, series views, summaries) for the SDK and the UI.
 //! - [`ui`]: the embedded web UI (built from `web/`) and its routes.
+//! - [`auth`]: authentication (tokens, passwords, browser sessions) in front of every API route.
 //! - [`download`]: serving stored files (ranges, ETags, safe headers) for every surface.
 //! - [`error`]: [`error::ApiError`], the one place errors become status codes and JSON bodies.
 //! - [`telemetry`]: `GET /metrics` (Prometheus) and `GET /ready`, and the middleware that times
@@ -30,6 +31,7 @@ use cairn_store::Store;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+pub mod auth;
 pub mod download;
 pub mod error;
 pub mod live;
@@ -52,6 +54,8 @@ pub const MLFLOW_API_VERSION: &str = "3.3.0";
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub tracking: Tracking,
+    /// Who may call: off (the default on loopback) or tokens, passwords and sessions.
+    pub auth: auth::Auth,
     /// Where the UI's files come from: embedded (default) or a folder.
     pub web_dir: ui::WebDir,
 }
@@ -59,9 +63,16 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
         AppState {
+            auth: auth::Auth::new(Arc::clone(&store), false),
             tracking: Tracking::new(store, blobs),
             web_dir: ui::WebDir::default(),
         }
+    }
+
+    /// Turns authentication on (or off).
+    pub fn with_auth(mut self, enabled: bool, store: Arc<dyn Store>) -> Self {
+        self.auth = auth::Auth::new(store, enabled);
+        self
     }
 
     /// Serve the UI from this folder (a `web/dist`) instead of the embedded files.
@@ -84,6 +95,10 @@ pub fn router(state: AppState) -> Router {
         .merge(v1::routes())
         .fallback(ui::serve)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::track,

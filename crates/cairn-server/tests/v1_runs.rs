@@ -332,6 +332,9 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/lineage/diff",
     "/api/v1/runs/{run_id}/lineage",
     "/api/v1/runs/{run_id}/fork",
+    "/api/v1/session",
+    "/api/v1/tokens",
+    "/api/v1/tokens/{token_id}",
 ];
 
 #[tokio::test]

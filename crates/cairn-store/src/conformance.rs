@@ -117,6 +117,7 @@ macro_rules! store_conformance_tests {
             registry_aliases,
             registry_search,
             lineage_derived_and_recorded_edges,
+            auth_users_tokens_and_sessions,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {
@@ -133,10 +134,12 @@ macro_rules! store_conformance_tests {
 }
 
 mod artifacts;
+mod auth;
 mod lineage;
 mod registry;
 mod series;
 pub use artifacts::*;
+pub use auth::*;
 pub use lineage::*;
 pub use registry::*;
 pub use series::*;

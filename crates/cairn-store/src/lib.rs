@@ -5,6 +5,7 @@
 //! - this file: the [`MetaStore`] and [`MetricStore`] traits and the request types they take.
 //! - [`artifacts`]: the [`ArtifactStore`] trait (manifests, blob rows, leases, uploads in parts).
 //! - [`registry`]: the [`RegistryStore`] trait (registered models, versions, tags, aliases).
+//! - [`auth`]: the [`AuthStore`] trait (users, API tokens, browser sessions).
 //! - [`lineage`]: the [`LineageStore`] trait (the lineage graph's edges, derived and recorded).
 //! - [`error`]: [`StoreError`] and its [`ErrorKind`].
 //! - [`sqlite`]: the embedded backend (WAL, one group-committing writer thread, a reader pool).
@@ -29,6 +30,7 @@ use cairn_core::series::buckets::{Bucket, Grid};
 use cairn_core::series::{Point, Summary};
 
 pub mod artifacts;
+pub mod auth;
 pub mod conformance;
 pub mod error;
 pub mod lineage;
@@ -38,6 +40,7 @@ pub mod sqlite;
 pub use artifacts::{
     ArtifactStore, BlobInfo, Garbage, Lease, Listed, ManifestEntry, Upload, UploadPart,
 };
+pub use auth::{AuthStore, NewToken, NewUser};
 pub use error::{ErrorKind, StoreError};
 pub use lineage::LineageStore;
 pub use registry::{ModelVersionSearch, RegisteredModelSearch, RegistryStore};
@@ -367,6 +370,12 @@ pub trait MetricStore: Send + Sync + 'static {
 }
 
 /// Everything a server needs from storage.
-pub trait Store: MetaStore + MetricStore + ArtifactStore + RegistryStore + LineageStore {}
+pub trait Store:
+    MetaStore + MetricStore + ArtifactStore + RegistryStore + LineageStore + AuthStore
+{
+}
 
-impl<T: MetaStore + MetricStore + ArtifactStore + RegistryStore + LineageStore> Store for T {}
+impl<T: MetaStore + MetricStore + ArtifactStore + RegistryStore + LineageStore + AuthStore> Store
+    for T
+{
+}

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub web_dir: Option<PathBuf>,
     pub log: Option<String>,
     pub log_format: Option<String>,
+    pub auth: Option<bool>,
+    pub insecure: Option<bool>,
 }
 
 pub fn load(path: &Path) -> anyhow::Result<ServerConfig> {

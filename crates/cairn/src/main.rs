@@ -28,6 +28,7 @@ mod import;
 mod legacy;
 mod reproduce;
 mod storage;
+mod users;
 
 /// mimalloc: request handling allocates many small, short-lived objects (JSON values, rows);
 /// measured faster than the system allocator on search and batch ingest (see bench/).
@@ -71,6 +72,11 @@ enum Command {
     /// Python packages, command, environment variables); with --run, run it again as a new run
     /// linked to the original.
     Reproduce(reproduce::ReproduceArgs),
+    /// Manage accounts (used when the server runs with --auth): create, list, disable, enable,
+    /// reset-password.
+    User(users::UserArgs),
+    /// Make API tokens for users (used as CAIRN_TOKEN or MLFLOW_TRACKING_TOKEN).
+    Token(users::TokenArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -104,6 +110,14 @@ struct ServerArgs {
     /// collectors.
     #[arg(long, env = "CAIRN_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Require credentials (API tokens, passwords, browser sign-in) on every API route. On by
+    /// itself when --host is not a loopback address, unless --insecure.
+    #[arg(long, env = "CAIRN_AUTH")]
+    auth: bool,
+    /// Serve a non-loopback address without authentication (anyone who reaches the port can read
+    /// and change everything).
+    #[arg(long, env = "CAIRN_INSECURE")]
+    insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -130,6 +144,8 @@ fn main() -> std::process::ExitCode {
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::Reproduce(args) => reproduce::run(args),
+        Command::User(args) => users::user(args),
+        Command::Token(args) => users::token(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -165,6 +181,12 @@ fn with_config(mut args: ServerArgs, matches: &clap::ArgMatches) -> anyhow::Resu
     }
     if let Some(log) = file.log.filter(|_| unset("log")) {
         args.log = log;
+    }
+    if let Some(auth) = file.auth.filter(|_| unset("auth")) {
+        args.auth = auth;
+    }
+    if let Some(insecure) = file.insecure.filter(|_| unset("insecure")) {
+        args.insecure = insecure;
     }
     if let Some(format) = file.log_format.filter(|_| unset("log_format")) {
         args.log_format =
@@ -210,8 +232,31 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         if args.web_dir.is_none() && !cairn_server::ui::embedded() {
             tracing::warn!("this build has no web UI; `./scripts/run` builds it");
         }
-        let state =
-            cairn_server::AppState::new(Arc::new(store), blobs).with_web_dir(args.web_dir.clone());
+        let store: Arc<dyn cairn_store::Store> = Arc::new(store);
+        let loopback = match args.host.as_str() {
+            "localhost" => true,
+            host => host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()),
+        };
+        let auth = args.auth || (!loopback && !args.insecure);
+        if auth {
+            let users = store.list_users().await.context("cannot read the users")?;
+            tracing::info!(users = users.len(), "authentication on");
+            if users.is_empty() {
+                tracing::warn!(
+                    "authentication is on and there are no users yet: create the first admin with \
+                     `cairn user create NAME --admin --data {}`",
+                    args.data.display()
+                );
+            }
+        } else if !loopback {
+            tracing::warn!("serving {} without authentication (--insecure)", args.host);
+        }
+        let state = cairn_server::AppState::new(Arc::clone(&store), blobs)
+            .with_web_dir(args.web_dir.clone())
+            .with_auth(auth, store);
         legacy::import(&state, &args.data.join("artifacts"))
             .await
             .context("cannot import artifacts of the old folder layout")?;

@@ -67,14 +67,35 @@ export async function apiError(response: Response): Promise<ApiError> {
   return new ApiError(response.status, code, message);
 }
 
+/** The signed-in session's CSRF token, echoed on writes (authentication on, browser signed in). */
+let csrfToken: string | null = null;
+const unauthenticatedListeners = new Set<() => void>();
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+/** Calls `listener` whenever the server answers 401 (the session ended or was never started). */
+export function onUnauthenticated(listener: () => void): () => void {
+  unauthenticatedListeners.add(listener);
+  return () => unauthenticatedListeners.delete(listener);
+}
+
 async function call<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (csrfToken && method !== "GET") headers["X-Cairn-CSRF"] = csrfToken;
   const response = await fetch(url, {
     method,
     signal,
-    headers: body === undefined ? undefined : { "Content-Type": "application/json" },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (!response.ok) throw await apiError(response);
+  if (!response.ok) {
+    const error = await apiError(response);
+    if (error.status === 401 && !url.startsWith("/api/v1/session")) for (const listener of unauthenticatedListeners) listener();
+    throw error;
+  }
   return (await response.json()) as T;
 }
 
@@ -92,7 +113,19 @@ export function artifactPath(path: string): string {
   return path.split("/").map(enc).join("/");
 }
 
+export type SessionUser = Schemas["SessionUser"];
+export type SessionState = Schemas["SessionState"];
+
 export const api = {
+  session(signal?: AbortSignal) {
+    return call<SessionState>("GET", "/api/v1/session", undefined, signal);
+  },
+  signIn(username: string, password: string) {
+    return call<{ user: SessionUser; csrf_token: string }>("POST", "/api/v1/session", { username, password });
+  },
+  signOut() {
+    return call<Record<string, never>>("DELETE", "/api/v1/session");
+  },
   listExperiments(
     params: { filter?: string; order_by?: string; view?: View; max_results?: number; page_token?: string },
     signal?: AbortSignal,

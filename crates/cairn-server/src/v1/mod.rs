@@ -15,6 +15,7 @@
 //! - [`metrics`]: ingest (columnar JSON, or the binary layout of [`ingest`]), full series, downsampled views (one run or many), summaries.
 //! - [`lineage`]: the lineage graph around a node, recording a run's inputs and outputs,
 //!   comparing two runs' inputs, forking a run.
+//! - [`auth`]: signing a browser in and out, API tokens.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
 //! - [`json`]: the columnar encoders and the lenient double decoder.
@@ -26,13 +27,14 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query};
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
 pub mod artifacts;
+pub mod auth;
 pub mod compare;
 pub mod experiments;
 pub mod ingest;
@@ -128,6 +130,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/lineage/diff", get(lineage::diff))
         .route("/api/v1/runs/{run_id}/lineage", post(lineage::record))
         .route("/api/v1/runs/{run_id}/fork", post(lineage::fork))
+        .route(
+            "/api/v1/session",
+            get(auth::get_session)
+                .post(auth::sign_in)
+                .delete(auth::sign_out),
+        )
+        .route(
+            "/api/v1/tokens",
+            get(auth::list_tokens).post(auth::create_token),
+        )
+        .route("/api/v1/tokens/{token_id}", delete(auth::revoke_token))
         .route("/api/v1/registered-models", get(registry::list))
         .route("/api/v1/registered-models/{name}", get(registry::get))
 }

@@ -207,6 +207,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::Sql(super::registry::TABLES),
     // 6: recorded lineage edges, and the reverse indexes derived lineage reads.
     Migration::Sql(super::lineage::TABLES),
+    // 7: users, API tokens and browser sessions.
+    Migration::Sql(super::auth::TABLES),
 ];
 
 /// Metric series storage (see `series.rs`). Chunk summary columns mirror the chunk's blocks so a

@@ -76,8 +76,18 @@ pub struct Api {
 }
 
 impl Api {
+    /// A client of `server`; with `CAIRN_TOKEN` set, every request carries it (a server started
+    /// with `--auth` needs it).
     pub fn new(server: &str, verbose: bool) -> anyhow::Result<Self> {
-        Self::with_headers(server, verbose, reqwest::header::HeaderMap::new())
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(token) = std::env::var("CAIRN_TOKEN")
+            && !token.is_empty()
+        {
+            let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("CAIRN_TOKEN is not a valid header value")?;
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        Self::with_headers(server, verbose, headers)
     }
 
     /// A server whose every request carries `headers` (credentials).
