@@ -42,12 +42,20 @@ def secured():
     _cli(data, "user", "create", "bob", "--password-stdin", stdin=PASSWORD + "\n")
     write = _cli(data, "token", "create", "--user", "bob", "--name", "laptop")
     read = _cli(data, "token", "create", "--user", "bob", "--name", "dashboard", "--scope", "read")
+    proc, url = _start(root, data)
+    yield {"url": url, "data": data, "write": write, "read": read}
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(15)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _start(root: Path, data: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = open(root / "server.log", "w")
+    log = open(root / f"server-{port}.log", "w")
     proc = subprocess.Popen(
-        [cairn_bin(), "server", "--auth", "--host", "127.0.0.1", "--port", str(port), "--data", str(data)],
+        [cairn_bin(), "server", "--auth", "--host", "127.0.0.1", "--port", str(port), "--data", str(data), *extra],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -59,10 +67,7 @@ def secured():
                 break
         except requests.ConnectionError:
             time.sleep(0.05)
-    yield {"url": url, "data": data, "write": write, "read": read}
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(15)
-    shutil.rmtree(root, ignore_errors=True)
+    return proc, url
 
 
 @pytest.fixture
@@ -227,3 +232,68 @@ def test_the_cli_sends_cairn_token(client_env, secured, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "a.txt").read_text() == "hello"
+
+
+def _audit(url: str, auth, **params) -> list[dict]:
+    answer = requests.get(f"{url}/api/v1/audit", params=params, auth=auth, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["entries"]
+
+
+def test_the_audit_log_records_writes_and_auth_events(client_env, secured):
+    url = secured["url"]
+    write = {"Authorization": f"Bearer {secured['write']}", "User-Agent": "audit-test/1"}
+    name = unique_name("audited")
+    made = requests.post(f"{url}/api/2.0/mlflow/experiments/create", json={"name": name}, headers=write, timeout=10)
+    assert made.status_code == 200
+    requests.get(
+        f"{url}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name}, headers=write, timeout=10
+    )
+    requests.post(f"{url}/api/2.0/mlflow/experiments/create", json={"name": name}, timeout=10)  # no credentials
+    requests.post(f"{url}/api/v1/session", json={"username": "ada", "password": "not it at all"}, timeout=10)
+    admin = ("ada", PASSWORD)
+    time.sleep(0.5)  # the audit writer flushes every 100 ms
+
+    created = _audit(url, admin, action="POST /api/2.0/mlflow/experiments/create", user="bob")
+    assert created and created[0]["status"] == 200
+    assert created[0]["source"] == "127.0.0.1" and created[0]["user_agent"] == "audit-test/1"
+    # Reads are not audited; refusals and sign-ins are.
+    assert not _audit(url, admin, action="GET /api/2.0/mlflow/experiments/get-by-name")
+    denied = _audit(url, admin, action="auth.denied", limit=50)
+    assert any(e["target"] == "/api/2.0/mlflow/experiments/create" and e["status"] == 401 for e in denied)
+    failed = [e for e in _audit(url, admin, action="auth.sign_in", limit=50) if e["target"] == "ada"]
+    assert failed and failed[0]["status"] == 401 and failed[0]["username"] is None
+    cli = _audit(url, admin, action="cli.", limit=50)
+    assert {"cli.user_create", "cli.token_create"} <= {e["action"] for e in cli}
+    # Paging back by id.
+    page = _audit(url, admin, limit=2)
+    older = _audit(url, admin, limit=2, before=page[-1]["id"])
+    assert older and all(e["id"] < page[-1]["id"] for e in older)
+    # Only admins read it; the command line reads it too.
+    assert requests.get(f"{url}/api/v1/audit", auth=("bob", PASSWORD), timeout=10).status_code == 403
+    lines = _cli(secured["data"], "audit", "--action", "auth.sign_in", "--limit", "5").splitlines()
+    assert lines and "auth.sign_in\tada\t401" in lines[0]
+
+
+def test_each_credential_is_rate_limited(tmp_path):
+    data = tmp_path / "data"
+    _cli(data, "user", "create", "eve", "--password-stdin", stdin=PASSWORD + "\n")
+    runaway = _cli(data, "token", "create", "--user", "eve", "--name", "runaway")
+    calm = _cli(data, "token", "create", "--user", "eve", "--name", "calm")
+    proc, url = _start(tmp_path, data, "--rate-limit", "2")
+    try:
+        headers = {"Authorization": f"Bearer {runaway}"}
+        answers = [requests.get(f"{url}/api/v1/tokens", headers=headers, timeout=10) for _ in range(6)]
+        codes = [a.status_code for a in answers]
+        assert codes[:4] == [200] * 4, codes  # a burst of twice the rate
+        assert 429 in codes[4:], codes
+        refused = next(a for a in answers if a.status_code == 429)
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+        # Another token of the same user has its own allowance.
+        assert requests.get(f"{url}/api/v1/tokens", headers={"Authorization": f"Bearer {calm}"}, timeout=10).ok
+        time.sleep(1.1)
+        assert requests.get(f"{url}/api/v1/tokens", headers=headers, timeout=10).ok
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)

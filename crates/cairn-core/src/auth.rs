@@ -163,3 +163,35 @@ mod tests {
         assert_eq!(Scope::parse("admin"), None);
     }
 }
+
+/// One line of the audit log: who did what to which target, when, from where, and the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Assigned by the store, increasing.
+    pub id: i64,
+    /// Milliseconds since the epoch.
+    pub time: i64,
+    /// The authenticated user; `None` when the request had no valid credentials.
+    pub username: Option<String>,
+    /// `POST /api/2.0/mlflow/runs/create`, `auth.sign_in`, `auth.denied`, …
+    pub action: String,
+    /// The request path (the concrete ids), or the username an auth event is about.
+    pub target: String,
+    /// The HTTP status answered.
+    pub status: u16,
+    pub source: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Which audit entries to read, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditQuery {
+    pub username: Option<String>,
+    /// Entries whose action starts with this.
+    pub action_prefix: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Entries with a smaller id only (paging back).
+    pub before_id: Option<i64>,
+    pub limit: usize,
+}

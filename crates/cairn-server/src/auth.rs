@@ -17,6 +17,14 @@
 //! (`PERMISSION_DENIED`). Five failed password checks for one username within 15 minutes refuse
 //! further attempts for that username (429 with `Retry-After`) until the window passes. The
 //! health, readiness and Prometheus routes and the UI's files stay open (the UI signs in itself).
+//! Each credential (a token, or a user's password and sessions) may make `--rate-limit`
+//! requests a second in bursts of twice that; past it the answer is 429 with `Retry-After`.
+//!
+//! With authentication on, every write (anything but a GET or a searching POST), every refused
+//! request and every sign-in and sign-out goes into the append-only audit log (who, action,
+//! target, status, when, source address, user agent), written in batches by one task every
+//! 100 ms — so the last tenth of a second before a crash can be missing from it — and pruned
+//! after the retention period.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,7 +37,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use cairn_core::auth::{self, Scope, Session, Token, User};
+use cairn_core::auth::{self, AuditEntry, AuditQuery, Scope, Session, Token, User};
 use cairn_store::{NewToken, NewUser, Store};
 use sha2::{Digest, Sha256};
 
@@ -55,6 +63,8 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 pub struct Principal {
     pub user: User,
     pub scope: Scope,
+    /// What rate limits count against: `token:<id>` or `user:<id>`.
+    pub credential: String,
     /// The session's id hash when the browser cookie authenticated the request.
     pub session: Option<String>,
 }
@@ -62,14 +72,29 @@ pub struct Principal {
 /// SHA-256 of `username \0 password` → (the password hash it was checked against, until when).
 type Verified = HashMap<[u8; 32], (String, Instant)>;
 
-/// The authentication service: credentials in, a [`Principal`] out.
+/// Audit entries are written in batches of at most this many, at least this often.
+const AUDIT_BATCH: usize = 500;
+const AUDIT_INTERVAL: Duration = Duration::from_millis(100);
+/// Entries waiting to be written before recording blocks the request (backpressure).
+const AUDIT_QUEUE: usize = 10_000;
+/// Default retention of audit entries.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: i64 = 365;
+
+/// The authentication service: credentials in, a [`Principal`] out; and the audit log.
 #[derive(Clone)]
 pub struct Auth {
     store: Arc<dyn Store>,
     enabled: bool,
+    /// Where the middleware sends audit entries (a task writes them in batches); `None` while
+    /// authentication is off.
+    audit: Option<tokio::sync::mpsc::Sender<AuditEntry>>,
     verified: Arc<Mutex<Verified>>,
     /// Username → (failures in the current window, window start).
     failures: Arc<Mutex<HashMap<String, (u32, Instant)>>>,
+    /// Requests per second one credential may make (bursts of twice that); 0: no limit.
+    rate_limit: f64,
+    /// Credential → (requests it may still make now, when that was computed).
+    buckets: Arc<Mutex<HashMap<String, (f64, Instant)>>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -156,13 +181,82 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 impl Auth {
+    /// The service without an audit writer (the CLI, tests; `record` writes at once).
     pub fn new(store: Arc<dyn Store>, enabled: bool) -> Self {
         Auth {
             store,
             enabled,
+            audit: None,
             verified: Arc::default(),
             failures: Arc::default(),
+            rate_limit: 0.0,
+            buckets: Arc::default(),
         }
+    }
+
+    /// Limits each credential (token, user) to `per_second` requests a second, in bursts of up
+    /// to twice that; 0 lifts the limit.
+    pub fn with_rate_limit(mut self, per_second: f64) -> Self {
+        self.rate_limit = per_second.max(0.0);
+        self
+    }
+
+    /// Takes one request from the credential's bucket; `Err(seconds)` when it is empty.
+    fn take(&self, credential: &str) -> Result<(), u64> {
+        if self.rate_limit <= 0.0 {
+            return Ok(());
+        }
+        let burst = (self.rate_limit * 2.0).max(1.0);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > BASIC_CACHE_MAX {
+            buckets.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(60));
+        }
+        let now = Instant::now();
+        let (tokens, at) = buckets
+            .entry(credential.to_string())
+            .or_insert((burst, now));
+        *tokens = (*tokens + at.elapsed().as_secs_f64() * self.rate_limit).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate_limit).ceil().max(1.0) as u64)
+        }
+    }
+
+    /// The server's service: with authentication on, a task writes audit entries in batches and
+    /// prunes those older than `retention_days` every hour. Must be called inside a runtime.
+    pub fn serving(store: Arc<dyn Store>, enabled: bool, retention_days: i64) -> Self {
+        let mut auth = Auth::new(Arc::clone(&store), enabled);
+        if enabled {
+            let (sender, receiver) = tokio::sync::mpsc::channel(AUDIT_QUEUE);
+            tokio::spawn(write_audit(store, receiver, retention_days));
+            auth.audit = Some(sender);
+        }
+        auth
+    }
+
+    /// Records an audit entry: queued for the batch writer when serving, written now otherwise.
+    pub async fn record(&self, entry: AuditEntry) {
+        match &self.audit {
+            Some(sender) => {
+                let _ = sender.send(entry).await;
+            }
+            None => {
+                if let Err(error) = self.store.append_audit(vec![entry]).await {
+                    tracing::error!(%error, "cannot write an audit entry");
+                }
+            }
+        }
+    }
+
+    /// Audit entries, newest first (admins only; the caller checks).
+    pub async fn search_audit(&self, query: AuditQuery) -> ApiResult<Vec<AuditEntry>> {
+        if !(1..=10_000).contains(&query.limit) {
+            return Err(ApiError::invalid("limit must be between 1 and 10000"));
+        }
+        Ok(self.store.search_audit(query).await?)
     }
 
     pub fn enabled(&self) -> bool {
@@ -405,6 +499,7 @@ impl Auth {
                 match found {
                     Some((token, user)) if token.usable(now_ms()) && !user.disabled => {
                         Ok(Some(Principal {
+                            credential: format!("token:{}", token.id),
                             user,
                             scope: token.scope,
                             session: None,
@@ -429,6 +524,7 @@ impl Auth {
                     .ok_or_else(|| unauthenticated("Malformed Basic credentials"))?;
                 let user = self.check_password(username, password).await?;
                 Ok(Some(Principal {
+                    credential: format!("user:{}", user.id),
                     user,
                     scope: Scope::Write,
                     session: None,
@@ -462,10 +558,82 @@ impl Auth {
             }
         }
         Ok(Some(Principal {
+            credential: format!("user:{}", user.id),
             user,
             scope: Scope::Write,
             session: Some(hash),
         }))
+    }
+}
+
+/// The audit writer: batches entries (at most [`AUDIT_BATCH`], every [`AUDIT_INTERVAL`]) and
+/// prunes old ones hourly. Ends when every sender is gone, after writing what it holds.
+async fn write_audit(
+    store: Arc<dyn Store>,
+    mut receiver: tokio::sync::mpsc::Receiver<AuditEntry>,
+    retention_days: i64,
+) {
+    let mut pruned = Instant::now() - Duration::from_secs(3600);
+    loop {
+        let Some(first) = receiver.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + AUDIT_INTERVAL;
+        while batch.len() < AUDIT_BATCH {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(entry)) => batch.push(entry),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if let Err(error) = store.append_audit(batch).await {
+            tracing::error!(%error, "cannot write audit entries");
+        }
+        if pruned.elapsed() >= Duration::from_secs(3600) {
+            pruned = Instant::now();
+            let cutoff = now_ms() - retention_days * 24 * 3600 * 1000;
+            match store.prune_audit(cutoff).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "pruned old audit entries"),
+                Err(error) => tracing::error!(%error, "cannot prune the audit log"),
+            }
+        }
+    }
+}
+
+/// Where a request came from, for the audit log.
+fn source_of(request: &Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.chars().take(300).collect())
+}
+
+/// An audit entry for an auth event about `target` (a username), from a handler.
+pub fn auth_event(
+    action: &str,
+    target: &str,
+    status: u16,
+    username: Option<String>,
+    source: Option<String>,
+    headers: &HeaderMap,
+) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        time: now_ms(),
+        username,
+        action: action.to_string(),
+        target: target.to_string(),
+        status,
+        source,
+        user_agent: user_agent(headers),
     }
 }
 
@@ -482,21 +650,69 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
     }
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    match auth.principal(&method, &path, request.headers()).await {
-        Ok(Some(principal)) => {
-            if principal.scope == Scope::Read && !reads_only(&method, &path) {
-                return denied("This token may only read: use a write token for changes")
-                    .into_response();
-            }
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| path.clone(), |p| p.as_str().to_string());
+    let mutation = !reads_only(&method, &path);
+    let (source, agent) = (source_of(&request), user_agent(request.headers()));
+    let entry = |username: Option<String>, action: String, status: u16| AuditEntry {
+        id: 0,
+        time: now_ms(),
+        username,
+        action,
+        target: path.clone(),
+        status,
+        source: source.clone(),
+        user_agent: agent.clone(),
+    };
+    let refusal = match auth.principal(&method, &path, request.headers()).await {
+        Ok(Some(principal)) if principal.scope == Scope::Read && mutation => Err((
+            Some(principal.user.username.clone()),
+            denied("This token may only read: use a write token for changes"),
+        )),
+        Ok(Some(principal)) => Ok(principal),
+        Ok(None) => Err((
+            None,
+            unauthenticated(
+                "Authentication required: send a token (Authorization: Bearer …, \
+                 MLFLOW_TRACKING_TOKEN or CAIRN_TOKEN), a username and password (Basic), or sign in",
+            ),
+        )),
+        Err(error) => Err((None, error)),
+    };
+    if let Ok(principal) = &refusal
+        && let Err(wait) = auth.take(&principal.credential)
+    {
+        // Not audited: a runaway script would flood the log with its refusals.
+        let mut error = ApiError::new(
+            ErrorCode::RequestLimitExceeded,
+            format!(
+                "Too many requests with this credential (at most {} a second): retry in {wait} s",
+                auth.rate_limit
+            ),
+        );
+        error.retry_after = Some(wait);
+        return error.into_response();
+    }
+    match refusal {
+        Ok(principal) => {
+            let username = principal.user.username.clone();
+            let pending = mutation.then(|| entry(Some(username), format!("{method} {route}"), 0));
             request.extensions_mut().insert(principal);
-            next.run(request).await
+            let response = next.run(request).await;
+            if let Some(mut pending) = pending {
+                pending.status = response.status().as_u16();
+                auth.record(pending).await;
+            }
+            response
         }
-        Ok(None) => unauthenticated(
-            "Authentication required: send a token (Authorization: Bearer …, MLFLOW_TRACKING_TOKEN \
-             or CAIRN_TOKEN), a username and password (Basic), or sign in",
-        )
-        .into_response(),
-        Err(error) => error.into_response(),
+        Err((username, error)) => {
+            let response = error.into_response();
+            let denied = entry(username, "auth.denied".into(), response.status().as_u16());
+            auth.record(denied).await;
+            response
+        }
     }
 }
 
@@ -539,6 +755,25 @@ mod tests {
         assert!(reads_only(&Method::POST, "/api/v1/compare"));
         assert!(!reads_only(&Method::POST, "/api/2.0/mlflow/runs/create"));
         assert!(!reads_only(&Method::DELETE, "/api/v1/tokens/1"));
+    }
+
+    #[tokio::test]
+    async fn rate_limits_refill_over_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = cairn_store::sqlite::SqliteStore::open(&dir.path().join("cairn.db")).unwrap();
+        let auth = Auth::new(Arc::new(store), true).with_rate_limit(10.0);
+        for _ in 0..20 {
+            assert!(auth.take("token:1").is_ok(), "a burst of twice the rate");
+        }
+        assert_eq!(auth.take("token:1"), Err(1));
+        assert!(
+            auth.take("token:2").is_ok(),
+            "other credentials are not affected"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(auth.take("token:1").is_ok(), "refilled at 10 a second");
+        let unlimited = Auth::new(auth.store.clone(), true);
+        assert!((0..10_000).all(|_| unlimited.take("token:1").is_ok()));
     }
 
     #[test]

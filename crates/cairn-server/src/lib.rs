@@ -69,9 +69,18 @@ impl AppState {
         }
     }
 
-    /// Turns authentication on (or off).
-    pub fn with_auth(mut self, enabled: bool, store: Arc<dyn Store>) -> Self {
-        self.auth = auth::Auth::new(store, enabled);
+    /// Turns authentication (and with it the audit log, kept `audit_retention_days`, and the
+    /// per-credential `rate_limit`, requests a second) on or off. Must be called inside a
+    /// runtime.
+    pub fn with_auth(
+        mut self,
+        enabled: bool,
+        store: Arc<dyn Store>,
+        audit_retention_days: i64,
+        rate_limit: f64,
+    ) -> Self {
+        self.auth =
+            auth::Auth::serving(store, enabled, audit_retention_days).with_rate_limit(rate_limit);
         self
     }
 
@@ -135,7 +144,9 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // The peer address reaches the audit log.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

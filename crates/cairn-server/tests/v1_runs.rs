@@ -335,6 +335,7 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/session",
     "/api/v1/tokens",
     "/api/v1/tokens/{token_id}",
+    "/api/v1/audit",
 ];
 
 #[tokio::test]

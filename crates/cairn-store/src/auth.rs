@@ -1,8 +1,8 @@
-//! Storage of accounts and credentials: users with their password hashes, API tokens and browser
-//! sessions, each secret stored only as a hash the server computed.
+//! Storage of accounts and credentials — users with their password hashes, API tokens and browser
+//! sessions, each secret stored only as a hash the server computed — and the audit log.
 
 use async_trait::async_trait;
-use cairn_core::auth::{Scope, Session, Token, User};
+use cairn_core::auth::{AuditEntry, AuditQuery, Scope, Session, Token, User};
 
 use crate::{Result, StoreError};
 
@@ -52,6 +52,14 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn session_by_hash(&self, secret_hash: &str, now: i64)
     -> Result<Option<(Session, User)>>;
     async fn delete_session(&self, secret_hash: &str) -> Result<()>;
+
+    /// Appends audit entries (their `id` is ignored and assigned). The log is append-only:
+    /// nothing changes an entry; only [`AuthStore::prune_audit`] removes old ones.
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<()>;
+    /// Entries matching the query, newest first.
+    async fn search_audit(&self, query: AuditQuery) -> Result<Vec<AuditEntry>>;
+    /// Removes entries older than `before` (ms); answers how many.
+    async fn prune_audit(&self, before: i64) -> Result<u64>;
 }
 
 impl StoreError {

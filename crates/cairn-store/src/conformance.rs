@@ -118,6 +118,7 @@ macro_rules! store_conformance_tests {
             registry_search,
             lineage_derived_and_recorded_edges,
             auth_users_tokens_and_sessions,
+            audit_log_appends_searches_and_prunes,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {

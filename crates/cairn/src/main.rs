@@ -77,6 +77,9 @@ enum Command {
     User(users::UserArgs),
     /// Make API tokens for users (used as CAIRN_TOKEN or MLFLOW_TRACKING_TOKEN).
     Token(users::TokenArgs),
+    /// Read the audit log (kept while the server runs with authentication): who changed what,
+    /// sign-ins, refused requests. Newest first.
+    Audit(users::AuditArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -118,6 +121,13 @@ struct ServerArgs {
     /// and change everything).
     #[arg(long, env = "CAIRN_INSECURE")]
     insecure: bool,
+    /// Requests a second each credential (token, or user) may make, in bursts of twice that;
+    /// past it the answer is 429 with Retry-After (with authentication on). 0: no limit.
+    #[arg(long, env = "CAIRN_RATE_LIMIT", default_value_t = 1000.0)]
+    rate_limit: f64,
+    /// Days the audit log (kept while authentication is on) keeps an entry.
+    #[arg(long, env = "CAIRN_AUDIT_RETENTION_DAYS", default_value_t = cairn_server::auth::DEFAULT_AUDIT_RETENTION_DAYS)]
+    audit_retention_days: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -146,6 +156,7 @@ fn main() -> std::process::ExitCode {
         Command::Reproduce(args) => reproduce::run(args),
         Command::User(args) => users::user(args),
         Command::Token(args) => users::token(args),
+        Command::Audit(args) => users::audit(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -256,7 +267,12 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         }
         let state = cairn_server::AppState::new(Arc::clone(&store), blobs)
             .with_web_dir(args.web_dir.clone())
-            .with_auth(auth, store);
+            .with_auth(
+                auth,
+                store,
+                args.audit_retention_days.max(1),
+                args.rate_limit,
+            );
         legacy::import(&state, &args.data.join("artifacts"))
             .await
             .context("cannot import artifacts of the old folder layout")?;

@@ -1,15 +1,16 @@
-//! `cairn user …` and `cairn token create`: accounts and API tokens, managed against the data
+//! `cairn user …`, `cairn token create` and `cairn audit`: accounts and API tokens, managed against the data
 //! folder directly (like `cairn gc`), so the first admin can be made before any server runs and
 //! while one does. Passwords come from standard input (`--password-stdin`) or `CAIRN_PASSWORD`,
-//! never from the command line.
+//! never from the command line. What these commands change goes into the audit log as `cli.*`
+//! actions by `cli:<login name>`.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use cairn_core::auth::Scope;
-use cairn_server::auth::Auth;
+use cairn_core::auth::{AuditQuery, Scope};
+use cairn_server::auth::{Auth, auth_event};
 
 #[derive(Debug, clap::Args)]
 pub struct UserArgs {
@@ -82,6 +83,49 @@ enum TokenCommand {
     },
 }
 
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Only this user's entries.
+    #[arg(long)]
+    user: Option<String>,
+    /// Only actions starting with this (`auth.`, `POST /api/2.0/mlflow/runs`, `cli.`).
+    #[arg(long)]
+    action: Option<String>,
+    /// Only entries of the last this many hours.
+    #[arg(long)]
+    since_hours: Option<i64>,
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// One JSON object per line instead of columns.
+    #[arg(long)]
+    json: bool,
+    /// The server's data folder.
+    #[arg(long, env = "CAIRN_DATA", default_value = "./cairn-data")]
+    data: PathBuf,
+}
+
+/// Who ran a command, for the audit log.
+fn operator() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+async fn audited(auth: &Auth, action: &str, target: &str) {
+    let event = auth_event(
+        action,
+        target,
+        200,
+        Some(operator()),
+        None,
+        &reqwest::header::HeaderMap::new(),
+    );
+    auth.record(event).await;
+}
+
 fn auth(data: &Path) -> anyhow::Result<Auth> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data folder {}", data.display()))?;
@@ -126,6 +170,7 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
                     .create_user(&username, &password(password_stdin)?, admin)
                     .await
                     .map_err(|e| anyhow::anyhow!(e.message))?;
+                audited(&auth, "cli.user_create", &user.username).await;
                 println!(
                     "created user {}{}",
                     user.username,
@@ -150,12 +195,14 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
                 auth.set_disabled(&username, true)
                     .await
                     .map_err(|e| anyhow::anyhow!(e.message))?;
+                audited(&auth, "cli.user_disable", &username).await;
                 println!("disabled {username}");
             }
             UserCommand::Enable { username } => {
                 auth.set_disabled(&username, false)
                     .await
                     .map_err(|e| anyhow::anyhow!(e.message))?;
+                audited(&auth, "cli.user_enable", &username).await;
                 println!("enabled {username}");
             }
             UserCommand::ResetPassword {
@@ -165,6 +212,7 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
                 auth.set_password(&username, &password(password_stdin)?)
                     .await
                     .map_err(|e| anyhow::anyhow!(e.message))?;
+                audited(&auth, "cli.user_reset_password", &username).await;
                 println!("new password set for {username}; their sessions ended");
             }
         }
@@ -196,6 +244,7 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
             .create_token(&user, &name, scope, expires_days)
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
+        audited(&auth, "cli.token_create", &user.username).await;
         eprintln!(
             "token {} ({}, {}) for {}; this is the only time its secret is shown:",
             token.id,
@@ -204,6 +253,57 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
             user.username
         );
         println!("{secret}");
+        Ok(())
+    })
+}
+
+pub fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let database = args.data.join("cairn.db");
+        if !database.exists() {
+            bail!(
+                "no Cairn database at {} (pass the server's --data folder)",
+                database.display()
+            );
+        }
+        let auth = auth(&args.data)?;
+        let since = args
+            .since_hours
+            .map(|hours| cairn_server::tracking::now_ms() - hours * 3600 * 1000);
+        let entries = auth
+            .search_audit(AuditQuery {
+                username: args.user,
+                action_prefix: args.action,
+                since,
+                until: None,
+                before_id: None,
+                limit: args.limit,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        for e in entries {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": e.id, "time": e.time, "username": e.username, "action": e.action,
+                        "target": e.target, "status": e.status, "source": e.source,
+                        "user_agent": e.user_agent,
+                    })
+                );
+            } else {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    e.time,
+                    e.username.as_deref().unwrap_or("-"),
+                    e.action,
+                    e.target,
+                    e.status,
+                    e.source.as_deref().unwrap_or("-")
+                );
+            }
+        }
         Ok(())
     })
 }

@@ -848,6 +848,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit log, newest first (admins only).
+         * @description Kept while authentication is on: every write (anything but a GET or a searching POST)
+         *     with its user, route, path, status, time, source address and user agent; every refused
+         *     request (`auth.denied`); sign-ins (`auth.sign_in`, also failed ones, the attempted
+         *     username as target) and sign-outs; what `cairn user`/`cairn token` changed (`cli.*`).
+         *     Entries older than `--audit-retention-days` (default 365) are removed hourly.
+         */
+        get: operations["readAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3111,6 +3135,59 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+        };
+    };
+    readAudit: {
+        parameters: {
+            query?: {
+                user?: string;
+                /** @description A prefix: `auth.`, `POST /api/2.0/mlflow/runs`. */
+                action?: string;
+                /** @description ms since the epoch */
+                since?: number;
+                until?: number;
+                /** @description Entries with a smaller id (paging back). */
+                before?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        entries: {
+                            /** Format: int64 */
+                            id: number;
+                            /** Format: int64 */
+                            time: number;
+                            username?: string | null;
+                            action: string;
+                            target: string;
+                            status: number;
+                            source?: string | null;
+                            user_agent?: string | null;
+                        }[];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description The caller is not an admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
 }

@@ -12,20 +12,25 @@
 //!   for the caller; the answer carries its secret, shown this once.
 //! - `DELETE /api/v1/tokens/{id}` — revokes one of the caller's tokens (an admin: anyone's); it
 //!   stops working at once.
+//! - `GET /api/v1/audit?user=&action=&since=&until=&before=&limit=` — the audit log, newest first
+//!   (admins only): `action` is a prefix (`auth.`, `POST /api/2.0/mlflow/runs`), `since`/`until`
+//!   milliseconds, `before` an entry id to page back from.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use cairn_core::auth::{Scope, Token, User};
+use cairn_core::auth::{AuditQuery, Scope, Token, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::body;
+use super::{body, query};
 use crate::AppState;
-use crate::auth::{Principal, SESSION_COOKIE, SESSION_DAYS};
-use crate::error::{ApiError, ApiResult};
+use crate::auth::{Principal, SESSION_COOKIE, SESSION_DAYS, auth_event};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 fn user_json(user: &User) -> Value {
     json!({ "id": user.id, "username": user.username, "is_admin": user.is_admin })
@@ -66,15 +71,39 @@ pub struct SignIn {
     password: String,
 }
 
+fn peer(connect: &Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<String> {
+    connect
+        .as_ref()
+        .map(|Extension(info)| info.0.ip().to_string())
+}
+
 pub async fn sign_in(
     State(state): State<AppState>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     payload: Result<Json<SignIn>, JsonRejection>,
 ) -> ApiResult<Response> {
     let request = body(payload)?;
-    let (user, secret, csrf) = state
+    let signed = state
         .auth
         .sign_in(&request.username, &request.password)
-        .await?;
+        .await;
+    if state.auth.enabled() {
+        let (status, who) = match &signed {
+            Ok((user, _, _)) => (200, Some(user.username.clone())),
+            Err(error) => (error.code.status().as_u16(), None),
+        };
+        let event = auth_event(
+            "auth.sign_in",
+            &request.username,
+            status,
+            who,
+            peer(&connect),
+            &headers,
+        );
+        state.auth.record(event).await;
+    }
+    let (user, secret, csrf) = signed?;
     let mut response =
         Json(json!({ "user": user_json(&user), "csrf_token": csrf })).into_response();
     response.headers_mut().insert(
@@ -84,7 +113,24 @@ pub async fn sign_in(
     Ok(response)
 }
 
-pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if state.auth.enabled()
+        && let Some((user, _)) = state.auth.session(&headers).await?
+    {
+        let event = auth_event(
+            "auth.sign_out",
+            &user.username,
+            200,
+            Some(user.username.clone()),
+            peer(&connect),
+            &headers,
+        );
+        state.auth.record(event).await;
+    }
     state.auth.sign_out(&headers).await?;
     let mut response = Json(json!({})).into_response();
     response
@@ -141,6 +187,54 @@ pub async fn create_token(
         )
         .await?;
     Ok(Json(json!({ "token": token_json(&token), "secret": secret })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    user: Option<String>,
+    action: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    params: Result<Query<AuditParams>, QueryRejection>,
+) -> ApiResult<Response> {
+    let principal = caller(principal)?;
+    if !principal.user.is_admin {
+        return Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            "Only admins may read the audit log",
+        ));
+    }
+    let params = query(params)?;
+    let entries = state
+        .auth
+        .search_audit(AuditQuery {
+            username: params.user,
+            action_prefix: params.action,
+            since: params.since,
+            until: params.until,
+            before_id: params.before,
+            limit: params.limit.unwrap_or(100),
+        })
+        .await?;
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id, "time": e.time, "username": e.username, "action": e.action,
+                "target": e.target, "status": e.status, "source": e.source,
+                "user_agent": e.user_agent,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries })).into_response())
 }
 
 pub async fn revoke_token(

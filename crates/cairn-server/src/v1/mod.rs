@@ -15,7 +15,7 @@
 //! - [`metrics`]: ingest (columnar JSON, or the binary layout of [`ingest`]), full series, downsampled views (one run or many), summaries.
 //! - [`lineage`]: the lineage graph around a node, recording a run's inputs and outputs,
 //!   comparing two runs' inputs, forking a run.
-//! - [`auth`]: signing a browser in and out, API tokens.
+//! - [`auth`]: signing a browser in and out, API tokens, the audit log.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
 //! - [`json`]: the columnar encoders and the lenient double decoder.
@@ -141,6 +141,7 @@ pub fn routes() -> Router<AppState> {
             get(auth::list_tokens).post(auth::create_token),
         )
         .route("/api/v1/tokens/{token_id}", delete(auth::revoke_token))
+        .route("/api/v1/audit", get(auth::audit))
         .route("/api/v1/registered-models", get(registry::list))
         .route("/api/v1/registered-models/{name}", get(registry::get))
 }

@@ -1,8 +1,8 @@
 //! Conformance checks of accounts and credentials: unique usernames, disabling, password
 //! changes ending sessions, tokens by hash with their user, revocation scoped to the owner,
-//! sessions expiring.
+//! sessions expiring; the audit log appended, searched and pruned.
 
-use cairn_core::auth::{Scope, Session};
+use cairn_core::auth::{AuditEntry, AuditQuery, Scope, Session};
 
 use super::{T0, assert_kind};
 use crate::{ErrorKind, NewToken, NewUser, Store};
@@ -125,4 +125,95 @@ pub async fn auth_users_tokens_and_sessions(store: &dyn Store) {
         ErrorKind::NotFound,
         "unknown user",
     );
+}
+
+fn entry(time: i64, user: Option<&str>, action: &str) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        time,
+        username: user.map(str::to_string),
+        action: action.into(),
+        target: "/api/x".into(),
+        status: 200,
+        source: Some("127.0.0.1".into()),
+        user_agent: None,
+    }
+}
+
+pub async fn audit_log_appends_searches_and_prunes(store: &dyn Store) {
+    store
+        .append_audit(vec![
+            entry(T0, Some("ada"), "auth.sign_in"),
+            entry(T0 + 1, Some("ada"), "POST /api/2.0/mlflow/runs/create"),
+            entry(T0 + 2, None, "auth.denied"),
+            entry(T0 + 3, Some("bob"), "POST /api/2.0/mlflow/runs/create"),
+        ])
+        .await
+        .unwrap();
+    let all = store
+        .search_audit(AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0].username.as_deref(), Some("bob"), "newest first");
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+    assert_eq!(
+        all[3],
+        AuditEntry {
+            id: all[3].id,
+            ..entry(T0, Some("ada"), "auth.sign_in")
+        }
+    );
+    let ada = store
+        .search_audit(AuditQuery {
+            username: Some("ada".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ada.len(), 2);
+    let auth = store
+        .search_audit(AuditQuery {
+            action_prefix: Some("auth.".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        auth.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        vec!["auth.denied", "auth.sign_in"]
+    );
+    let window = store
+        .search_audit(AuditQuery {
+            since: Some(T0 + 1),
+            until: Some(T0 + 3),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 2);
+    let page = store
+        .search_audit(AuditQuery {
+            before_id: Some(all[1].id),
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page, vec![all[2].clone()]);
+    assert_eq!(store.prune_audit(T0 + 2).await.unwrap(), 2);
+    let left = store
+        .search_audit(AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 2);
 }

@@ -1,7 +1,7 @@
-//! Accounts and credentials on SQLite (migration 7).
+//! Accounts, credentials and the audit log on SQLite (migration 7).
 
 use async_trait::async_trait;
-use cairn_core::auth::{Scope, Session, Token, User};
+use cairn_core::auth::{AuditEntry, AuditQuery, Scope, Session, Token, User};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
@@ -37,6 +37,19 @@ pub const TABLES: &str = r#"
         expires     INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX sessions_user ON sessions (user_id);
+
+    CREATE TABLE audit_log (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        time       INTEGER NOT NULL,
+        username   TEXT,
+        action     TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        status     INTEGER NOT NULL,
+        source     TEXT,
+        user_agent TEXT
+    );
+    CREATE INDEX audit_log_time ON audit_log (time);
+    CREATE INDEX audit_log_user ON audit_log (username, id);
 "#;
 
 const USER_COLUMNS: &str = "u.id, u.username, u.is_admin, u.disabled, u.created";
@@ -218,8 +231,92 @@ fn session_by_hash(conn: &Connection, hash: &str, now: i64) -> Result<Option<(Se
         .optional()?)
 }
 
+fn append_audit(conn: &Connection, entries: &[AuditEntry]) -> Result<()> {
+    let mut statement = conn.prepare_cached(
+        "INSERT INTO audit_log (time, username, action, target, status, source, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for e in entries {
+        statement.execute(params![
+            e.time,
+            e.username,
+            e.action,
+            e.target,
+            e.status,
+            e.source,
+            e.user_agent
+        ])?;
+    }
+    Ok(())
+}
+
+fn search_audit(conn: &Connection, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+    let mut conditions = Vec::new();
+    let mut binds: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(user) = &query.username {
+        binds.push(user.clone().into());
+        conditions.push("username = ?".to_string());
+    }
+    if let Some(prefix) = &query.action_prefix {
+        binds.push((prefix.chars().count() as i64).into());
+        binds.push(prefix.clone().into());
+        conditions.push("substr(action, 1, ?) = ?".to_string());
+    }
+    for (value, condition) in [
+        (query.since, "time >= ?"),
+        (query.until, "time < ?"),
+        (query.before_id, "id < ?"),
+    ] {
+        if let Some(value) = value {
+            binds.push(value.into());
+            conditions.push(condition.to_string());
+        }
+    }
+    let where_sql = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT id, time, username, action, target, status, source, user_agent FROM audit_log
+         {where_sql} ORDER BY id DESC LIMIT {}",
+        query.limit.max(1)
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(binds), |row| {
+        Ok(AuditEntry {
+            id: row.get(0)?,
+            time: row.get(1)?,
+            username: row.get(2)?,
+            action: row.get(3)?,
+            target: row.get(4)?,
+            status: row.get(5)?,
+            source: row.get(6)?,
+            user_agent: row.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 #[async_trait]
 impl AuthStore for SqliteStore {
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
+        self.write(move |conn| append_audit(conn, &entries)).await
+    }
+
+    async fn search_audit(&self, query: AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.read(move |conn| search_audit(conn, &query)).await
+    }
+
+    async fn prune_audit(&self, before: i64) -> Result<u64> {
+        self.write(move |conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM audit_log WHERE time < ?1")?
+                .execute(params![before])? as u64)
+        })
+        .await
+    }
+
     async fn create_user(&self, user: NewUser) -> Result<User> {
         self.write(move |conn| create_user(conn, &user)).await
     }
