@@ -10,6 +10,7 @@
 //! - [`lineage`]: the lineage graph's nodes, edges and relations.
 //! - [`ids`]: generation and checking of run, experiment and logged-model identifiers.
 //! - [`registry`]: registered models, versions, stages and aliases, and their validation rules.
+//! - [`redact`]: server-side redaction of secret-looking param and tag values.
 //! - [`names`]: generated run names (`bold-owl-417` style) for runs created without a name.
 //! - [`series`]: metric points, summaries, the compressed chunk codec and downsampling buckets.
 //! - [`stats`]: descriptive statistics and two-sample tests (Welch's t, Mann–Whitney U) for run comparison.
@@ -25,6 +26,7 @@ pub mod ids;
 pub mod lineage;
 pub mod model;
 pub mod names;
+pub mod redact;
 pub mod registry;
 pub mod series;
 pub mod stats;

@@ -84,6 +84,13 @@ impl AppState {
         self
     }
 
+    /// Redact param and tag values whose keys match these markers (default: passwords, tokens,
+    /// secrets, API keys, credentials).
+    pub fn with_redactor(mut self, redactor: cairn_core::redact::Redactor) -> Self {
+        self.tracking = self.tracking.with_redactor(redactor);
+        self
+    }
+
     /// Serve the UI from this folder (a `web/dist`) instead of the embedded files.
     pub fn with_web_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
         self.web_dir = ui::WebDir(dir);

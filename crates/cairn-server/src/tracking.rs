@@ -16,6 +16,7 @@ use cairn_core::model::{
     ModelOutput, NewExperiment, NewLoggedModel, NewRun, Page, Param, Run, RunInfo, RunStatus,
     RunUpdate, Tag, ViewType,
 };
+use cairn_core::redact::Redactor;
 use cairn_core::series::Point;
 use cairn_core::{ids, names, validation};
 use cairn_store::{
@@ -157,6 +158,8 @@ pub struct Tracking {
     /// Which experiment each recently seen run belongs to (runs never move), for the live bus.
     run_experiments: Arc<Mutex<HashMap<String, String>>>,
     telemetry: Arc<crate::telemetry::Telemetry>,
+    /// Which param and tag values are stored as `[REDACTED]`.
+    redactor: Arc<Redactor>,
 }
 
 /// Entries of the run → experiment cache before it is cleared.
@@ -176,7 +179,33 @@ impl Tracking {
             live: Hub::new(),
             run_experiments: Arc::new(Mutex::new(HashMap::new())),
             telemetry: Arc::default(),
+            redactor: Arc::default(),
         }
+    }
+
+    /// Redacts param and tag values whose keys match these markers (see `cairn_core::redact`).
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = Arc::new(redactor);
+        self
+    }
+
+    fn redact_tags(&self, tags: Vec<Tag>) -> Vec<Tag> {
+        tags.into_iter()
+            .map(|t| Tag {
+                value: self.redactor.value(&t.key, t.value),
+                key: t.key,
+            })
+            .collect()
+    }
+
+    fn redact_params(&self, params: Vec<Param>) -> Vec<Param> {
+        params
+            .into_iter()
+            .map(|p| Param {
+                value: self.redactor.value(&p.key, p.value),
+                key: p.key,
+            })
+            .collect()
     }
 
     /// The server's counters for `GET /metrics`.
@@ -258,6 +287,7 @@ impl Tracking {
         for tag in &tags {
             validation::check_experiment_tag(tag)?;
         }
+        let tags = self.redact_tags(tags);
         let location = match artifact_location.filter(|l| !l.is_empty()) {
             Some(explicit) => {
                 if explicit.starts_with("runs:") {
@@ -350,6 +380,7 @@ impl Tracking {
     pub async fn set_experiment_tag(&self, experiment_id: &str, tag: Tag) -> ApiResult<()> {
         check_experiment_id(experiment_id)?;
         validation::check_experiment_tag(&tag)?;
+        let tag = self.redact_tags(vec![tag]).remove(0);
         Ok(self.store.set_experiment_tag(experiment_id, tag).await?)
     }
 
@@ -497,7 +528,7 @@ impl Tracking {
                 "The experiment {experiment_id} must be in the 'active' state. Current state is deleted."
             )));
         }
-        let mut tags = normalize_run_tags(request.tags)?;
+        let mut tags = self.redact_tags(normalize_run_tags(request.tags)?);
         let tagged_name = tags
             .iter()
             .find(|t| t.key == RUN_NAME_TAG)
@@ -582,11 +613,13 @@ impl Tracking {
         for metric in &metrics {
             validation::check_metric(metric)?;
         }
-        let params = params
-            .into_iter()
-            .map(validation::normalize_param)
-            .collect::<Result<Vec<_>, _>>()?;
-        let tags = normalize_run_tags(tags)?;
+        let params = self.redact_params(
+            params
+                .into_iter()
+                .map(validation::normalize_param)
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let tags = self.redact_tags(normalize_run_tags(tags)?);
         let published = (self.live.subscribers() > 0).then(|| metrics.clone());
         let points = metrics.len() as u64;
         self.store.log_batch(run_id, metrics, params, tags).await?;
@@ -1062,8 +1095,8 @@ impl Tracking {
             creation_timestamp,
             model_type: request.model_type.filter(|t| !t.is_empty()),
             source_run_id: request.source_run_id.filter(|r| !r.is_empty()),
-            tags: request.tags,
-            params: request.params,
+            tags: self.redact_tags(request.tags),
+            params: self.redact_params(request.params),
         })
     }
 
@@ -1094,6 +1127,7 @@ impl Tracking {
         for tag in &tags {
             validation::check_tag_key(&tag.key)?;
         }
+        let tags = self.redact_tags(tags);
         Ok(self
             .store
             .set_logged_model_tags(model_id, tags, now_ms())
@@ -1112,10 +1146,12 @@ impl Tracking {
         model_id: &str,
         params: Vec<Param>,
     ) -> ApiResult<()> {
-        let params = params
-            .into_iter()
-            .map(validation::normalize_param)
-            .collect::<Result<Vec<_>, _>>()?;
+        let params = self.redact_params(
+            params
+                .into_iter()
+                .map(validation::normalize_param)
+                .collect::<Result<Vec<_>, _>>()?,
+        );
         Ok(self
             .store
             .log_logged_model_params(model_id, params, now_ms())

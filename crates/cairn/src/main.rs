@@ -125,6 +125,11 @@ struct ServerArgs {
     /// past it the answer is 429 with Retry-After (with authentication on). 0: no limit.
     #[arg(long, env = "CAIRN_RATE_LIMIT", default_value_t = 1000.0)]
     rate_limit: f64,
+    /// Param and tag keys whose values are stored as [REDACTED] (comma-separated words matched
+    /// as whole words: `api_key` catches OPENAI_API_KEY and apiKey, not key_size); `none` keeps
+    /// every value (credentials inside URLs are always cut out).
+    #[arg(long, env = "CAIRN_REDACT_KEYS", default_value_t = cairn_core::redact::DEFAULT_MARKERS.join(","))]
+    redact_keys: String,
     /// Days the audit log (kept while authentication is on) keeps an entry.
     #[arg(long, env = "CAIRN_AUDIT_RETENTION_DAYS", default_value_t = cairn_server::auth::DEFAULT_AUDIT_RETENTION_DAYS)]
     audit_retention_days: i64,
@@ -265,7 +270,17 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         } else if !loopback {
             tracing::warn!("serving {} without authentication (--insecure)", args.host);
         }
+        let markers: Vec<&str> = if args.redact_keys.trim() == "none" {
+            Vec::new()
+        } else {
+            args.redact_keys
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .collect()
+        };
         let state = cairn_server::AppState::new(Arc::clone(&store), blobs)
+            .with_redactor(cairn_core::redact::Redactor::new(markers))
             .with_web_dir(args.web_dir.clone())
             .with_auth(
                 auth,
