@@ -3,6 +3,7 @@
 //! and logged models.
 //!
 //! Module map:
+//! - [`alerts`]: alert rules (run failed/finished, metric thresholds, silence) and deliveries.
 //! - [`auth`]: users, API tokens, browser sessions and the rules for their names.
 //! - [`model`]: experiments, runs, params, tags, metrics, dataset and model inputs/outputs, logged models.
 //! - [`validation`]: key/value rules, size limits, truncation, and the exact error messages.
@@ -19,6 +20,7 @@
 //! **Architecture Invariant:** this crate does no I/O and knows nothing of HTTP, JSON or SQL. It
 //! depends on no serialisation library; wire formats live in `cairn-server`.
 
+pub mod alerts;
 pub mod auth;
 pub mod compare;
 pub mod filter;

@@ -9,6 +9,7 @@
 //! - [`live`]: the in-process bus that fans committed changes out to live-stream subscribers.
 //! - [`v1`]: the native API (metric ingest, series views, summaries) for the SDK and the UI.
 //! - [`ui`]: the embedded web UI (built from `web/`) and its routes.
+//! - [`alerts`]: alert rules watched on the live bus and delivered to webhooks with retries.
 //! - [`auth`]: authentication (tokens, passwords, browser sessions) in front of every API route.
 //! - [`download`]: serving stored files (ranges, ETags, safe headers) for every surface.
 //! - [`error`]: [`error::ApiError`], the one place errors become status codes and JSON bodies.
@@ -31,6 +32,7 @@ use cairn_store::Store;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+pub mod alerts;
 pub mod auth;
 pub mod download;
 pub mod error;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub tracking: Tracking,
     /// Who may call: off (the default on loopback) or tokens, passwords and sessions.
     pub auth: auth::Auth,
+    /// Alert rules and their webhooks.
+    pub alerts: alerts::Alerts,
     /// Where the UI's files come from: embedded (default) or a folder.
     pub web_dir: ui::WebDir,
 }
@@ -64,6 +68,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
         AppState {
             auth: auth::Auth::new(Arc::clone(&store), false),
+            alerts: alerts::Alerts::new(Arc::clone(&store)),
             tracking: Tracking::new(store, blobs),
             web_dir: ui::WebDir::default(),
         }
@@ -151,6 +156,7 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    tokio::spawn(state.alerts.clone().watch(state.tracking.live().clone()));
     // The peer address reaches the audit log.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

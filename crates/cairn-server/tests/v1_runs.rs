@@ -336,6 +336,9 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/tokens",
     "/api/v1/tokens/{token_id}",
     "/api/v1/audit",
+    "/api/v1/experiments/{experiment_id}/alerts",
+    "/api/v1/alerts/{alert_id}",
+    "/api/v1/alerts/{alert_id}/deliveries",
 ];
 
 #[tokio::test]

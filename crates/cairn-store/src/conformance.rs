@@ -119,6 +119,7 @@ macro_rules! store_conformance_tests {
             lineage_derived_and_recorded_edges,
             auth_users_tokens_and_sessions,
             audit_log_appends_searches_and_prunes,
+            alerts_rules_firings_and_deliveries,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {
@@ -134,11 +135,13 @@ macro_rules! store_conformance_tests {
     };
 }
 
+mod alerts;
 mod artifacts;
 mod auth;
 mod lineage;
 mod registry;
 mod series;
+pub use alerts::*;
 pub use artifacts::*;
 pub use auth::*;
 pub use lineage::*;

@@ -5,7 +5,8 @@
 //! - this file: the [`MetaStore`] and [`MetricStore`] traits and the request types they take.
 //! - [`artifacts`]: the [`ArtifactStore`] trait (manifests, blob rows, leases, uploads in parts).
 //! - [`registry`]: the [`RegistryStore`] trait (registered models, versions, tags, aliases).
-//! - [`auth`]: the [`AuthStore`] trait (users, API tokens, browser sessions).
+//! - [`auth`]: the [`AuthStore`] trait (users, API tokens, browser sessions, the audit log).
+//! - [`alerts`]: the [`AlertStore`] trait (alert rules, firings, deliveries).
 //! - [`lineage`]: the [`LineageStore`] trait (the lineage graph's edges, derived and recorded).
 //! - [`error`]: [`StoreError`] and its [`ErrorKind`].
 //! - [`sqlite`]: the embedded backend (WAL, one group-committing writer thread, a reader pool).
@@ -29,6 +30,7 @@ use cairn_core::model::{
 use cairn_core::series::buckets::{Bucket, Grid};
 use cairn_core::series::{Point, Summary};
 
+pub mod alerts;
 pub mod artifacts;
 pub mod auth;
 pub mod conformance;
@@ -37,6 +39,7 @@ pub mod lineage;
 pub mod registry;
 pub mod sqlite;
 
+pub use alerts::AlertStore;
 pub use artifacts::{
     ArtifactStore, BlobInfo, Garbage, Lease, Listed, ManifestEntry, Upload, UploadPart,
 };
@@ -371,11 +374,17 @@ pub trait MetricStore: Send + Sync + 'static {
 
 /// Everything a server needs from storage.
 pub trait Store:
-    MetaStore + MetricStore + ArtifactStore + RegistryStore + LineageStore + AuthStore
+    MetaStore + MetricStore + ArtifactStore + RegistryStore + LineageStore + AuthStore + AlertStore
 {
 }
 
-impl<T: MetaStore + MetricStore + ArtifactStore + RegistryStore + LineageStore + AuthStore> Store
-    for T
+impl<T> Store for T where
+    T: MetaStore
+        + MetricStore
+        + ArtifactStore
+        + RegistryStore
+        + LineageStore
+        + AuthStore
+        + AlertStore
 {
 }

@@ -872,10 +872,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/experiments/{experiment_id}/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+            };
+            cookie?: never;
+        };
+        /** The experiment's alert rules. */
+        get: operations["listAlerts"];
+        put?: never;
+        /**
+         * A rule that calls a webhook when a run fails or finishes, a metric crosses a threshold, or a running run goes silent.
+         * @description A rule fires at most once per run. Deliveries POST JSON (`{"alert", "alert_id",
+         *     "condition", "experiment_id", "run_id", "text", "time"}`) or, with `format: slack`,
+         *     Slack's `{"text"}`; a webhook that fails or cannot be reached is retried with backoff (1,
+         *     2, 4, 8 s; five attempts), each attempt logged. Silence is checked every 30 seconds
+         *     against the run's last point, status change or start. At most 100 rules per experiment.
+         */
+        post: operations["createAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{alert_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a rule with its delivery log. */
+        delete: operations["deleteAlert"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{alert_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A rule's delivery attempts, newest first. */
+        get: operations["alertDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AlertRule: {
+            id: number;
+            experiment_id: string;
+            name: string;
+            /** @enum {string} */
+            condition: "run_failed" | "run_finished" | "metric_above" | "metric_below" | "silent";
+            key?: string;
+            threshold?: number;
+            minutes?: number;
+            webhook_url: string;
+            /** @enum {string} */
+            format: "json" | "slack";
+            /** Format: int64 */
+            created: number;
+        };
         SessionUser: {
             id: number;
             username: string;
@@ -3188,6 +3264,141 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+        };
+    };
+    listAlerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rules, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        alerts: components["schemas"]["AlertRule"][];
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    createAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @enum {string} */
+                    condition: "run_failed" | "run_finished" | "metric_above" | "metric_below" | "silent";
+                    /** @description The metric (metric_above */
+                    key?: string;
+                    /** @description metric_above and metric_below; points strictly beyond it fire. */
+                    threshold?: number;
+                    /** @description silent */
+                    minutes?: number;
+                    /** @description http:// or https:// */
+                    webhook_url: string;
+                    /**
+                     * @default json
+                     * @enum {string}
+                     */
+                    format?: "json" | "slack";
+                };
+            };
+        };
+        responses: {
+            /** @description The rule. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        alert: components["schemas"]["AlertRule"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    alertDeliveries: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                alert_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deliveries: {
+                            id: number;
+                            run_id: string;
+                            event: string;
+                            attempt: number;
+                            /** @description The webhook's HTTP status, when it answered. */
+                            status?: number | null;
+                            error?: string | null;
+                            /** Format: int64 */
+                            time: number;
+                            delivered: boolean;
+                        }[];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
         };
     };
 }

@@ -15,6 +15,7 @@
 //! - [`metrics`]: ingest (columnar JSON, or the binary layout of [`ingest`]), full series, downsampled views (one run or many), summaries.
 //! - [`lineage`]: the lineage graph around a node, recording a run's inputs and outputs,
 //!   comparing two runs' inputs, forking a run.
+//! - [`alerts`]: alert rules of an experiment and their delivery logs.
 //! - [`auth`]: signing a browser in and out, API tokens, the audit log.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
@@ -33,6 +34,7 @@ use axum::{Json, Router};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
+pub mod alerts;
 pub mod artifacts;
 pub mod auth;
 pub mod compare;
@@ -142,6 +144,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/tokens/{token_id}", delete(auth::revoke_token))
         .route("/api/v1/audit", get(auth::audit))
+        .route(
+            "/api/v1/experiments/{experiment_id}/alerts",
+            get(alerts::list).post(alerts::create),
+        )
+        .route("/api/v1/alerts/{alert_id}", delete(alerts::delete))
+        .route(
+            "/api/v1/alerts/{alert_id}/deliveries",
+            get(alerts::deliveries),
+        )
         .route("/api/v1/registered-models", get(registry::list))
         .route("/api/v1/registered-models/{name}", get(registry::get))
 }

@@ -209,6 +209,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::Sql(super::lineage::TABLES),
     // 7: users, API tokens and browser sessions.
     Migration::Sql(super::auth::TABLES),
+    // 8: alert rules, their firings and deliveries.
+    Migration::Sql(super::alerts::TABLES),
 ];
 
 /// Metric series storage (see `series.rs`). Chunk summary columns mirror the chunk's blocks so a
