@@ -297,3 +297,21 @@ def test_each_credential_is_rate_limited(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
+
+
+def test_only_authors_and_admins_change_comments(client_env, secured):
+    url = secured["url"]
+    bob, ada = ("bob", PASSWORD), ("ada", PASSWORD)
+    _cli(secured["data"], "user", "create", "dave", "--password-stdin", stdin=PASSWORD + "\n")
+    dave = ("dave", PASSWORD)
+    exp = requests.post(f"{url}/api/v1/experiments", json={"name": unique_name("talk")}, auth=bob, timeout=10)
+    experiment_id = exp.json()["experiment"]["experiment_id"]
+    path = f"{url}/api/v1/experiments/{experiment_id}/comments"
+    made = requests.post(path, json={"body": "mine"}, auth=bob, timeout=10).json()["comment"]
+    assert made["author"] == "bob"
+    comment = f"{url}/api/v1/comments/{made['id']}"
+    assert requests.patch(comment, json={"body": "theirs"}, auth=dave, timeout=10).status_code == 403
+    assert requests.delete(comment, auth=dave, timeout=10).status_code == 403
+    assert requests.patch(comment, json={"body": "still mine"}, auth=bob, timeout=10).status_code == 200
+    assert requests.delete(comment, auth=ada, timeout=10).status_code == 200, "an admin may"
+    assert requests.get(path, auth=dave, timeout=10).json()["comments"] == []

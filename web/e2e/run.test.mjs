@@ -92,3 +92,24 @@ async function openEntry(page, path) {
   }
   await entry(path).first().click();
 }
+
+test("a comment posted on the run page shows as markdown and can be edited and deleted", async () => {
+  const run = ctx.seed.sweep.runs[3];
+  const page = await newPage(ctx.browser);
+  await page.goto(`${ctx.url}/runs/${run.id}`);
+  await page.waitForSelector('textarea[aria-label="New comment"]');
+  await page.fill('textarea[aria-label="New comment"]', "Loss **plateaus** here, @ada");
+  await page.getByRole("button", { name: "Comment", exact: true }).click();
+  const comment = page.locator('[data-testid="comment"]').first();
+  await comment.locator("strong", { hasText: "plateaus" }).waitFor();
+  await comment.getByRole("button", { name: "Edit" }).click();
+  await page.fill('textarea[aria-label="Edit comment"]', "Loss recovers later");
+  await comment.getByRole("button", { name: "Save" }).click();
+  await comment.getByText("Loss recovers later").waitFor();
+  assert.match(await comment.textContent(), /edited/);
+  page.once("dialog", (dialog) => dialog.accept());
+  await comment.getByRole("button", { name: "Delete" }).click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="comment"]').length === 0);
+  assertNoProblems(page);
+  await page.close();
+});

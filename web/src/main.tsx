@@ -5,7 +5,7 @@
 import { render } from "preact";
 import { lazy, Suspense } from "preact/compat";
 import { useEffect, useState } from "preact/hooks";
-import { api, onUnauthenticated, setCsrfToken, type SessionState } from "./api/client";
+import { api, onUnauthenticated, setCsrfToken, setSignedIn, type SessionState } from "./api/client";
 import { LoginPage } from "./views/login";
 import "./style.css";
 import { Link, Loading } from "./components/common";
@@ -45,6 +45,7 @@ function App() {
   const [theme, setTheme] = useState(currentTheme());
   const [session, setSession] = useSession();
   if (session === null) return <Loading />;
+  setSignedIn(session.auth_enabled, session.user);
   if (session.auth_enabled && !session.user) {
     return <LoginPage onSignedIn={(user) => setSession({ ...session, user })} />;
   }

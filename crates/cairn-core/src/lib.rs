@@ -5,6 +5,7 @@
 //! Module map:
 //! - [`alerts`]: alert rules (run failed/finished, metric thresholds, silence) and deliveries.
 //! - [`auth`]: users, API tokens, browser sessions and the rules for their names.
+//! - [`comments`]: comments on runs and experiments, and their @mentions.
 //! - [`model`]: experiments, runs, params, tags, metrics, dataset and model inputs/outputs, logged models.
 //! - [`validation`]: key/value rules, size limits, truncation, and the exact error messages.
 //! - [`filter`]: lexer, parser and typed ASTs for `filter` strings and `order_by` clauses.
@@ -22,6 +23,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod comments;
 pub mod compare;
 pub mod filter;
 pub mod ids;

@@ -29,6 +29,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::live::{Hub, RunChange};
 
 pub mod artifacts;
+pub mod comments;
 pub mod compare;
 pub mod lineage;
 pub mod registry;

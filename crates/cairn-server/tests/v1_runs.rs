@@ -339,6 +339,9 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/experiments/{experiment_id}/alerts",
     "/api/v1/alerts/{alert_id}",
     "/api/v1/alerts/{alert_id}/deliveries",
+    "/api/v1/runs/{run_id}/comments",
+    "/api/v1/experiments/{experiment_id}/comments",
+    "/api/v1/comments/{comment_id}",
 ];
 
 #[tokio::test]

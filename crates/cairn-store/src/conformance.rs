@@ -120,6 +120,7 @@ macro_rules! store_conformance_tests {
             auth_users_tokens_and_sessions,
             audit_log_appends_searches_and_prunes,
             alerts_rules_firings_and_deliveries,
+            comments_on_runs_and_experiments,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {
@@ -138,12 +139,14 @@ macro_rules! store_conformance_tests {
 mod alerts;
 mod artifacts;
 mod auth;
+mod comments;
 mod lineage;
 mod registry;
 mod series;
 pub use alerts::*;
 pub use artifacts::*;
 pub use auth::*;
+pub use comments::*;
 pub use lineage::*;
 pub use registry::*;
 pub use series::*;

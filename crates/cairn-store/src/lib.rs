@@ -7,6 +7,7 @@
 //! - [`registry`]: the [`RegistryStore`] trait (registered models, versions, tags, aliases).
 //! - [`auth`]: the [`AuthStore`] trait (users, API tokens, browser sessions, the audit log).
 //! - [`alerts`]: the [`AlertStore`] trait (alert rules, firings, deliveries).
+//! - [`comments`]: the [`CommentStore`] trait (comments on runs and experiments).
 //! - [`lineage`]: the [`LineageStore`] trait (the lineage graph's edges, derived and recorded).
 //! - [`error`]: [`StoreError`] and its [`ErrorKind`].
 //! - [`sqlite`]: the embedded backend (WAL, one group-committing writer thread, a reader pool).
@@ -33,6 +34,7 @@ use cairn_core::series::{Point, Summary};
 pub mod alerts;
 pub mod artifacts;
 pub mod auth;
+pub mod comments;
 pub mod conformance;
 pub mod error;
 pub mod lineage;
@@ -44,6 +46,7 @@ pub use artifacts::{
     ArtifactStore, BlobInfo, Garbage, Lease, Listed, ManifestEntry, Upload, UploadPart,
 };
 pub use auth::{AuthStore, NewToken, NewUser};
+pub use comments::CommentStore;
 pub use error::{ErrorKind, StoreError};
 pub use lineage::LineageStore;
 pub use registry::{ModelVersionSearch, RegisteredModelSearch, RegistryStore};
@@ -374,7 +377,14 @@ pub trait MetricStore: Send + Sync + 'static {
 
 /// Everything a server needs from storage.
 pub trait Store:
-    MetaStore + MetricStore + ArtifactStore + RegistryStore + LineageStore + AuthStore + AlertStore
+    MetaStore
+    + MetricStore
+    + ArtifactStore
+    + RegistryStore
+    + LineageStore
+    + AuthStore
+    + AlertStore
+    + CommentStore
 {
 }
 
@@ -386,5 +396,6 @@ impl<T> Store for T where
         + LineageStore
         + AuthStore
         + AlertStore
+        + CommentStore
 {
 }

@@ -75,6 +75,19 @@ export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
 
+/** Who is signed in (null: nobody, or authentication is off), for views that show "yours". */
+let signedIn: { authEnabled: boolean; user: Schemas["SessionUser"] | null } = { authEnabled: false, user: null };
+
+export function setSignedIn(authEnabled: boolean, user: Schemas["SessionUser"] | null): void {
+  signedIn = { authEnabled, user };
+}
+
+/** Whether the caller may change something `author` wrote (anyone, without authentication). */
+export function mayChange(author: string | null | undefined): boolean {
+  if (!signedIn.authEnabled) return true;
+  return !!signedIn.user && (signedIn.user.is_admin || signedIn.user.username === author);
+}
+
 /** Calls `listener` whenever the server answers 401 (the session ended or was never started). */
 export function onUnauthenticated(listener: () => void): () => void {
   unauthenticatedListeners.add(listener);
@@ -114,6 +127,7 @@ export function artifactPath(path: string): string {
 }
 
 export type SessionUser = Schemas["SessionUser"];
+export type Comment = Schemas["Comment"];
 export type SessionState = Schemas["SessionState"];
 
 export const api = {
@@ -191,6 +205,18 @@ export const api = {
       undefined,
       signal,
     );
+  },
+  runComments(runId: string, signal?: AbortSignal) {
+    return call<{ comments: Comment[] }>("GET", `/api/v1/runs/${enc(runId)}/comments`, undefined, signal);
+  },
+  addRunComment(runId: string, body: string) {
+    return call<{ comment: Comment }>("POST", `/api/v1/runs/${enc(runId)}/comments`, { body });
+  },
+  editComment(id: number, body: string) {
+    return call<{ comment: Comment }>("PATCH", `/api/v1/comments/${id}`, { body });
+  },
+  deleteComment(id: number) {
+    return call<Record<string, never>>("DELETE", `/api/v1/comments/${id}`);
   },
   registeredModels(
     params: { filter?: string; order_by?: string; max_results?: number; page_token?: string },

@@ -933,10 +933,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{run_id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        /** A run's comments, oldest first. */
+        get: operations["listRunComments"];
+        put?: never;
+        /** Comment on a run (markdown; `@username` mentions are listed). */
+        post: operations["addRunComment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+            };
+            cookie?: never;
+        };
+        /** An experiment's comments, oldest first. */
+        get: operations["listExperimentComments"];
+        put?: never;
+        /** Comment on an experiment. */
+        post: operations["addExperimentComment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/comments/{comment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                comment_id: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a comment (its author, or an admin, when authentication is on). */
+        delete: operations["deleteComment"];
+        options?: never;
+        head?: never;
+        /** Change a comment's body (its author, or an admin, when authentication is on). */
+        patch: operations["editComment"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Comment: {
+            id: number;
+            target: {
+                /** @enum {string} */
+                kind: "run" | "experiment";
+                id: string;
+            };
+            /** @description The author's username; null without authentication. */
+            author: string | null;
+            /** @description Markdown. */
+            body: string;
+            mentions: string[];
+            /** Format: int64 */
+            created: number;
+            /** Format: int64 */
+            edited: number | null;
+        };
+        CommentBody: {
+            /** @description Markdown, up to 20,000 characters. */
+            body: string;
+        };
+        CommentAnswer: {
+            comment: components["schemas"]["Comment"];
+        };
+        CommentList: {
+            comments: components["schemas"]["Comment"][];
+        };
         AlertRule: {
             id: number;
             experiment_id: string;
@@ -3398,6 +3485,178 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listRunComments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The comments. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentList"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    addRunComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentBody"];
+            };
+        };
+        responses: {
+            /** @description The comment. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentAnswer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listExperimentComments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The comments. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentList"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    addExperimentComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentBody"];
+            };
+        };
+        responses: {
+            /** @description The comment. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentAnswer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                comment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description Someone else's comment. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    editComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                comment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentBody"];
+            };
+        };
+        responses: {
+            /** @description The comment. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentAnswer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description Someone else's comment. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             404: components["responses"]["NotFound"];
         };
     };

@@ -17,6 +17,7 @@
 //!   comparing two runs' inputs, forking a run.
 //! - [`alerts`]: alert rules of an experiment and their delivery logs.
 //! - [`auth`]: signing a browser in and out, API tokens, the audit log.
+//! - [`comments`]: comments on runs and experiments.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
 //! - [`json`]: the columnar encoders and the lenient double decoder.
@@ -28,7 +29,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query};
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 
 use crate::AppState;
@@ -37,6 +38,7 @@ use crate::error::{ApiError, ApiResult};
 pub mod alerts;
 pub mod artifacts;
 pub mod auth;
+pub mod comments;
 pub mod compare;
 pub mod experiments;
 pub mod ingest;
@@ -149,6 +151,18 @@ pub fn routes() -> Router<AppState> {
             get(alerts::list).post(alerts::create),
         )
         .route("/api/v1/alerts/{alert_id}", delete(alerts::delete))
+        .route(
+            "/api/v1/runs/{run_id}/comments",
+            get(comments::run_comments).post(comments::add_run_comment),
+        )
+        .route(
+            "/api/v1/experiments/{experiment_id}/comments",
+            get(comments::experiment_comments).post(comments::add_experiment_comment),
+        )
+        .route(
+            "/api/v1/comments/{comment_id}",
+            patch(comments::edit).delete(comments::delete),
+        )
         .route(
             "/api/v1/alerts/{alert_id}/deliveries",
             get(alerts::deliveries),

@@ -13,7 +13,7 @@
 //! `runs` (run writes and loading), `search` (runs search compiled to SQL), `series` (the metric
 //! engine: raw segments, chunks, merged reads, downsampling), `compactor` (the background thread
 //! that folds raw segments into chunks), `metrics` (MLflow's history reads on top of `series`),
-//! `models` (logged models), `auth` (users, tokens, sessions, audit log), `alerts` (rules, firings, deliveries), `lineage` (the lineage graph's edges), `registry` (the model registry and its `RegistryStore` impl), `artifacts` (the artifact catalogue: manifests, blob rows, leases,
+//! `models` (logged models), `auth` (users, tokens, sessions, audit log), `alerts` (rules, firings, deliveries), `comments`, `lineage` (the lineage graph's edges), `registry` (the model registry and its `RegistryStore` impl), `artifacts` (the artifact catalogue: manifests, blob rows, leases,
 //! uploads in parts), `token` (page tokens), `sql` (shared helpers).
 
 use std::path::{Path, PathBuf};
@@ -39,6 +39,7 @@ use crate::{
 mod alerts;
 mod artifacts;
 mod auth;
+mod comments;
 mod compactor;
 mod experiments;
 mod lineage;

@@ -211,6 +211,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::Sql(super::auth::TABLES),
     // 8: alert rules, their firings and deliveries.
     Migration::Sql(super::alerts::TABLES),
+    // 9: comments on runs and experiments.
+    Migration::Sql(super::comments::TABLES),
 ];
 
 /// Metric series storage (see `series.rs`). Chunk summary columns mirror the chunk's blocks so a

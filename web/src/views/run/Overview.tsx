@@ -1,5 +1,5 @@
 // The run page's overview tab: the run's details (times, user, source, git, parent), its notes
-// (markdown, editable), params, latest metrics with their statistics, tags (system tags
+// (markdown, editable), comments, params, latest metrics with their statistics, tags (system tags
 // collapsed) and charts of a few headline metrics.
 import { Fragment, type ComponentChildren } from "preact";
 import { useMemo, useState } from "preact/hooks";
@@ -9,6 +9,7 @@ import { RunCharts } from "../../charts/RunCharts";
 import { ErrorBox, Link, StatusBadge } from "../../components/common";
 import { formatDuration, formatNumber, formatTime } from "../../format";
 import { renderMarkdown } from "../../markdown";
+import { Comments } from "./Comments";
 import { useNow } from "./hooks";
 import { commitUrl, filterPairs, gitInfo, headlineKeys, splitTags, type KV } from "./overview";
 import { Card, Collapsible, CopyButton, KVTable } from "./widgets";
@@ -45,6 +46,7 @@ export function Overview(props: Props) {
           <MetricsTable runId={run.info.run_id} metrics={metrics} />
         </Card>
       </div>
+      <Comments runId={run.info.run_id} />
       <Card title={<>Tags <span class="rp-count">{user.length}</span></>}>
         <KVTable pairs={user} empty="No tags of your own." searchLabel="Search tags" />
         {system.length > 0 && (

@@ -1,0 +1,138 @@
+//! Comment routes of the native API.
+//!
+//! - `GET`/`POST /api/v1/runs/{run_id}/comments`, `GET`/`POST
+//!   /api/v1/experiments/{experiment_id}/comments` — a target's comments (oldest first), or a new
+//!   one: `{"body": "markdown, @mentions"}`.
+//! - `PATCH /api/v1/comments/{id}` `{"body"}`, `DELETE /api/v1/comments/{id}` — the author's own
+//!   (or, for an admin, anyone's) when authentication is on.
+//!
+//! A comment answers `{"id", "target": {"kind", "id"}, "author", "body", "mentions", "created",
+//! "edited"}`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use cairn_core::comments::{Comment, CommentTarget};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::body;
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+
+fn comment_json(c: &Comment) -> Value {
+    json!({
+        "id": c.id,
+        "target": { "kind": c.target.kind(), "id": c.target.id() },
+        "author": c.author,
+        "body": c.body,
+        "mentions": c.mentions,
+        "created": c.created,
+        "edited": c.edited,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentBody {
+    body: String,
+}
+
+fn comment_id(text: &str) -> ApiResult<i64> {
+    text.parse()
+        .map_err(|_| ApiError::invalid(format!("Invalid comment id '{text}'")))
+}
+
+async fn list(state: AppState, target: CommentTarget) -> ApiResult<Response> {
+    let found = state.tracking.comments(target).await?;
+    let found: Vec<Value> = found.iter().map(comment_json).collect();
+    Ok(Json(json!({ "comments": found })).into_response())
+}
+
+async fn add(
+    state: AppState,
+    target: CommentTarget,
+    principal: Option<Extension<Principal>>,
+    payload: Result<Json<CommentBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let request = body(payload)?;
+    let author = principal.as_ref().map(|Extension(p)| &p.user);
+    let comment = state
+        .tracking
+        .add_comment(target, author, request.body)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "comment": comment_json(&comment) })),
+    )
+        .into_response())
+}
+
+pub async fn run_comments(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Response> {
+    list(state, CommentTarget::Run(run_id)).await
+}
+
+pub async fn add_run_comment(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+    principal: Option<Extension<Principal>>,
+    payload: Result<Json<CommentBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    add(state, CommentTarget::Run(run_id), principal, payload).await
+}
+
+pub async fn experiment_comments(
+    State(state): State<AppState>,
+    Path(experiment_id): Path<String>,
+) -> ApiResult<Response> {
+    list(state, CommentTarget::Experiment(experiment_id)).await
+}
+
+pub async fn add_experiment_comment(
+    State(state): State<AppState>,
+    Path(experiment_id): Path<String>,
+    principal: Option<Extension<Principal>>,
+    payload: Result<Json<CommentBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    add(
+        state,
+        CommentTarget::Experiment(experiment_id),
+        principal,
+        payload,
+    )
+    .await
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    principal: Option<Extension<Principal>>,
+    payload: Result<Json<CommentBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let request = body(payload)?;
+    let caller = principal.as_ref().map(|Extension(p)| &p.user);
+    let comment = state
+        .tracking
+        .edit_comment(comment_id(&id)?, caller, request.body)
+        .await?;
+    Ok(Json(json!({ "comment": comment_json(&comment) })).into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    principal: Option<Extension<Principal>>,
+) -> ApiResult<Response> {
+    let caller = principal.as_ref().map(|Extension(p)| &p.user);
+    state
+        .tracking
+        .delete_comment(comment_id(&id)?, caller)
+        .await?;
+    Ok(Json(json!({})).into_response())
+}

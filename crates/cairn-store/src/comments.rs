@@ -1,0 +1,24 @@
+//! Storage of comments on runs and experiments.
+
+use async_trait::async_trait;
+use cairn_core::comments::{Comment, CommentTarget};
+
+use crate::Result;
+
+#[async_trait]
+pub trait CommentStore: Send + Sync + 'static {
+    /// Stores a comment (its `id` is assigned) on an existing run or experiment.
+    async fn create_comment(&self, comment: Comment) -> Result<Comment>;
+    /// A target's comments, oldest first.
+    async fn list_comments(&self, target: CommentTarget) -> Result<Vec<Comment>>;
+    async fn get_comment(&self, id: i64) -> Result<Comment>;
+    /// Replaces the body and mentions; sets `edited`.
+    async fn update_comment(
+        &self,
+        id: i64,
+        body: String,
+        mentions: Vec<String>,
+        now: i64,
+    ) -> Result<Comment>;
+    async fn delete_comment(&self, id: i64) -> Result<()>;
+}

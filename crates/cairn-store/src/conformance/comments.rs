@@ -1,0 +1,93 @@
+//! Conformance checks of comments: on existing targets only, listed in order, edited, deleted.
+
+use cairn_core::comments::{Comment, CommentTarget};
+
+use super::{T0, assert_kind, experiment, run};
+use crate::{ErrorKind, Store};
+
+fn comment(target: CommentTarget, body: &str, mentions: &[&str]) -> Comment {
+    Comment {
+        id: 0,
+        target,
+        author: Some("ada".into()),
+        body: body.into(),
+        mentions: mentions.iter().map(|m| m.to_string()).collect(),
+        created: T0,
+        edited: None,
+    }
+}
+
+pub async fn comments_on_runs_and_experiments(store: &dyn Store) {
+    let exp = experiment(store, "comments").await;
+    let run_id = run(store, &exp).await;
+    let on_run = CommentTarget::Run(run_id.clone());
+    let first = store
+        .create_comment(comment(on_run.clone(), "first @bob", &["bob"]))
+        .await
+        .unwrap();
+    let second = store
+        .create_comment(comment(on_run.clone(), "second", &[]))
+        .await
+        .unwrap();
+    store
+        .create_comment(comment(
+            CommentTarget::Experiment(exp.clone()),
+            "on the experiment",
+            &[],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(first.mentions, vec!["bob"]);
+    assert_eq!(
+        store.list_comments(on_run.clone()).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(
+        store
+            .list_comments(CommentTarget::Experiment(exp.clone()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_kind(
+        store
+            .create_comment(comment(CommentTarget::Run("f".repeat(32)), "x", &[]))
+            .await,
+        ErrorKind::NotFound,
+        "unknown run",
+    );
+    assert_kind(
+        store
+            .create_comment(comment(CommentTarget::Experiment("9999".into()), "x", &[]))
+            .await,
+        ErrorKind::NotFound,
+        "unknown experiment",
+    );
+    let edited = store
+        .update_comment(
+            first.id,
+            "first, edited @carol".into(),
+            vec!["carol".into()],
+            T0 + 5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (edited.body.as_str(), edited.edited),
+        ("first, edited @carol", Some(T0 + 5))
+    );
+    assert_eq!(edited.mentions, vec!["carol"]);
+    store.delete_comment(second.id).await.unwrap();
+    assert_kind(
+        store.get_comment(second.id).await,
+        ErrorKind::NotFound,
+        "deleted",
+    );
+    assert_kind(
+        store.delete_comment(second.id).await,
+        ErrorKind::NotFound,
+        "deleting twice",
+    );
+    assert_eq!(store.list_comments(on_run).await.unwrap(), vec![edited]);
+}

@@ -1,0 +1,46 @@
+"""Comments on runs and experiments over the native API: markdown bodies, @mentions, edits."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+import requests
+
+from e2e_util import is_mlflow
+
+pytestmark = pytest.mark.skipif(is_mlflow(), reason="Cairn's comments")
+
+
+def test_comments_on_a_run_and_an_experiment(ctx):
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 0.5)
+    url = f"{ctx.url}/api/v1/runs/{run.info.run_id}/comments"
+    made = requests.post(url, json={"body": "Diverged after **step 40**, cc @ada and @bob."}, timeout=10)
+    assert made.status_code == 201, made.text
+    comment = made.json()["comment"]
+    assert comment["mentions"] == ["ada", "bob"] and comment["author"] is None and comment["edited"] is None
+    assert comment["target"] == {"kind": "run", "id": run.info.run_id}
+    requests.post(url, json={"body": "second"}, timeout=10).raise_for_status()
+    listed = requests.get(url, timeout=10).json()["comments"]
+    assert [c["body"] for c in listed] == ["Diverged after **step 40**, cc @ada and @bob.", "second"]
+
+    edited = requests.patch(f"{ctx.url}/api/v1/comments/{comment['id']}", json={"body": "fixed, @carol"}, timeout=10)
+    assert edited.status_code == 200
+    assert edited.json()["comment"]["mentions"] == ["carol"] and edited.json()["comment"]["edited"]
+    assert requests.delete(f"{ctx.url}/api/v1/comments/{comment['id']}", timeout=10).status_code == 200
+    assert [c["body"] for c in requests.get(url, timeout=10).json()["comments"]] == ["second"]
+
+    on_experiment = f"{ctx.url}/api/v1/experiments/{ctx.experiment_id}/comments"
+    requests.post(on_experiment, json={"body": "baseline sweep"}, timeout=10).raise_for_status()
+    assert len(requests.get(on_experiment, timeout=10).json()["comments"]) == 1
+
+    for path, body, status in [
+        (url, {"body": "   "}, 400),
+        (url, {"text": "wrong field"}, 400),
+        (url, {"body": "x" * 20_001}, 400),
+        (f"{ctx.url}/api/v1/runs/{'f' * 32}/comments", {"body": "x"}, 404),
+        (f"{ctx.url}/api/v1/experiments/987654/comments", {"body": "x"}, 404),
+    ]:
+        assert requests.post(path, json=body, timeout=10).status_code == status, (path, body)
+    assert requests.patch(f"{ctx.url}/api/v1/comments/999999", json={"body": "x"}, timeout=10).status_code == 404
+    assert requests.delete(f"{ctx.url}/api/v1/comments/abc", timeout=10).status_code == 400
