@@ -44,3 +44,29 @@ def test_comments_on_a_run_and_an_experiment(ctx):
         assert requests.post(path, json=body, timeout=10).status_code == status, (path, body)
     assert requests.patch(f"{ctx.url}/api/v1/comments/999999", json={"body": "x"}, timeout=10).status_code == 404
     assert requests.delete(f"{ctx.url}/api/v1/comments/abc", timeout=10).status_code == 400
+
+
+def test_annotations_on_chart_points(ctx):
+    with mlflow.start_run() as run:
+        for step in range(5):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    url = f"{ctx.url}/api/v1/runs/{run.info.run_id}/annotations"
+    made = requests.post(url, json={"key": "loss", "step": 3, "text": "lr decay"}, timeout=10)
+    assert made.status_code == 201, made.text
+    requests.post(url, json={"key": "loss", "step": 1, "text": "warm-up ends"}, timeout=10).raise_for_status()
+    listed = requests.get(url, timeout=10).json()["annotations"]
+    assert [(a["step"], a["text"]) for a in listed] == [(1, "warm-up ends"), (3, "lr decay")]
+    gone = requests.delete(f"{ctx.url}/api/v1/annotations/{made.json()['annotation']['id']}", timeout=10)
+    assert gone.status_code == 200
+    assert len(requests.get(url, timeout=10).json()["annotations"]) == 1
+    for body, status in [
+        ({"key": "loss", "step": 1, "text": " "}, 400),
+        ({"key": "", "step": 1, "text": "x"}, 400),
+        ({"key": "loss", "text": "x"}, 400),
+        ({"key": "loss", "step": "one", "text": "x"}, 400),
+    ]:
+        assert requests.post(url, json=body, timeout=10).status_code == status, body
+    missing = requests.post(
+        f"{ctx.url}/api/v1/runs/{'f' * 32}/annotations", json={"key": "loss", "step": 1, "text": "x"}, timeout=10
+    )
+    assert missing.status_code == 404

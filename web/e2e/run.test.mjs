@@ -113,3 +113,26 @@ test("a comment posted on the run page shows as markdown and can be edited and d
   assertNoProblems(page);
   await page.close();
 });
+
+test("an annotation added under the charts is drawn on its metric's chart", async () => {
+  const run = ctx.seed.sweep.runs[4];
+  const page = await newPage(ctx.browser);
+  await page.goto(`${ctx.url}/runs/${run.id}?tab=charts`);
+  await waitForPoints(page, "loss", ctx.seed.steps);
+  await page.selectOption('select[aria-label="Annotation metric"]', "loss");
+  await page.fill('input[aria-label="Annotation step"]', "40");
+  await page.fill('input[aria-label="Annotation text"]', "lr decay");
+  await page.getByRole("button", { name: "Annotate" }).click();
+  await page.locator('[data-testid="annotation"]', { hasText: "lr decay" }).waitFor();
+  await page.waitForFunction(() => {
+    const chart = document.querySelector('[data-testid="metric-chart"][data-key="loss"] .line-chart');
+    return chart?.dataset.markers === "1";
+  });
+  const accuracy = await page.$eval('[data-testid="metric-chart"][data-key="accuracy"] .line-chart', (el) => el.dataset.markers);
+  assert.equal(accuracy, "0");
+  await screenshot(page, "run-annotation");
+  await page.getByRole("button", { name: "Delete annotation lr decay" }).click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="annotation"]').length === 0);
+  assertNoProblems(page);
+  await page.close();
+});

@@ -1,4 +1,5 @@
-//! Comments on runs and experiments: markdown bodies with `@username` mentions.
+//! Comments on runs and experiments (markdown bodies with `@username` mentions) and annotations
+//! on chart points.
 
 use crate::validation::ValidationError;
 
@@ -101,4 +102,29 @@ mod tests {
         assert!(check_body("ok").is_ok());
         assert!(check_body(&"x".repeat(MAX_COMMENT_LENGTH + 1)).is_err());
     }
+}
+
+/// A note on one point of a run's metric chart (`key` at `step`), drawn on the charts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annotation {
+    pub id: i64,
+    pub run_id: String,
+    pub key: String,
+    pub step: i64,
+    pub text: String,
+    pub author: Option<String>,
+    pub created: i64,
+}
+
+/// Longest annotation text.
+pub const MAX_ANNOTATION_LENGTH: usize = 1000;
+
+pub fn check_annotation(key: &str, text: &str) -> Result<(), ValidationError> {
+    crate::validation::check_metric_key(key)?;
+    if text.trim().is_empty() || text.chars().count() > MAX_ANNOTATION_LENGTH {
+        return Err(ValidationError::new(format!(
+            "An annotation needs a text of 1 to {MAX_ANNOTATION_LENGTH} characters"
+        )));
+    }
+    Ok(())
 }

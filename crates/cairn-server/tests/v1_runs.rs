@@ -342,6 +342,8 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/runs/{run_id}/comments",
     "/api/v1/experiments/{experiment_id}/comments",
     "/api/v1/comments/{comment_id}",
+    "/api/v1/runs/{run_id}/annotations",
+    "/api/v1/annotations/{annotation_id}",
 ];
 
 #[tokio::test]

@@ -1,7 +1,7 @@
-//! Storage of comments on runs and experiments.
+//! Storage of comments on runs and experiments, and of annotations on chart points.
 
 use async_trait::async_trait;
-use cairn_core::comments::{Comment, CommentTarget};
+use cairn_core::comments::{Annotation, Comment, CommentTarget};
 
 use crate::Result;
 
@@ -21,4 +21,11 @@ pub trait CommentStore: Send + Sync + 'static {
         now: i64,
     ) -> Result<Comment>;
     async fn delete_comment(&self, id: i64) -> Result<()>;
+
+    /// Stores an annotation (its `id` is assigned) on an existing run.
+    async fn create_annotation(&self, annotation: Annotation) -> Result<Annotation>;
+    /// A run's annotations, by key then step.
+    async fn list_annotations(&self, run_id: &str) -> Result<Vec<Annotation>>;
+    async fn get_annotation(&self, id: i64) -> Result<Annotation>;
+    async fn delete_annotation(&self, id: i64) -> Result<()>;
 }

@@ -128,6 +128,7 @@ export function artifactPath(path: string): string {
 
 export type SessionUser = Schemas["SessionUser"];
 export type Comment = Schemas["Comment"];
+export type Annotation = Schemas["Annotation"];
 export type SessionState = Schemas["SessionState"];
 
 export const api = {
@@ -217,6 +218,15 @@ export const api = {
   },
   deleteComment(id: number) {
     return call<Record<string, never>>("DELETE", `/api/v1/comments/${id}`);
+  },
+  runAnnotations(runId: string, signal?: AbortSignal) {
+    return call<{ annotations: Annotation[] }>("GET", `/api/v1/runs/${enc(runId)}/annotations`, undefined, signal);
+  },
+  addAnnotation(runId: string, body: { key: string; step: number; text: string }) {
+    return call<{ annotation: Annotation }>("POST", `/api/v1/runs/${enc(runId)}/annotations`, body);
+  },
+  deleteAnnotation(id: number) {
+    return call<Record<string, never>>("DELETE", `/api/v1/annotations/${id}`);
   },
   registeredModels(
     params: { filter?: string; order_by?: string; max_results?: number; page_token?: string },

@@ -70,7 +70,38 @@ export type LineChartProps = {
   onDrawn?: () => void;
   /** Called once a drag zoom has been redrawn from the data already loaded. */
   onRescaled?: () => void;
+  /** Notes drawn as labelled vertical lines at their x (annotations). */
+  markers?: Marker[];
 };
+
+export type Marker = { x: number; label: string };
+
+/** Draws each marker in view as a dashed vertical line with its label at the top. */
+function drawMarkers(u: uPlot, markers: Marker[] | undefined, color: string): number {
+  if (!markers?.length) return 0;
+  const ctx = u.ctx;
+  const { left, top, width, height } = u.bbox;
+  let drawn = 0;
+  ctx.save();
+  ctx.strokeStyle = color;
+  ctx.fillStyle = color;
+  ctx.lineWidth = 1.5 * devicePixelRatio;
+  ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+  ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+  for (const marker of markers) {
+    const x = u.valToPos(marker.x, "x", true);
+    if (!Number.isFinite(x) || x < left || x > left + width) continue;
+    ctx.beginPath();
+    ctx.moveTo(x, top);
+    ctx.lineTo(x, top + height);
+    ctx.stroke();
+    const label = marker.label.length > 24 ? marker.label.slice(0, 23) + "…" : marker.label;
+    ctx.fillText(label, Math.min(x + 3 * devicePixelRatio, left + width - ctx.measureText(label).width), top + 12 * devicePixelRatio);
+    drawn++;
+  }
+  ctx.restore();
+  return drawn;
+}
 
 const FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 
@@ -209,6 +240,8 @@ export function LineChart(props: LineChartProps) {
         draw: [
           (u) => {
             if (fastLines) drawLines(u, latest.current.series, latest.current.data);
+            const markers = drawMarkers(u, latest.current.markers, cssVar("--accent") || "#2f6fed");
+            el.dataset.markers = String(markers);
             overlay.style.display = "none";
             if (rescaling) {
               rescaling = false;
@@ -373,6 +406,10 @@ export function LineChart(props: LineChartProps) {
     const u = plot.current;
     if (u && u.height !== props.height) u.setSize({ width: u.width, height: props.height });
   }, [props.height]);
+
+  useEffect(() => {
+    plot.current?.redraw(false);
+  }, [props.markers]);
 
   return <div class="line-chart" ref={host} role="img" aria-label={props.label} style={{ height: props.height + "px" }} />;
 }

@@ -18,7 +18,8 @@ import { useQueryParam } from "../router";
 import { ema } from "./ema";
 import { useDark, useSeen } from "./hooks";
 import { chartFetches } from "./limit";
-import { LineChart, type BandSpec, type LineSeries, type TooltipContent } from "./LineChart";
+import { LineChart, type BandSpec, type LineSeries, type Marker, type TooltipContent } from "./LineChart";
+import { AnnotationsPanel, useAnnotations } from "./Annotations";
 import { seriesColor } from "./palette";
 import { ReadyTracker } from "./ready";
 import {
@@ -114,6 +115,7 @@ export function RunCharts(props: {
   const allKeys = useMemo(() => [...keys, ...liveKeys.filter((k) => !keys.includes(k))], [keys, liveKeys]);
   const shown = useMemo(() => filterKeys(allKeys, params.find), [allKeys, params.find]);
   const origin = useRunStart(runId, params.xMode === "relative");
+  const annotations = useAnnotations(runId);
   const collapsed = new Set(collapsedParam ? collapsedParam.split(",") : []);
   const sections = layout === "flat" ? [{ name: "", keys: [...shown].sort() }] : groupByPrefix(shown);
   const rendered = sections.reduce((n, s) => n + (collapsed.has(s.name) ? 0 : s.keys.length), 0);
@@ -142,6 +144,7 @@ export function RunCharts(props: {
       hub={hub}
       tracker={tracker}
       origin={origin}
+      markers={params.xMode === "step" ? annotations.markers.get(key) : undefined}
     />
   );
 
@@ -179,6 +182,7 @@ export function RunCharts(props: {
           </section>
         ),
       )}
+      {!fixedKeys && allKeys.length > 0 && <AnnotationsPanel runId={runId} keys={allKeys} state={annotations} />}
     </div>
   );
 }
@@ -207,6 +211,8 @@ type CardProps = {
   tracker: ReadyTracker;
   /** The run's start (relative axis), null when not needed, undefined while loading. */
   origin: number | null | undefined;
+  /** Annotations of this key (step axis only). */
+  markers?: Marker[];
 };
 
 /** Adds live events to a view; null when its buckets must be refetched instead. */
@@ -402,6 +408,7 @@ function RunChartCard(props: CardProps) {
           onZoom={onZoom}
           tooltip={tooltip}
           onDrawn={onDrawn}
+          markers={props.markers}
         />
       ) : (
         <div class="chart-placeholder" style={{ height: (expanded ? EXPANDED_HEIGHT : HEIGHT) + "px" }}>

@@ -1,8 +1,8 @@
-//! Comments on runs and experiments: markdown with `@mentions`; with authentication on, each
-//! comment carries its author, and only the author (or an admin) edits or deletes it.
+//! Comments on runs and experiments (markdown with `@mentions`) and annotations on chart points;
+//! with authentication on, each carries its author, and only the author (or an admin) changes it.
 
 use cairn_core::auth::User;
-use cairn_core::comments::{self, Comment, CommentTarget};
+use cairn_core::comments::{self, Annotation, Comment, CommentTarget};
 
 use super::{Tracking, now_ms};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -83,5 +83,48 @@ impl Tracking {
     pub async fn delete_comment(&self, id: i64, caller: Option<&User>) -> ApiResult<()> {
         self.own_comment(id, caller).await?;
         Ok(self.store.delete_comment(id).await?)
+    }
+
+    pub async fn add_annotation(
+        &self,
+        run_id: &str,
+        author: Option<&User>,
+        key: String,
+        step: i64,
+        text: String,
+    ) -> ApiResult<Annotation> {
+        comments::check_annotation(&key, &text)?;
+        self.get_run(run_id).await?;
+        Ok(self
+            .store
+            .create_annotation(Annotation {
+                id: 0,
+                run_id: run_id.to_string(),
+                key,
+                step,
+                text,
+                author: author.map(|user| user.username.clone()),
+                created: now_ms(),
+            })
+            .await?)
+    }
+
+    pub async fn annotations(&self, run_id: &str) -> ApiResult<Vec<Annotation>> {
+        self.get_run(run_id).await?;
+        Ok(self.store.list_annotations(run_id).await?)
+    }
+
+    pub async fn delete_annotation(&self, id: i64, caller: Option<&User>) -> ApiResult<()> {
+        let annotation = self.store.get_annotation(id).await?;
+        if let Some(user) = caller
+            && !user.is_admin
+            && annotation.author.as_deref() != Some(user.username.as_str())
+        {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "Only an annotation's author (or an admin) may delete it",
+            ));
+        }
+        Ok(self.store.delete_annotation(id).await?)
     }
 }

@@ -6,6 +6,9 @@
 //! - `PATCH /api/v1/comments/{id}` `{"body"}`, `DELETE /api/v1/comments/{id}` — the author's own
 //!   (or, for an admin, anyone's) when authentication is on.
 //!
+//! - `GET`/`POST /api/v1/runs/{run_id}/annotations` `{"key", "step", "text"}`, `DELETE
+//!   /api/v1/annotations/{id}` — notes on one point of a run's metric chart, drawn on the charts.
+//!
 //! A comment answers `{"id", "target": {"kind", "id"}, "author", "body", "mentions", "created",
 //! "edited"}`.
 
@@ -14,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use cairn_core::comments::{Comment, CommentTarget};
+use cairn_core::comments::{Annotation, Comment, CommentTarget};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -134,5 +137,61 @@ pub async fn delete(
         .tracking
         .delete_comment(comment_id(&id)?, caller)
         .await?;
+    Ok(Json(json!({})).into_response())
+}
+
+fn annotation_json(a: &Annotation) -> Value {
+    json!({
+        "id": a.id, "run_id": a.run_id, "key": a.key, "step": a.step, "text": a.text,
+        "author": a.author, "created": a.created,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnotationBody {
+    key: String,
+    step: i64,
+    text: String,
+}
+
+pub async fn annotations(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Response> {
+    let found = state.tracking.annotations(&run_id).await?;
+    let found: Vec<Value> = found.iter().map(annotation_json).collect();
+    Ok(Json(json!({ "annotations": found })).into_response())
+}
+
+pub async fn add_annotation(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+    principal: Option<Extension<Principal>>,
+    payload: Result<Json<AnnotationBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let request = body(payload)?;
+    let author = principal.as_ref().map(|Extension(p)| &p.user);
+    let annotation = state
+        .tracking
+        .add_annotation(&run_id, author, request.key, request.step, request.text)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "annotation": annotation_json(&annotation) })),
+    )
+        .into_response())
+}
+
+pub async fn delete_annotation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    principal: Option<Extension<Principal>>,
+) -> ApiResult<Response> {
+    let caller = principal.as_ref().map(|Extension(p)| &p.user);
+    let id = id
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("Invalid annotation id '{id}'")))?;
+    state.tracking.delete_annotation(id, caller).await?;
     Ok(Json(json!({})).into_response())
 }

@@ -17,7 +17,7 @@
 //!   comparing two runs' inputs, forking a run.
 //! - [`alerts`]: alert rules of an experiment and their delivery logs.
 //! - [`auth`]: signing a browser in and out, API tokens, the audit log.
-//! - [`comments`]: comments on runs and experiments.
+//! - [`comments`]: comments on runs and experiments, annotations on chart points.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
 //! - [`json`]: the columnar encoders and the lenient double decoder.
@@ -158,6 +158,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/experiments/{experiment_id}/comments",
             get(comments::experiment_comments).post(comments::add_experiment_comment),
+        )
+        .route(
+            "/api/v1/runs/{run_id}/annotations",
+            get(comments::annotations).post(comments::add_annotation),
+        )
+        .route(
+            "/api/v1/annotations/{annotation_id}",
+            delete(comments::delete_annotation),
         )
         .route(
             "/api/v1/comments/{comment_id}",

@@ -1,6 +1,7 @@
-//! Conformance checks of comments: on existing targets only, listed in order, edited, deleted.
+//! Conformance checks of comments (on existing targets only, listed in order, edited, deleted)
+//! and of annotations on chart points.
 
-use cairn_core::comments::{Comment, CommentTarget};
+use cairn_core::comments::{Annotation, Comment, CommentTarget};
 
 use super::{T0, assert_kind, experiment, run};
 use crate::{ErrorKind, Store};
@@ -90,4 +91,49 @@ pub async fn comments_on_runs_and_experiments(store: &dyn Store) {
         "deleting twice",
     );
     assert_eq!(store.list_comments(on_run).await.unwrap(), vec![edited]);
+
+    let annotation = |key: &str, step: i64| Annotation {
+        id: 0,
+        run_id: run_id.clone(),
+        key: key.into(),
+        step,
+        text: format!("{key}@{step}"),
+        author: None,
+        created: T0,
+    };
+    let late = store
+        .create_annotation(annotation("loss", 40))
+        .await
+        .unwrap();
+    let early = store
+        .create_annotation(annotation("loss", 3))
+        .await
+        .unwrap();
+    store.create_annotation(annotation("acc", 9)).await.unwrap();
+    let listed = store.list_annotations(&run_id).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|a| (a.key.as_str(), a.step))
+            .collect::<Vec<_>>(),
+        vec![("acc", 9), ("loss", 3), ("loss", 40)]
+    );
+    assert_eq!(store.get_annotation(late.id).await.unwrap(), late);
+    store.delete_annotation(early.id).await.unwrap();
+    assert_eq!(store.list_annotations(&run_id).await.unwrap().len(), 2);
+    assert_kind(
+        store.delete_annotation(early.id).await,
+        ErrorKind::NotFound,
+        "deleted annotation",
+    );
+    assert_kind(
+        store
+            .create_annotation(Annotation {
+                run_id: "e".repeat(32),
+                ..annotation("loss", 1)
+            })
+            .await,
+        ErrorKind::NotFound,
+        "annotation on an unknown run",
+    );
 }

@@ -1,7 +1,7 @@
-//! Comments on SQLite (migration 9).
+//! Comments and annotations on SQLite (migration 9).
 
 use async_trait::async_trait;
-use cairn_core::comments::{Comment, CommentTarget};
+use cairn_core::comments::{Annotation, Comment, CommentTarget};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, experiments};
@@ -20,6 +20,17 @@ pub const TABLES: &str = r#"
         edited      INTEGER
     );
     CREATE INDEX comments_target ON comments (target_kind, target_id, id);
+
+    CREATE TABLE annotations (
+        id      INTEGER PRIMARY KEY,
+        run_id  TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        step    INTEGER NOT NULL,
+        text    TEXT NOT NULL,
+        author  TEXT,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX annotations_run ON annotations (run_id, key, step);
 "#;
 
 const COLUMNS: &str = "id, target_kind, target_id, author, body, mentions, created, edited";
@@ -70,6 +81,29 @@ fn require_target(conn: &Connection, target: &CommentTarget) -> Result<()> {
             experiments::require_active(conn, experiment_id).map(|_| ())
         }
     }
+}
+
+const ANNOTATION_COLUMNS: &str = "id, run_id, key, step, text, author, created";
+
+fn annotation_row(row: &Row<'_>) -> rusqlite::Result<Annotation> {
+    Ok(Annotation {
+        id: row.get(0)?,
+        run_id: row.get(1)?,
+        key: row.get(2)?,
+        step: row.get(3)?,
+        text: row.get(4)?,
+        author: row.get(5)?,
+        created: row.get(6)?,
+    })
+}
+
+fn get_annotation(conn: &Connection, id: i64) -> Result<Annotation> {
+    conn.prepare_cached(&format!(
+        "SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE id = ?1"
+    ))?
+    .query_row(params![id], annotation_row)
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("No annotation {id}")))
 }
 
 #[async_trait]
@@ -123,6 +157,52 @@ impl CommentStore for SqliteStore {
             )?
             .execute(params![id, body, mentions.join(" "), now])?;
             get(conn, id)
+        })
+        .await
+    }
+
+    async fn create_annotation(&self, annotation: Annotation) -> Result<Annotation> {
+        self.write(move |conn| {
+            require_target(conn, &CommentTarget::Run(annotation.run_id.clone()))?;
+            conn.prepare_cached(
+                "INSERT INTO annotations (run_id, key, step, text, author, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                annotation.run_id,
+                annotation.key,
+                annotation.step,
+                annotation.text,
+                annotation.author,
+                annotation.created
+            ])?;
+            get_annotation(conn, conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn list_annotations(&self, run_id: &str) -> Result<Vec<Annotation>> {
+        let run_id = run_id.to_string();
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE run_id = ?1 ORDER BY key, step, id"
+            ))?;
+            let rows = statement.query_map(params![run_id], annotation_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn get_annotation(&self, id: i64) -> Result<Annotation> {
+        self.read(move |conn| get_annotation(conn, id)).await
+    }
+
+    async fn delete_annotation(&self, id: i64) -> Result<()> {
+        self.write(move |conn| {
+            get_annotation(conn, id)?;
+            conn.prepare_cached("DELETE FROM annotations WHERE id = ?1")?
+                .execute(params![id])?;
+            Ok(())
         })
         .await
     }
