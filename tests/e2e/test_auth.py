@@ -315,3 +315,22 @@ def test_only_authors_and_admins_change_comments(client_env, secured):
     assert requests.patch(comment, json={"body": "still mine"}, auth=bob, timeout=10).status_code == 200
     assert requests.delete(comment, auth=ada, timeout=10).status_code == 200, "an admin may"
     assert requests.get(path, auth=dave, timeout=10).json()["comments"] == []
+
+
+def test_activity_names_who_changed_a_run(client_env, secured):
+    url = secured["url"]
+    bob = ("bob", PASSWORD)
+    exp = requests.post(f"{url}/api/v1/experiments", json={"name": unique_name("who")}, auth=bob, timeout=10)
+    experiment_id = exp.json()["experiment"]["experiment_id"]
+    made = requests.post(
+        f"{url}/api/2.0/mlflow/runs/create", json={"experiment_id": experiment_id}, auth=bob, timeout=10
+    )
+    run_id = made.json()["run"]["info"]["run_id"]
+    requests.post(
+        f"{url}/api/2.0/mlflow/runs/update",
+        json={"run_id": run_id, "status": "FINISHED"},
+        auth=("ada", PASSWORD),
+        timeout=10,
+    ).raise_for_status()
+    history = requests.get(f"{url}/api/v1/runs/{run_id}/activity", auth=bob, timeout=10).json()["activity"]
+    assert [(e["change"], e["user"]) for e in history] == [("status FINISHED", "ada"), ("created", "bob")]

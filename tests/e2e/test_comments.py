@@ -70,3 +70,34 @@ def test_annotations_on_chart_points(ctx):
         f"{ctx.url}/api/v1/runs/{'f' * 32}/annotations", json={"key": "loss", "step": 1, "text": "x"}, timeout=10
     )
     assert missing.status_code == 404
+
+
+def test_a_runs_activity_history(ctx):
+    client = ctx.client
+    run = client.create_run(ctx.experiment_id, run_name="tracked")
+    run_id = run.info.run_id
+    client.set_tag(run_id, "team", "risk")
+    client.set_tag(run_id, "mlflow.source.name", "train.py")  # a system tag: not listed
+    client.set_tag(run_id, "mlflow.note.content", "first note")
+    client.delete_tag(run_id, "team")
+    client.update_run(run_id, name="tracked-2")
+    client.set_terminated(run_id, "FAILED")
+    client.delete_run(run_id)
+    client.restore_run(run_id)
+    history = requests.get(f"{ctx.url}/api/v1/runs/{run_id}/activity", timeout=10).json()["activity"]
+    changes = [entry["change"] for entry in reversed(history)]
+    assert changes == [
+        "created",
+        "tag team = risk",
+        "note edited",
+        "tag team removed",
+        "renamed to tracked-2",
+        "status FAILED",
+        "deleted",
+        "restored",
+    ], changes
+    assert all(entry["user"] is None for entry in history), "no authentication: nobody to name"
+    limited = requests.get(f"{ctx.url}/api/v1/runs/{run_id}/activity", params={"limit": 2}, timeout=10)
+    assert [e["change"] for e in limited.json()["activity"]] == ["restored", "deleted"]
+    missing = requests.get(f"{ctx.url}/api/v1/runs/{'f' * 32}/activity", timeout=10)
+    assert missing.status_code == 404

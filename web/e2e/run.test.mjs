@@ -110,6 +110,10 @@ test("a comment posted on the run page shows as markdown and can be edited and d
   page.once("dialog", (dialog) => dialog.accept());
   await comment.getByRole("button", { name: "Delete" }).click();
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="comment"]').length === 0);
+  // The run's history: the seed created it and finished it.
+  await page.locator("summary", { hasText: "Activity" }).click();
+  await page.locator('[data-testid="activity"] li', { hasText: "status FINISHED" }).waitFor();
+  await page.locator('[data-testid="activity"] li', { hasText: "created" }).waitFor();
   assertNoProblems(page);
   await page.close();
 });

@@ -116,6 +116,19 @@ pub struct Annotation {
     pub created: i64,
 }
 
+/// One change to a run, for its activity history: who (when known) changed what, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub id: i64,
+    pub run_id: String,
+    pub time: i64,
+    /// The signed-in user; `None` without authentication.
+    pub user: Option<String>,
+    /// `created`, `status FINISHED`, `renamed to …`, `tag team = risk`, `tag team removed`,
+    /// `note edited`, `deleted`, `restored`.
+    pub change: String,
+}
+
 /// Longest annotation text.
 pub const MAX_ANNOTATION_LENGTH: usize = 1000;
 

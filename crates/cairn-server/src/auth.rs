@@ -58,6 +58,17 @@ const BASIC_CACHE_MAX: usize = 10_000;
 const MAX_FAILURES: u32 = 5;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
+tokio::task_local! {
+    /// The signed-in username for the request being handled (set by [`require`]), so that the
+    /// services can attribute changes without every call carrying it.
+    static CALLER: String;
+}
+
+/// The signed-in user of the request being handled; `None` without authentication.
+pub fn caller() -> Option<String> {
+    CALLER.try_with(Clone::clone).ok()
+}
+
 /// Who a request comes from.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -698,9 +709,10 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
     match refusal {
         Ok(principal) => {
             let username = principal.user.username.clone();
-            let pending = mutation.then(|| entry(Some(username), format!("{method} {route}"), 0));
+            let pending =
+                mutation.then(|| entry(Some(username.clone()), format!("{method} {route}"), 0));
             request.extensions_mut().insert(principal);
-            let response = next.run(request).await;
+            let response = CALLER.scope(username, next.run(request)).await;
             if let Some(mut pending) = pending {
                 pending.status = response.status().as_u16();
                 auth.record(pending).await;

@@ -561,6 +561,8 @@ impl Tracking {
             tags,
         };
         let run = self.store.create_run(new).await?;
+        self.note_activity(&run.info.run_id, vec!["created".into()])
+            .await;
         self.remember_run(&run.info);
         self.live.run(RunChange::Created, &run.info);
         Ok(run)
@@ -578,9 +580,62 @@ impl Tracking {
             run_name: update.run_name.filter(|n| !n.is_empty()),
             ..update
         };
+        // What actually changes (clients resend the status with a rename, say).
+        let before = match update.status.is_some() || update.run_name.is_some() {
+            true => Some(self.store.get_run(run_id).await?.info),
+            false => None,
+        };
+        let mut changes = Vec::new();
+        if let (Some(status), Some(before)) = (update.status, &before)
+            && status != before.status
+        {
+            changes.push(format!("status {}", status.as_str()));
+        }
+        if let (Some(name), Some(before)) = (&update.run_name, &before)
+            && *name != before.run_name
+        {
+            changes.push(format!("renamed to {name}"));
+        }
         let info = self.store.update_run(run_id, update).await?;
         self.live.run(RunChange::Updated, &info);
+        self.note_activity(run_id, changes).await;
         Ok(info)
+    }
+
+    /// Appends to a run's activity history, attributed to the signed-in user (if any). A
+    /// failure is logged: the change itself is already committed.
+    async fn note_activity(&self, run_id: &str, changes: Vec<String>) {
+        if changes.is_empty() {
+            return;
+        }
+        let user = crate::auth::caller();
+        let time = now_ms();
+        let entries = changes
+            .into_iter()
+            .map(|change| cairn_core::comments::Activity {
+                id: 0,
+                run_id: run_id.to_string(),
+                time,
+                user: user.clone(),
+                change,
+            })
+            .collect();
+        if let Err(error) = self.store.record_activity(entries).await {
+            tracing::error!(%error, run_id, "cannot record run activity");
+        }
+    }
+
+    /// A run's activity history, newest first.
+    pub async fn run_activity(
+        &self,
+        run_id: &str,
+        limit: usize,
+    ) -> ApiResult<Vec<cairn_core::comments::Activity>> {
+        self.get_run(run_id).await?;
+        Ok(self
+            .store
+            .list_activity(run_id, limit.clamp(1, 1000))
+            .await?)
     }
 
     pub async fn delete_run(&self, run_id: &str) -> ApiResult<()> {
@@ -589,6 +644,7 @@ impl Tracking {
             .set_run_lifecycle(run_id, LifecycleStage::Deleted, now_ms())
             .await?;
         self.publish_run(RunChange::Deleted, run_id).await;
+        self.note_activity(run_id, vec!["deleted".into()]).await;
         Ok(())
     }
 
@@ -598,6 +654,7 @@ impl Tracking {
             .set_run_lifecycle(run_id, LifecycleStage::Active, now_ms())
             .await?;
         self.publish_run(RunChange::Restored, run_id).await;
+        self.note_activity(run_id, vec!["restored".into()]).await;
         Ok(())
     }
 
@@ -621,10 +678,12 @@ impl Tracking {
                 .collect::<Result<Vec<_>, _>>()?,
         );
         let tags = self.redact_tags(normalize_run_tags(tags)?);
+        let changes = tag_changes(&tags);
         let published = (self.live.subscribers() > 0).then(|| metrics.clone());
         let points = metrics.len() as u64;
         self.store.log_batch(run_id, metrics, params, tags).await?;
         self.telemetry.add_points(points);
+        self.note_activity(run_id, changes).await;
         if let Some(metrics) = published {
             let mut by_key: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
             for m in &metrics {
@@ -786,7 +845,14 @@ impl Tracking {
 
     pub async fn delete_run_tag(&self, run_id: &str, key: &str) -> ApiResult<()> {
         check_run(run_id)?;
-        Ok(self.store.delete_run_tag(run_id, key).await?)
+        self.store.delete_run_tag(run_id, key).await?;
+        let change = if key == NOTE_TAG {
+            "note removed".to_string()
+        } else {
+            format!("tag {key} removed")
+        };
+        self.note_activity(run_id, vec![change]).await;
+        Ok(())
     }
 
     pub async fn log_inputs(
@@ -1243,6 +1309,25 @@ fn run_name_seed(run_id: &str) -> u128 {
             hash
         }
     }
+}
+
+/// The run tag holding its markdown note.
+pub const NOTE_TAG: &str = "mlflow.note.content";
+
+/// How logged tags read in a run's activity history (system tags other than the name and the
+/// note are left out: clients set them on every run).
+fn tag_changes(tags: &[Tag]) -> Vec<String> {
+    tags.iter()
+        .filter_map(|tag| match tag.key.as_str() {
+            NOTE_TAG => Some("note edited".to_string()),
+            RUN_NAME_TAG => None,
+            key if key.starts_with("mlflow.") || key.starts_with("cairn.") => None,
+            key => Some(format!(
+                "tag {key} = {}",
+                validation::truncate_chars(&tag.value, 100)
+            )),
+        })
+        .collect()
 }
 
 pub(crate) fn normalize_run_tags(tags: Vec<Tag>) -> ApiResult<Vec<Tag>> {

@@ -344,6 +344,7 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/comments/{comment_id}",
     "/api/v1/runs/{run_id}/annotations",
     "/api/v1/annotations/{annotation_id}",
+    "/api/v1/runs/{run_id}/activity",
 ];
 
 #[tokio::test]

@@ -1,7 +1,8 @@
-//! Storage of comments on runs and experiments, and of annotations on chart points.
+//! Storage of comments on runs and experiments, annotations on chart points, and runs' activity
+//! histories.
 
 use async_trait::async_trait;
-use cairn_core::comments::{Annotation, Comment, CommentTarget};
+use cairn_core::comments::{Activity, Annotation, Comment, CommentTarget};
 
 use crate::Result;
 
@@ -28,4 +29,9 @@ pub trait CommentStore: Send + Sync + 'static {
     async fn list_annotations(&self, run_id: &str) -> Result<Vec<Annotation>>;
     async fn get_annotation(&self, id: i64) -> Result<Annotation>;
     async fn delete_annotation(&self, id: i64) -> Result<()>;
+
+    /// Appends to runs' activity histories (ids are assigned).
+    async fn record_activity(&self, entries: Vec<Activity>) -> Result<()>;
+    /// A run's activity, newest first.
+    async fn list_activity(&self, run_id: &str, limit: usize) -> Result<Vec<Activity>>;
 }

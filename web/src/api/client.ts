@@ -129,6 +129,8 @@ export function artifactPath(path: string): string {
 export type SessionUser = Schemas["SessionUser"];
 export type Comment = Schemas["Comment"];
 export type Annotation = Schemas["Annotation"];
+export type RunActivity =
+  paths["/api/v1/runs/{run_id}/activity"]["get"]["responses"]["200"]["content"]["application/json"];
 export type SessionState = Schemas["SessionState"];
 
 export const api = {
@@ -218,6 +220,9 @@ export const api = {
   },
   deleteComment(id: number) {
     return call<Record<string, never>>("DELETE", `/api/v1/comments/${id}`);
+  },
+  runActivity(runId: string, signal?: AbortSignal) {
+    return call<RunActivity>("GET", `/api/v1/runs/${enc(runId)}/activity`, undefined, signal);
   },
   runAnnotations(runId: string, signal?: AbortSignal) {
     return call<{ annotations: Annotation[] }>("GET", `/api/v1/runs/${enc(runId)}/annotations`, undefined, signal);

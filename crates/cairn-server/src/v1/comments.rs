@@ -9,6 +9,10 @@
 //! - `GET`/`POST /api/v1/runs/{run_id}/annotations` `{"key", "step", "text"}`, `DELETE
 //!   /api/v1/annotations/{id}` — notes on one point of a run's metric chart, drawn on the charts.
 //!
+//! - `GET /api/v1/runs/{run_id}/activity?limit=` — the run's history, newest first: created,
+//!   status changes, renames, tags set or removed (system tags left out), note edits, deletes and
+//!   restores, each with the signed-in user who made it (null without authentication).
+//!
 //! A comment answers `{"id", "target": {"kind", "id"}, "author", "body", "mentions", "created",
 //! "edited"}`.
 
@@ -194,4 +198,27 @@ pub async fn delete_annotation(
         .map_err(|_| ApiError::invalid(format!("Invalid annotation id '{id}'")))?;
     state.tracking.delete_annotation(id, caller).await?;
     Ok(Json(json!({})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityQuery {
+    limit: Option<usize>,
+}
+
+pub async fn activity(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+    params: Result<axum::extract::Query<ActivityQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let params = super::query(params)?;
+    let entries = state
+        .tracking
+        .run_activity(&run_id, params.limit.unwrap_or(200))
+        .await?;
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|a| json!({ "id": a.id, "time": a.time, "user": a.user, "change": a.change }))
+        .collect();
+    Ok(Json(json!({ "activity": entries })).into_response())
 }

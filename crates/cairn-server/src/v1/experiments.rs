@@ -26,8 +26,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mlflow::wire::{self, KeyValue};
 use crate::tracking::SearchExperiments;
 
-/// The tag MLflow keeps descriptions (notes) in.
-pub const NOTE_TAG: &str = "mlflow.note.content";
+pub use crate::tracking::NOTE_TAG;
 
 #[derive(Serialize)]
 struct ExperimentJson<'a> {

@@ -1,7 +1,7 @@
 //! Conformance checks of comments (on existing targets only, listed in order, edited, deleted)
 //! and of annotations on chart points.
 
-use cairn_core::comments::{Annotation, Comment, CommentTarget};
+use cairn_core::comments::{Activity, Annotation, Comment, CommentTarget};
 
 use super::{T0, assert_kind, experiment, run};
 use crate::{ErrorKind, Store};
@@ -136,4 +136,30 @@ pub async fn comments_on_runs_and_experiments(store: &dyn Store) {
         ErrorKind::NotFound,
         "annotation on an unknown run",
     );
+
+    let change = |text: &str, time: i64| Activity {
+        id: 0,
+        run_id: run_id.clone(),
+        time,
+        user: Some("ada".into()),
+        change: text.into(),
+    };
+    store
+        .record_activity(vec![
+            change("created", T0),
+            change("status FINISHED", T0 + 1),
+        ])
+        .await
+        .unwrap();
+    let history = store.list_activity(&run_id, 10).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|a| a.change.as_str())
+            .collect::<Vec<_>>(),
+        vec!["status FINISHED", "created"],
+        "newest first"
+    );
+    assert_eq!(store.list_activity(&run_id, 1).await.unwrap().len(), 1);
+    assert!(store.list_activity("nope", 10).await.unwrap().is_empty());
 }

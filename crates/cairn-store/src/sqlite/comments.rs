@@ -1,7 +1,7 @@
-//! Comments and annotations on SQLite (migration 9).
+//! Comments, annotations and run activity on SQLite (migration 9).
 
 use async_trait::async_trait;
-use cairn_core::comments::{Annotation, Comment, CommentTarget};
+use cairn_core::comments::{Activity, Annotation, Comment, CommentTarget};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, experiments};
@@ -31,6 +31,15 @@ pub const TABLES: &str = r#"
         created INTEGER NOT NULL
     );
     CREATE INDEX annotations_run ON annotations (run_id, key, step);
+
+    CREATE TABLE run_activity (
+        id      INTEGER PRIMARY KEY,
+        run_id  TEXT NOT NULL,
+        time    INTEGER NOT NULL,
+        user    TEXT,
+        change  TEXT NOT NULL
+    );
+    CREATE INDEX run_activity_run ON run_activity (run_id, id);
 "#;
 
 const COLUMNS: &str = "id, target_kind, target_id, author, body, mentions, created, edited";
@@ -203,6 +212,40 @@ impl CommentStore for SqliteStore {
             conn.prepare_cached("DELETE FROM annotations WHERE id = ?1")?
                 .execute(params![id])?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn record_activity(&self, entries: Vec<Activity>) -> Result<()> {
+        self.write(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "INSERT INTO run_activity (run_id, time, user, change) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for e in &entries {
+                statement.execute(params![e.run_id, e.time, e.user, e.change])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_activity(&self, run_id: &str, limit: usize) -> Result<Vec<Activity>> {
+        let run_id = run_id.to_string();
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT id, run_id, time, user, change FROM run_activity WHERE run_id = ?1
+                 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![run_id, limit as i64], |row| {
+                Ok(Activity {
+                    id: row.get(0)?,
+                    run_id: row.get(1)?,
+                    time: row.get(2)?,
+                    user: row.get(3)?,
+                    change: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
     }

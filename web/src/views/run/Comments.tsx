@@ -1,12 +1,12 @@
 // Comments on a run (overview tab): markdown bodies with @mentions, newest last; the author (or
-// anyone, without authentication) may edit or delete theirs.
+// anyone, without authentication) may edit or delete theirs. And the run's activity history.
 import { useState } from "preact/hooks";
 import { api, mayChange, type Comment } from "../../api/client";
 import { ErrorBox, Loading } from "../../components/common";
 import { formatTime } from "../../format";
 import { renderMarkdown } from "../../markdown";
 import { useAsync } from "./hooks";
-import { Card } from "./widgets";
+import { Card, Collapsible } from "./widgets";
 
 export function Comments(props: { runId: string }) {
   const comments = useAsync((signal) => api.runComments(props.runId, signal).then((r) => r.comments), [props.runId]);
@@ -108,5 +108,27 @@ function CommentItem(props: { comment: Comment; onChanged: () => void }) {
       )}
       <ErrorBox error={error} />
     </li>
+  );
+}
+
+/** The run's history: who changed its status, name, tags and note, and when (newest first). */
+export function Activity(props: { runId: string; version: string }) {
+  const activity = useAsync(
+    (signal) => api.runActivity(props.runId, signal).then((r) => r.activity),
+    [props.runId, props.version],
+  );
+  const list = activity.data ?? [];
+  return (
+    <Collapsible summary="Activity" count={list.length}>
+      <ErrorBox error={activity.error} />
+      <ol class="rp-activity" data-testid="activity">
+        {list.map((a) => (
+          <li key={a.id}>
+            <span class="muted">{formatTime(a.time)}</span> {a.change}
+            {a.user ? <span class="muted"> — {a.user}</span> : null}
+          </li>
+        ))}
+      </ol>
+    </Collapsible>
   );
 }

@@ -9,7 +9,7 @@ import { RunCharts } from "../../charts/RunCharts";
 import { ErrorBox, Link, StatusBadge } from "../../components/common";
 import { formatDuration, formatNumber, formatTime } from "../../format";
 import { renderMarkdown } from "../../markdown";
-import { Comments } from "./Comments";
+import { Activity, Comments } from "./Comments";
 import { useNow } from "./hooks";
 import { commitUrl, filterPairs, gitInfo, headlineKeys, splitTags, type KV } from "./overview";
 import { Card, Collapsible, CopyButton, KVTable } from "./widgets";
@@ -47,6 +47,10 @@ export function Overview(props: Props) {
         </Card>
       </div>
       <Comments runId={run.info.run_id} />
+      <Activity
+        runId={run.info.run_id}
+        version={`${run.info.status}|${run.info.run_name}|${run.info.lifecycle_stage}|${(run.data.tags ?? []).length}`}
+      />
       <Card title={<>Tags <span class="rp-count">{user.length}</span></>}>
         <KVTable pairs={user} empty="No tags of your own." searchLabel="Search tags" />
         {system.length > 0 && (
