@@ -332,5 +332,10 @@ def test_activity_names_who_changed_a_run(client_env, secured):
         auth=("ada", PASSWORD),
         timeout=10,
     ).raise_for_status()
-    history = requests.get(f"{url}/api/v1/runs/{run_id}/activity", auth=bob, timeout=10).json()["activity"]
+    deadline = time.monotonic() + 10
+    while True:
+        history = requests.get(f"{url}/api/v1/runs/{run_id}/activity", auth=bob, timeout=10).json()["activity"]
+        if len(history) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [(e["change"], e["user"]) for e in history] == [("status FINISHED", "ada"), ("created", "bob")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import mlflow
 import pytest
 import requests
@@ -72,6 +74,16 @@ def test_annotations_on_chart_points(ctx):
     assert missing.status_code == 404
 
 
+def _activity(url: str, count: int, **kwargs) -> list[dict]:
+    """The run's activity once it has `count` entries (it is written a few ms after a change)."""
+    deadline = time.monotonic() + 10
+    while True:
+        history = requests.get(url, timeout=10, **kwargs).json()["activity"]
+        if len(history) >= count or time.monotonic() > deadline:
+            return history
+        time.sleep(0.05)
+
+
 def test_a_runs_activity_history(ctx):
     client = ctx.client
     run = client.create_run(ctx.experiment_id, run_name="tracked")
@@ -84,7 +96,7 @@ def test_a_runs_activity_history(ctx):
     client.set_terminated(run_id, "FAILED")
     client.delete_run(run_id)
     client.restore_run(run_id)
-    history = requests.get(f"{ctx.url}/api/v1/runs/{run_id}/activity", timeout=10).json()["activity"]
+    history = _activity(f"{ctx.url}/api/v1/runs/{run_id}/activity", 8)
     changes = [entry["change"] for entry in reversed(history)]
     assert changes == [
         "created",

@@ -161,6 +161,30 @@ pub struct Tracking {
     telemetry: Arc<crate::telemetry::Telemetry>,
     /// Which param and tag values are stored as `[REDACTED]`.
     redactor: Arc<Redactor>,
+    /// The queue of run activity entries (its writer starts on first use).
+    activity: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<cairn_core::comments::Activity>>>,
+}
+
+/// Activity entries waiting to be written before changes wait for room (backpressure).
+const ACTIVITY_QUEUE: usize = 10_000;
+
+/// Writes queued activity entries in order, up to 500 at a time.
+async fn write_activity(
+    store: Arc<dyn Store>,
+    mut receiver: tokio::sync::mpsc::Receiver<cairn_core::comments::Activity>,
+) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 500 {
+            match receiver.try_recv() {
+                Ok(entry) => batch.push(entry),
+                Err(_) => break,
+            }
+        }
+        if let Err(error) = store.record_activity(batch).await {
+            tracing::error!(%error, "cannot record run activity");
+        }
+    }
 }
 
 /// Entries of the run → experiment cache before it is cleared.
@@ -181,6 +205,7 @@ impl Tracking {
             run_experiments: Arc::new(Mutex::new(HashMap::new())),
             telemetry: Arc::default(),
             redactor: Arc::default(),
+            activity: Arc::default(),
         }
     }
 
@@ -602,26 +627,32 @@ impl Tracking {
         Ok(info)
     }
 
-    /// Appends to a run's activity history, attributed to the signed-in user (if any). A
-    /// failure is logged: the change itself is already committed.
+    /// Appends to a run's activity history, attributed to the signed-in user (if any), without
+    /// making the request wait: entries go through one queue to a task that writes them in
+    /// batches, in order (so a run's history lags its changes by a few milliseconds, and a crash
+    /// can lose the last of them).
     async fn note_activity(&self, run_id: &str, changes: Vec<String>) {
         if changes.is_empty() {
             return;
         }
         let user = crate::auth::caller();
         let time = now_ms();
-        let entries = changes
-            .into_iter()
-            .map(|change| cairn_core::comments::Activity {
+        let sender = self.activity.get_or_init(|| {
+            let (sender, receiver) = tokio::sync::mpsc::channel(ACTIVITY_QUEUE);
+            tokio::spawn(write_activity(Arc::clone(&self.store), receiver));
+            sender
+        });
+        for change in changes {
+            let entry = cairn_core::comments::Activity {
                 id: 0,
                 run_id: run_id.to_string(),
                 time,
                 user: user.clone(),
                 change,
-            })
-            .collect();
-        if let Err(error) = self.store.record_activity(entries).await {
-            tracing::error!(%error, run_id, "cannot record run activity");
+            };
+            if sender.send(entry).await.is_err() {
+                tracing::error!(run_id, "the activity writer has stopped");
+            }
         }
     }
 
