@@ -20,7 +20,6 @@
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cairn_core::lineage::{Direction, Edge, NodeInfo, NodeKind};
 use serde::{Deserialize, Serialize};
@@ -28,8 +27,7 @@ use serde_json::json;
 
 use super::{body, query};
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::mlflow::wire;
+use crate::error::{ApiError, ApiResult};
 use crate::tracking::Reported;
 
 const DEFAULT_DEPTH: usize = 3;
@@ -192,24 +190,11 @@ pub async fn fork(
     payload: Result<Json<ForkBody>, JsonRejection>,
 ) -> ApiResult<Response> {
     let request = body(payload)?;
-    let ensured = match state
+    let forked = state
         .tracking
         .fork_run(&source_id, request.step, request.run_id, request.run_name)
-        .await
-    {
-        Ok(ensured) => ensured,
-        Err(error) if error.code == ErrorCode::ResourceAlreadyExists => {
-            return Ok((StatusCode::CONFLICT, error).into_response());
-        }
-        Err(error) => return Err(error),
-    };
-    let status = if ensured.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    let answer = json!({ "run": wire::run(&ensured.run), "created": ensured.created });
-    Ok((status, Json(answer)).into_response())
+        .await;
+    super::runs::ensured_answer(forked)
 }
 
 fn nodes(infos: &[NodeInfo]) -> Vec<NodeJson<'_>> {

@@ -35,7 +35,7 @@ use super::metrics::{json_response, push_summary};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mlflow::wire;
-use crate::tracking::{CreateRun, RunExperiment, SearchRuns, normalize_run_tags};
+use crate::tracking::{CreateRun, EnsuredRun, RunExperiment, SearchRuns, normalize_run_tags};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,9 +89,15 @@ pub async fn put_run(
             .map(|t| Tag::new(t.key, t.value))
             .collect(),
     };
-    let ensured = match state.tracking.ensure_run(&run_id, target, create).await {
+    ensured_answer(state.tracking.ensure_run(&run_id, target, create).await)
+}
+
+/// The answer to an idempotent run creation (`PUT` of a run, a fork): 201 with the run when
+/// this call made it, 200 when it was there already, 409 when the id is taken by another run
+/// (a conflict, not a bad request).
+pub(crate) fn ensured_answer(result: ApiResult<EnsuredRun>) -> ApiResult<Response> {
+    let ensured = match result {
         Ok(ensured) => ensured,
-        // The id is taken by a run of another experiment: a conflict, not a bad request.
         Err(error) if error.code == ErrorCode::ResourceAlreadyExists => {
             return Ok((StatusCode::CONFLICT, error).into_response());
         }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use cairn_core::auth::{AuditEntry, AuditQuery, Scope, Session, Token, User};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::SqliteStore;
+use super::{SqliteStore, sql};
 use crate::auth::{AuthStore, NewToken, NewUser};
 use crate::{Result, StoreError};
 
@@ -272,11 +272,7 @@ fn search_audit(conn: &Connection, query: &AuditQuery) -> Result<Vec<AuditEntry>
             conditions.push(condition.to_string());
         }
     }
-    let where_sql = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
+    let where_sql = sql::where_all(&conditions);
     let sql = format!(
         "SELECT id, time, username, action, target, status, source, user_agent FROM audit_log
          {where_sql} ORDER BY id DESC LIMIT {}",

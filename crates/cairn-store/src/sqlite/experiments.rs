@@ -337,11 +337,7 @@ pub fn search(conn: &Connection, search: &ExperimentSearch) -> Result<Page<Exper
             .iter()
             .map(|clause| clause_sql(clause, &mut binds)),
     );
-    let where_sql = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
+    let where_sql = sql::where_all(&conditions);
 
     let mut order: Vec<String> = search
         .order_by
@@ -371,12 +367,7 @@ pub fn search(conn: &Connection, search: &ExperimentSearch) -> Result<Page<Exper
     let mut rows: Vec<ExperimentRow> = statement
         .query_map(rusqlite::params_from_iter(binds.values), from_row)?
         .collect::<rusqlite::Result<_>>()?;
-    let next_page_token = if rows.len() > limit {
-        rows.truncate(limit);
-        Some(token::encode_offset(query_print, offset + limit))
-    } else {
-        None
-    };
+    let next_page_token = token::offset_page(&mut rows, limit, offset, query_print);
     let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
     let mut tags = load_tags(conn, &ids)?;
     let items = rows

@@ -135,13 +135,46 @@ fn owner_of_path(conn: &Connection, path: &str) -> Result<Option<Node>> {
     Ok(exists.then_some(candidate))
 }
 
-/// Files below an artifact root, as `(digest, path)`.
-fn files_below(conn: &Connection, root: &str, limit: usize) -> Result<Vec<(String, String)>> {
-    pairs(
+/// Links the distinct files below an artifact location (a run's or a logged model's) as its
+/// outputs; a location outside Cairn's own store has none.
+fn link_files(
+    conn: &Connection,
+    found: &mut Found<'_>,
+    location: Option<String>,
+    limit: usize,
+) -> Result<()> {
+    let Some(root) = location
+        .as_deref()
+        .and_then(proxied_root)
+        .filter(|r| !r.is_empty())
+    else {
+        return Ok(());
+    };
+    for digest in strings(
         conn,
-        "SELECT digest, path FROM artifacts WHERE path > ?1 AND path < ?2 ORDER BY path LIMIT ?3",
+        "SELECT DISTINCT digest FROM artifacts WHERE path > ?1 AND path < ?2 ORDER BY digest LIMIT ?3",
         params![format!("{root}/"), format!("{root}0"), limit as i64],
-    )
+    )? {
+        found.link(Node::new(NodeKind::Artifact, digest), Relation::Output);
+    }
+    Ok(())
+}
+
+/// Links the registered versions a query answers as `(name, version)` pairs.
+fn link_versions(
+    conn: &Connection,
+    found: &mut Found<'_>,
+    query: &str,
+    id: &str,
+    limit: usize,
+) -> Result<()> {
+    for (name, version) in pairs(conn, query, params![id, limit as i64])? {
+        found.link(
+            Node::new(NodeKind::ModelVersion, format!("{name}/{version}")),
+            Relation::RegisteredAs,
+        );
+    }
+    Ok(())
 }
 
 fn run_edges(conn: &Connection, found: &mut Found<'_>, limit: usize) -> Result<()> {
@@ -209,33 +242,20 @@ fn run_edges(conn: &Connection, found: &mut Found<'_>, limit: usize) -> Result<(
                     found.link(Node::run(child), relation);
                 }
             }
-            for (name, version) in pairs(
+            link_versions(
                 conn,
+                found,
                 "SELECT m.name, CAST(v.version AS TEXT) FROM model_versions v
                  JOIN registered_models m ON m.id = v.registered_model
                  WHERE v.run_id = ?1 AND v.model_id IS NULL ORDER BY m.name, v.version LIMIT ?2",
-                params![id, limit_sql],
-            )? {
-                found.link(
-                    Node::new(NodeKind::ModelVersion, format!("{name}/{version}")),
-                    Relation::RegisteredAs,
-                );
-            }
+                &id,
+                limit,
+            )?;
             let uri: Option<String> = conn
                 .prepare_cached("SELECT artifact_uri FROM runs WHERE run_uuid = ?1")?
                 .query_row(params![id], |row| row.get(0))
                 .optional()?;
-            if let Some(root) = uri.as_deref().and_then(proxied_root)
-                && !root.is_empty()
-            {
-                let digests: BTreeSet<String> = files_below(conn, root, limit)?
-                    .into_iter()
-                    .map(|(digest, _)| digest)
-                    .collect();
-                for digest in digests {
-                    found.link(Node::new(NodeKind::Artifact, digest), Relation::Output);
-                }
-            }
+            link_files(conn, found, uri, limit)?;
         }
     }
     Ok(())
@@ -279,33 +299,20 @@ fn derived_edges(conn: &Connection, found: &mut Found<'_>, limit: usize) -> Resu
             )? {
                 found.link(Node::run(run), Relation::Input);
             }
-            for (name, version) in pairs(
+            link_versions(
                 conn,
+                found,
                 "SELECT m.name, CAST(v.version AS TEXT) FROM model_versions v
                  JOIN registered_models m ON m.id = v.registered_model
                  WHERE v.model_id = ?1 ORDER BY m.name, v.version LIMIT ?2",
-                params![id, limit_sql],
-            )? {
-                found.link(
-                    Node::new(NodeKind::ModelVersion, format!("{name}/{version}")),
-                    Relation::RegisteredAs,
-                );
-            }
-            let root: Option<String> = conn
+                &id,
+                limit,
+            )?;
+            let location: Option<String> = conn
                 .prepare_cached("SELECT artifact_location FROM logged_models WHERE model_id = ?1")?
                 .query_row(params![id], |row| row.get(0))
                 .optional()?;
-            if let Some(root) = root.as_deref().and_then(proxied_root)
-                && !root.is_empty()
-            {
-                let digests: BTreeSet<String> = files_below(conn, root, limit)?
-                    .into_iter()
-                    .map(|(digest, _)| digest)
-                    .collect();
-                for digest in digests {
-                    found.link(Node::new(NodeKind::Artifact, digest), Relation::Output);
-                }
-            }
+            link_files(conn, found, location, limit)?;
         }
         (NodeKind::ModelVersion, End::Upstream) => {
             if let Some((name, version)) = id.rsplit_once('/')

@@ -342,11 +342,7 @@ pub fn search_models(
              AND p.key = '{PROMPT_TAG}' AND p.value = 'true')"
         ));
     }
-    let where_sql = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
+    let where_sql = sql::where_all(&conditions);
     let mut order: Vec<String> = search
         .order_by
         .iter()
@@ -376,12 +372,7 @@ pub fn search_models(
         .prepare(&query)?
         .query_map(rusqlite::params_from_iter(binds.values), model_row)?
         .collect::<rusqlite::Result<_>>()?;
-    let next_page_token = if rows.len() > limit {
-        rows.truncate(limit);
-        Some(token::encode_offset(query_print, offset + limit))
-    } else {
-        None
-    };
+    let next_page_token = token::offset_page(&mut rows, limit, offset, query_print);
     Ok(Page {
         items: load_models(conn, rows)?,
         next_page_token,
@@ -760,11 +751,7 @@ pub fn search_versions(
              AND p.version = v.version AND p.key = '{PROMPT_TAG}' AND p.value = 'true')"
         ));
     }
-    let where_sql = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
+    let where_sql = sql::where_all(&conditions);
     let mut order: Vec<String> = search
         .order_by
         .iter()
@@ -799,12 +786,7 @@ pub fn search_versions(
         .prepare(&query)?
         .query_map(rusqlite::params_from_iter(binds.values), version_row)?
         .collect::<rusqlite::Result<_>>()?;
-    let next_page_token = if rows.len() > limit {
-        rows.truncate(limit);
-        Some(token::encode_offset(query_print, offset + limit))
-    } else {
-        None
-    };
+    let next_page_token = token::offset_page(&mut rows, limit, offset, query_print);
     Ok(Page {
         items: load_versions(conn, rows)?
             .into_iter()

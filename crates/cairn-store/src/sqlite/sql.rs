@@ -91,6 +91,15 @@ pub fn key_value_clause(
     }
 }
 
+/// `WHERE a AND b …`, or nothing when there are no conditions.
+pub fn where_all(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    }
+}
+
 /// The SQL operator of a numeric comparison.
 pub fn num_op(op: NumOp) -> &'static str {
     match op {

@@ -68,6 +68,22 @@ pub fn decode_offset(token: Option<&str>, query: u64) -> Result<usize, StoreErro
     }
 }
 
+/// Cuts a search's rows (fetched with `LIMIT limit + 1 OFFSET offset`) to the page and answers
+/// the token of the next page, when there is one.
+pub fn offset_page<T>(
+    rows: &mut Vec<T>,
+    limit: usize,
+    offset: usize,
+    query: u64,
+) -> Option<String> {
+    if rows.len() > limit {
+        rows.truncate(limit);
+        Some(encode_offset(query, offset + limit))
+    } else {
+        None
+    }
+}
+
 /// The last point of a history page: `(step, timestamp, is_nan, value)`.
 pub type HistoryPosition = (i64, i64, bool, f64);
 
