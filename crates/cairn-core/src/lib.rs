@@ -21,6 +21,7 @@
 //! **Architecture Invariant:** this crate does no I/O and knows nothing of HTTP, JSON or SQL. It
 //! depends on no serialisation library; wire formats live in `cairn-server`.
 
+pub mod access;
 pub mod alerts;
 pub mod auth;
 pub mod comments;

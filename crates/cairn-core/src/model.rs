@@ -207,6 +207,9 @@ pub struct NewExperiment {
     pub artifact_location: Option<String>,
     pub tags: Vec<Tag>,
     pub creation_time: i64,
+    /// Its owning team, visibility and creator (`experiment_id` is ignored); `None`: common
+    /// ground (see `access`).
+    pub access: Option<crate::access::ExperimentAccess>,
 }
 
 /// A run's metadata (MLflow's `RunInfo`).

@@ -381,6 +381,7 @@ mod tests {
                     artifact_location: None,
                     tags: vec![],
                     creation_time: 0,
+                    access: None,
                 },
                 ArtifactLocation::UnderRoot("mlflow-artifacts:".into()),
             )

@@ -121,6 +121,9 @@ macro_rules! store_conformance_tests {
             audit_log_appends_searches_and_prunes,
             alerts_rules_firings_and_deliveries,
             comments_on_runs_and_experiments,
+            access_teams_and_members,
+            access_records_shares_and_locations,
+            access_readable_search_matches_the_rules,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {
@@ -136,6 +139,7 @@ macro_rules! store_conformance_tests {
     };
 }
 
+mod access;
 mod alerts;
 mod artifacts;
 mod auth;
@@ -143,6 +147,7 @@ mod comments;
 mod lineage;
 mod registry;
 mod series;
+pub use access::*;
 pub use alerts::*;
 pub use artifacts::*;
 pub use auth::*;
@@ -162,6 +167,7 @@ fn new_experiment(name: &str, creation_time: i64) -> NewExperiment {
         artifact_location: None,
         tags: Vec::new(),
         creation_time,
+        access: None,
     }
 }
 
@@ -604,6 +610,7 @@ fn experiment_query(clauses: Vec<ExperimentClause>, view: ViewType) -> Experimen
         view,
         max_results: 1000,
         page_token: None,
+        readable_by: None,
     }
 }
 

@@ -31,6 +31,7 @@ use cairn_core::model::{
 use cairn_core::series::buckets::{Bucket, Grid};
 use cairn_core::series::{Point, Summary};
 
+pub mod access;
 pub mod alerts;
 pub mod artifacts;
 pub mod auth;
@@ -41,6 +42,7 @@ pub mod lineage;
 pub mod registry;
 pub mod sqlite;
 
+pub use access::AccessStore;
 pub use alerts::AlertStore;
 pub use artifacts::{
     ArtifactStore, BlobInfo, Garbage, Lease, Listed, ManifestEntry, Upload, UploadPart,
@@ -71,6 +73,8 @@ pub struct ExperimentSearch {
     pub view: ViewType,
     pub max_results: usize,
     pub page_token: Option<String>,
+    /// Only experiments this caller may read (`cairn_core::access::permission`); `None`: all.
+    pub readable_by: Option<cairn_core::access::Viewer>,
 }
 
 /// `runs/search`.
@@ -385,6 +389,7 @@ pub trait Store:
     + AuthStore
     + AlertStore
     + CommentStore
+    + AccessStore
 {
 }
 
@@ -397,5 +402,6 @@ impl<T> Store for T where
         + AuthStore
         + AlertStore
         + CommentStore
+        + AccessStore
 {
 }

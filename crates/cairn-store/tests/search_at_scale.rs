@@ -28,6 +28,7 @@ async fn search_at_scale_matches_the_reference_evaluator() {
                 artifact_location: None,
                 tags: vec![],
                 creation_time: 0,
+                access: None,
             },
             ArtifactLocation::UnderRoot("r".into()),
         )

@@ -11,6 +11,7 @@ fn new_experiment(name: &str) -> NewExperiment {
         artifact_location: None,
         tags: vec![],
         creation_time: 1,
+        access: None,
     }
 }
 

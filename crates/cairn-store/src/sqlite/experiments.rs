@@ -74,6 +74,15 @@ pub fn create(
     for tag in &experiment.tags {
         insert_tag.execute(params![id, tag.key, tag.value])?;
     }
+    if let Some(access) = &experiment.access {
+        super::access::set_access(
+            conn,
+            id,
+            access.team_id,
+            access.visibility,
+            access.creator_id,
+        )?;
+    }
     Ok(id.to_string())
 }
 
@@ -316,8 +325,11 @@ fn clause_sql(clause: &ExperimentClause, binds: &mut Binds) -> String {
 
 pub fn search(conn: &Connection, search: &ExperimentSearch) -> Result<Page<Experiment>> {
     let query_print = token::fingerprint(&format!(
-        "experiments|{:?}|{:?}|{:?}",
-        search.filter, search.order_by, search.view
+        "experiments|{:?}|{:?}|{:?}|{:?}",
+        search.filter,
+        search.order_by,
+        search.view,
+        search.readable_by.as_ref().map(|viewer| viewer.user_id)
     ));
     let offset = token::decode_offset(search.page_token.as_deref(), query_print)?;
     let limit = if search.max_results == 0 {
@@ -337,6 +349,9 @@ pub fn search(conn: &Connection, search: &ExperimentSearch) -> Result<Page<Exper
             .iter()
             .map(|clause| clause_sql(clause, &mut binds)),
     );
+    if let Some(viewer) = &search.readable_by {
+        conditions.extend(super::access::readable_condition(viewer, &mut binds));
+    }
     let where_sql = sql::where_all(&conditions);
 
     let mut order: Vec<String> = search

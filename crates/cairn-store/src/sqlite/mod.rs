@@ -36,6 +36,7 @@ use crate::{
     UploadPart,
 };
 
+mod access;
 mod alerts;
 mod artifacts;
 mod auth;

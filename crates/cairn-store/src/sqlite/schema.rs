@@ -213,6 +213,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::Sql(super::alerts::TABLES),
     // 9: comments on runs and experiments.
     Migration::Sql(super::comments::TABLES),
+    // 10: teams, memberships, experiments' owning teams, visibility and shares.
+    Migration::Sql(super::access::TABLES),
 ];
 
 /// Metric series storage (see `series.rs`). Chunk summary columns mirror the chunk's blocks so a

@@ -155,6 +155,7 @@ mod tests {
                     artifact_location: None,
                     tags: Vec::new(),
                     creation_time: 1,
+                    access: None,
                 },
                 crate::ArtifactLocation::UnderRoot("mlflow-artifacts:".to_string()),
             )
