@@ -21,7 +21,9 @@ use cairn_store::{RunSearch, Store};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::error::{ApiError, ApiResult};
+use crate::access::Access;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use cairn_core::access::Permission;
 use crate::live::Hub;
 use crate::tracking::now_ms;
 
@@ -37,6 +39,8 @@ const MAX_RULES: usize = 100;
 #[derive(Clone)]
 pub struct Alerts {
     store: Arc<dyn Store>,
+    /// Rules are read and changed by those who may read and write their experiment.
+    access: Access,
     http: reqwest::Client,
     /// Rules changed: the watcher reloads them.
     changed: Arc<Notify>,
@@ -66,6 +70,7 @@ pub struct NewRule {
 impl Alerts {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Alerts {
+            access: Access::new(Arc::clone(&store)),
             store,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -84,7 +89,23 @@ impl Alerts {
         self
     }
 
+    /// A rule the caller has `need` on (its experiment); hidden ones are answered as missing.
+    async fn rule(&self, id: i64, need: Permission) -> ApiResult<AlertRule> {
+        let rule = self.store.get_alert(id).await?;
+        match self.access.experiment(&rule.experiment_id, need).await {
+            Err(error) if error.code == ErrorCode::ResourceDoesNotExist => {
+                Err(ApiError::not_found(format!("No alert rule {id}")))
+            }
+            Err(error) => Err(error),
+            Ok(()) => Ok(rule),
+        }
+    }
+
+    /// Creates a rule on an experiment the caller may write to.
     pub async fn create(&self, experiment_id: &str, rule: NewRule) -> ApiResult<AlertRule> {
+        self.access
+            .experiment(experiment_id, Permission::Write)
+            .await?;
         let condition = Condition::parse(&rule.kind, rule.key, rule.threshold, rule.minutes)?;
         alerts::check_webhook_url(&rule.webhook_url)?;
         let format = match rule.format.as_deref() {
@@ -120,7 +141,13 @@ impl Alerts {
         Ok(created)
     }
 
+    /// An experiment's rules (every rule for `None`, the server's own use).
     pub async fn list(&self, experiment_id: Option<&str>) -> ApiResult<Vec<AlertRule>> {
+        if let Some(experiment_id) = experiment_id {
+            self.access
+                .experiment(experiment_id, Permission::Read)
+                .await?;
+        }
         Ok(self
             .store
             .list_alerts(experiment_id.map(str::to_string))
@@ -128,13 +155,14 @@ impl Alerts {
     }
 
     pub async fn delete(&self, id: i64) -> ApiResult<()> {
+        self.rule(id, Permission::Write).await?;
         self.store.delete_alert(id).await?;
         self.changed.notify_one();
         Ok(())
     }
 
     pub async fn deliveries(&self, id: i64, limit: usize) -> ApiResult<Vec<Delivery>> {
-        self.store.get_alert(id).await?;
+        self.rule(id, Permission::Read).await?;
         Ok(self.store.list_deliveries(id, limit.clamp(1, 1000)).await?)
     }
 

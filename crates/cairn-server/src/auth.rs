@@ -37,6 +37,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use cairn_core::access::Viewer;
 use cairn_core::auth::{self, AuditEntry, AuditQuery, Scope, Session, Token, User};
 use cairn_store::{NewToken, NewUser, Store};
 use sha2::{Digest, Sha256};
@@ -58,15 +59,38 @@ const BASIC_CACHE_MAX: usize = 10_000;
 const MAX_FAILURES: u32 = 5;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
+/// The signed-in caller of a request, as the services see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub username: String,
+    /// Their id, site-admin flag and team roles, for `cairn_core::access::permission`.
+    pub viewer: Viewer,
+}
+
 tokio::task_local! {
-    /// The signed-in username for the request being handled (set by [`require`]), so that the
-    /// services can attribute changes without every call carrying it.
-    static CALLER: String;
+    /// The signed-in caller of the request being handled (set by [`require`]), so that the
+    /// services can authorise and attribute changes without every call carrying it.
+    static CALLER: Arc<Caller>;
 }
 
 /// The signed-in user of the request being handled; `None` without authentication.
 pub fn caller() -> Option<String> {
-    CALLER.try_with(Clone::clone).ok()
+    CALLER.try_with(|caller| caller.username.clone()).ok()
+}
+
+/// The signed-in caller of the request being handled; `None` without authentication (the
+/// server's own work, the CLI, or authentication off), which the services trust.
+pub fn current() -> Option<Arc<Caller>> {
+    CALLER.try_with(Arc::clone).ok()
+}
+
+/// Runs `work` as `caller` — for tasks a request spawns (a WebSocket's), which do not inherit
+/// the request's caller.
+pub async fn acting_as<F: std::future::Future>(caller: Option<Arc<Caller>>, work: F) -> F::Output {
+    match caller {
+        Some(caller) => CALLER.scope(caller, work).await,
+        None => work.await,
+    }
 }
 
 /// Who a request comes from.
@@ -284,7 +308,7 @@ impl Auth {
         auth::check_username(username)?;
         auth::check_password(password)?;
         let password_hash = hash_password(password)?;
-        Ok(self
+        let user = self
             .store
             .create_user(NewUser {
                 username: username.to_string(),
@@ -292,7 +316,13 @@ impl Auth {
                 is_admin,
                 now: now_ms(),
             })
-            .await?)
+            .await?;
+        // Their personal team, where their experiments go unless they name another.
+        let personal = cairn_core::access::personal_team_name(username);
+        self.store
+            .create_team(&personal, user.id, true, now_ms())
+            .await?;
+        Ok(user)
     }
 
     pub async fn list_users(&self) -> ApiResult<Vec<User>> {
@@ -706,13 +736,28 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
         error.retry_after = Some(wait);
         return error.into_response();
     }
+    let refusal = match refusal {
+        Ok(principal) => match auth.store.memberships(principal.user.id).await {
+            Ok(teams) => Ok((principal, teams)),
+            Err(error) => return ApiError::from(error).into_response(),
+        },
+        Err(refused) => Err(refused),
+    };
     match refusal {
-        Ok(principal) => {
+        Ok((principal, teams)) => {
             let username = principal.user.username.clone();
+            let caller = Arc::new(Caller {
+                username: username.clone(),
+                viewer: Viewer {
+                    user_id: principal.user.id,
+                    is_admin: principal.user.is_admin,
+                    teams: teams.into_iter().collect(),
+                },
+            });
             let pending =
                 mutation.then(|| entry(Some(username.clone()), format!("{method} {route}"), 0));
             request.extensions_mut().insert(principal);
-            let response = CALLER.scope(username, next.run(request)).await;
+            let response = CALLER.scope(caller, next.run(request)).await;
             if let Some(mut pending) = pending {
                 pending.status = response.status().as_u16();
                 auth.record(pending).await;

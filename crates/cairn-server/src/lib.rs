@@ -32,6 +32,7 @@ use cairn_store::Store;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+pub mod access;
 pub mod alerts;
 pub mod auth;
 pub mod download;

@@ -6,7 +6,7 @@
 //! into these calls and results into JSON.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cairn_blob::{ArtifactPath, BlobStore};
@@ -25,7 +25,9 @@ use cairn_store::{
     SeriesRequest, SeriesSummary, SeriesView, Store,
 };
 
+use crate::access::Access;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use cairn_core::access::Permission;
 use crate::live::{Hub, RunChange};
 
 pub mod artifacts;
@@ -156,8 +158,8 @@ pub struct Tracking {
     store: Arc<dyn Store>,
     artifacts: Artifacts,
     live: Hub,
-    /// Which experiment each recently seen run belongs to (runs never move), for the live bus.
-    run_experiments: Arc<Mutex<HashMap<String, String>>>,
+    /// Who may do what (and which experiment each recently seen run belongs to).
+    access: Access,
     telemetry: Arc<crate::telemetry::Telemetry>,
     /// Which param and tag values are stored as `[REDACTED]`.
     redactor: Arc<Redactor>,
@@ -187,9 +189,6 @@ async fn write_activity(
     }
 }
 
-/// Entries of the run → experiment cache before it is cleared.
-const RUN_CACHE_LIMIT: usize = 100_000;
-
 impl std::fmt::Debug for Tracking {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tracking").finish_non_exhaustive()
@@ -198,11 +197,12 @@ impl std::fmt::Debug for Tracking {
 
 impl Tracking {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
+        let access = Access::new(Arc::clone(&store));
         Tracking {
-            artifacts: Artifacts::new(store.clone(), blobs),
+            artifacts: Artifacts::new(store.clone(), blobs, access.clone()),
+            access,
             store,
             live: Hub::new(),
-            run_experiments: Arc::new(Mutex::new(HashMap::new())),
             telemetry: Arc::default(),
             redactor: Arc::default(),
             activity: Arc::default(),
@@ -250,27 +250,17 @@ impl Tracking {
     }
 
     fn remember_run(&self, info: &RunInfo) {
-        if let Ok(mut cache) = self.run_experiments.lock() {
-            if cache.len() >= RUN_CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(info.run_id.clone(), info.experiment_id.clone());
-        }
+        self.access.remember(&info.run_id, &info.experiment_id);
     }
 
     /// The experiment of a run, for events; `None` if the run cannot be read.
     async fn experiment_of(&self, run_id: &str) -> Option<String> {
-        if let Some(found) = self
-            .run_experiments
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(run_id).cloned())
-        {
-            return Some(found);
-        }
-        let run = self.store.get_run(run_id).await.ok()?;
-        self.remember_run(&run.info);
-        Some(run.info.experiment_id)
+        self.access.experiment_of_run(run_id).await
+    }
+
+    /// The authorisation service every entry point asks first.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// Publishes a run's current state, if anyone listens.
@@ -313,6 +303,7 @@ impl Tracking {
         for tag in &tags {
             validation::check_experiment_tag(tag)?;
         }
+        let (access, tags) = self.access.new_experiment_access(tags).await?;
         let tags = self.redact_tags(tags);
         let location = match artifact_location.filter(|l| !l.is_empty()) {
             Some(explicit) => {
@@ -330,22 +321,35 @@ impl Tracking {
             artifact_location: None,
             tags,
             creation_time: now_ms(),
+            access,
         };
         Ok(self.store.create_experiment(new, location).await?)
     }
 
     pub async fn get_experiment(&self, experiment_id: &str) -> ApiResult<Experiment> {
         check_experiment_id(experiment_id)?;
+        self.access
+            .experiment(experiment_id, Permission::Read)
+            .await?;
         Ok(self.store.get_experiment(experiment_id).await?)
     }
 
     pub async fn get_experiment_by_name(&self, name: &str) -> ApiResult<Experiment> {
-        self.store
+        let missing =
+            || ApiError::not_found(format!("Could not find experiment with name '{name}'"));
+        let experiment = self
+            .store
             .get_experiment_by_name(name)
             .await?
-            .ok_or_else(|| {
-                ApiError::not_found(format!("Could not find experiment with name '{name}'"))
-            })
+            .ok_or_else(missing)?;
+        match self
+            .access
+            .experiment_permission(&experiment.experiment_id)
+            .await?
+        {
+            Permission::None => Err(missing()),
+            _ => Ok(experiment),
+        }
     }
 
     pub async fn search_experiments(
@@ -362,12 +366,16 @@ impl Tracking {
             view: search.view,
             max_results: max_results as usize,
             page_token: search.page_token.filter(|t| !t.is_empty()),
+            readable_by: self.access.search_viewer(),
         };
         Ok(self.store.search_experiments(query).await?)
     }
 
     pub async fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> ApiResult<()> {
         check_experiment_id(experiment_id)?;
+        self.access
+            .experiment(experiment_id, Permission::Manage)
+            .await?;
         validation::check_experiment_name(new_name)?;
         match self
             .store
@@ -384,6 +392,9 @@ impl Tracking {
 
     pub async fn delete_experiment(&self, experiment_id: &str) -> ApiResult<()> {
         check_experiment_id(experiment_id)?;
+        self.access
+            .experiment(experiment_id, Permission::Manage)
+            .await?;
         if experiment_id == "0" {
             return Err(ApiError::invalid(
                 "Cannot delete the default experiment '0'. This is an internally reserved experiment.",
@@ -397,6 +408,9 @@ impl Tracking {
 
     pub async fn restore_experiment(&self, experiment_id: &str) -> ApiResult<()> {
         check_experiment_id(experiment_id)?;
+        self.access
+            .experiment(experiment_id, Permission::Manage)
+            .await?;
         Ok(self
             .store
             .set_experiment_lifecycle(experiment_id, LifecycleStage::Active, now_ms())
@@ -405,6 +419,9 @@ impl Tracking {
 
     pub async fn set_experiment_tag(&self, experiment_id: &str, tag: Tag) -> ApiResult<()> {
         check_experiment_id(experiment_id)?;
+        self.access
+            .experiment(experiment_id, Permission::Write)
+            .await?;
         validation::check_experiment_tag(&tag)?;
         let tag = self.redact_tags(vec![tag]).remove(0);
         Ok(self.store.set_experiment_tag(experiment_id, tag).await?)
@@ -412,6 +429,9 @@ impl Tracking {
 
     pub async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> ApiResult<()> {
         check_experiment_id(experiment_id)?;
+        self.access
+            .experiment(experiment_id, Permission::Write)
+            .await?;
         Ok(self.store.delete_experiment_tag(experiment_id, key).await?)
     }
 
@@ -442,6 +462,7 @@ impl Tracking {
     ) -> ApiResult<EnsuredRun> {
         check_run(run_id)?;
         if let Some(run) = self.find_run(run_id).await? {
+            self.access.run(run_id, Permission::Write).await?;
             let experiment = self.resolve_experiment(&target, false).await?;
             return self.existing_run(run, experiment.as_ref(), &target).await;
         }
@@ -490,6 +511,9 @@ impl Tracking {
             RunExperiment::Name(name) => name,
         };
         if let Some(found) = self.store.get_experiment_by_name(name).await? {
+            self.access
+                .experiment(&found.experiment_id, Permission::Read)
+                .await?;
             return Ok(Some(found));
         }
         if !create {
@@ -549,6 +573,9 @@ impl Tracking {
         request: CreateRun,
     ) -> ApiResult<Run> {
         let experiment_id = experiment.experiment_id.clone();
+        self.access
+            .experiment(&experiment_id, Permission::Write)
+            .await?;
         if experiment.lifecycle_stage != LifecycleStage::Active {
             return Err(ApiError::invalid(format!(
                 "The experiment {experiment_id} must be in the 'active' state. Current state is deleted."
@@ -593,14 +620,27 @@ impl Tracking {
         Ok(run)
     }
 
+    /// Refuses an invalid run id, and a run the caller may not read.
+    pub(crate) async fn readable_run(&self, run_id: &str) -> ApiResult<()> {
+        check_run(run_id)?;
+        self.access.run(run_id, Permission::Read).await
+    }
+
+    /// Refuses an invalid run id, and a run the caller may not write.
+    pub(crate) async fn writable_run(&self, run_id: &str) -> ApiResult<()> {
+        check_run(run_id)?;
+        self.access.run(run_id, Permission::Write).await
+    }
+
     pub async fn get_run(&self, run_id: &str) -> ApiResult<Run> {
         ids::check_run_id(run_id)
             .map_err(|_| ApiError::not_found(format!("Run with id={run_id} not found")))?;
+        self.access.run(run_id, Permission::Read).await?;
         Ok(self.store.get_run(run_id).await?)
     }
 
     pub async fn update_run(&self, run_id: &str, update: RunUpdate) -> ApiResult<RunInfo> {
-        check_run(run_id)?;
+        self.writable_run(run_id).await?;
         let update = RunUpdate {
             run_name: update.run_name.filter(|n| !n.is_empty()),
             ..update
@@ -670,7 +710,7 @@ impl Tracking {
     }
 
     pub async fn delete_run(&self, run_id: &str) -> ApiResult<()> {
-        check_run(run_id)?;
+        self.writable_run(run_id).await?;
         self.store
             .set_run_lifecycle(run_id, LifecycleStage::Deleted, now_ms())
             .await?;
@@ -680,7 +720,7 @@ impl Tracking {
     }
 
     pub async fn restore_run(&self, run_id: &str) -> ApiResult<()> {
-        check_run(run_id)?;
+        self.writable_run(run_id).await?;
         self.store
             .set_run_lifecycle(run_id, LifecycleStage::Active, now_ms())
             .await?;
@@ -696,7 +736,7 @@ impl Tracking {
         params: Vec<Param>,
         tags: Vec<Tag>,
     ) -> ApiResult<()> {
-        check_run(run_id)?;
+        self.writable_run(run_id).await?;
         validation::check_batch_limits(metrics.len(), params.len(), tags.len())?;
         validation::check_param_keys_unique(&params)?;
         for metric in &metrics {
@@ -743,7 +783,7 @@ impl Tracking {
         series: Vec<SeriesPoints>,
         idempotency_key: Option<String>,
     ) -> ApiResult<Logged> {
-        check_run(run_id)?;
+        self.writable_run(run_id).await?;
         let total: usize = series.iter().map(|s| s.points.len()).sum();
         if total > MAX_INGEST_POINTS {
             return Err(ApiError::invalid(format!(
@@ -791,7 +831,7 @@ impl Tracking {
         from_step: Option<i64>,
         to_step: Option<i64>,
     ) -> ApiResult<PointsRead> {
-        check_run(run_id)?;
+        self.readable_run(run_id).await?;
         validation::check_metric_key(key)?;
         Ok(self.store.points(run_id, key, from_step, to_step).await?)
     }
@@ -803,6 +843,9 @@ impl Tracking {
         policy: Option<RetentionPolicy>,
     ) -> ApiResult<()> {
         check_experiment_id(experiment_id)?;
+        self.access
+            .experiment(experiment_id, Permission::Manage)
+            .await?;
         if let Some(policy) = policy {
             if !(0..=MAX_RETENTION_DAYS).contains(&policy.after_days) {
                 return Err(ApiError::invalid(format!(
@@ -822,6 +865,9 @@ impl Tracking {
 
     pub async fn retention(&self, experiment_id: &str) -> ApiResult<Option<RetentionPolicy>> {
         check_experiment_id(experiment_id)?;
+        self.access
+            .experiment(experiment_id, Permission::Read)
+            .await?;
         Ok(self.store.retention(experiment_id).await?)
     }
 
@@ -837,7 +883,7 @@ impl Tracking {
             )));
         }
         for run_id in &request.run_ids {
-            check_run(run_id)?;
+            self.readable_run(run_id).await?;
         }
         validation::check_metric_key(&request.key)?;
         if request.buckets == 0 || request.buckets > MAX_VIEW_BUCKETS {
@@ -869,13 +915,13 @@ impl Tracking {
             )));
         }
         for run_id in &run_ids {
-            check_run(run_id)?;
+            self.readable_run(run_id).await?;
         }
         Ok(self.store.summaries(run_ids, keys).await?)
     }
 
     pub async fn delete_run_tag(&self, run_id: &str, key: &str) -> ApiResult<()> {
-        check_run(run_id)?;
+        self.writable_run(run_id).await?;
         self.store.delete_run_tag(run_id, key).await?;
         let change = if key == NOTE_TAG {
             "note removed".to_string()
@@ -892,7 +938,7 @@ impl Tracking {
         datasets: Vec<DatasetInput>,
         models: Vec<ModelInput>,
     ) -> ApiResult<()> {
-        check_run(run_id)?;
+        self.writable_run(run_id).await?;
         for input in &datasets {
             let d = &input.dataset;
             validation::check_dataset(
@@ -910,7 +956,7 @@ impl Tracking {
     }
 
     pub async fn log_outputs(&self, run_id: &str, models: Vec<ModelOutput>) -> ApiResult<()> {
-        check_run(run_id)?;
+        self.writable_run(run_id).await?;
         Ok(self.store.log_outputs(run_id, models).await?)
     }
 
@@ -922,8 +968,16 @@ impl Tracking {
         for experiment_id in &search.experiment_ids {
             check_experiment_id(experiment_id)?;
         }
+        let asked = !search.experiment_ids.is_empty();
+        let experiment_ids = self.access.readable(search.experiment_ids).await?;
+        if asked && experiment_ids.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_page_token: None,
+            });
+        }
         let query = RunSearch {
-            experiment_ids: search.experiment_ids,
+            experiment_ids,
             filter,
             order_by,
             view: search.view,
@@ -957,8 +1011,12 @@ impl Tracking {
         for experiment_id in &search.experiment_ids {
             check_experiment_id(experiment_id)?;
         }
+        let experiment_ids = self.access.readable(search.experiment_ids).await?;
+        if experiment_ids.is_empty() {
+            return Ok((0, Vec::new()));
+        }
         let query = RunSearch {
-            experiment_ids: search.experiment_ids,
+            experiment_ids,
             filter: filter::parse_run_filter(&search.filter)?,
             order_by: filter::parse_run_order_by(&search.order_by)?,
             view: search.view,
@@ -977,6 +1035,9 @@ impl Tracking {
     /// The keys an experiment's runs use (params, tags, metrics), for column pickers.
     pub async fn experiment_keys(&self, experiment_id: &str) -> ApiResult<ExperimentKeys> {
         check_experiment_id(experiment_id)?;
+        self.access
+            .experiment(experiment_id, Permission::Read)
+            .await?;
         Ok(self
             .store
             .experiment_keys(experiment_id, MAX_EXPERIMENT_KEYS)
@@ -988,9 +1049,10 @@ impl Tracking {
         &self,
         experiment_ids: &[String],
     ) -> ApiResult<HashMap<String, u64>> {
+        let experiment_ids = self.access.readable(experiment_ids.to_vec()).await?;
         Ok(self
             .store
-            .active_run_counts(experiment_ids)
+            .active_run_counts(&experiment_ids)
             .await?
             .into_iter()
             .collect())
@@ -1005,7 +1067,7 @@ impl Tracking {
         max_results: Option<i64>,
         page_token: Option<String>,
     ) -> ApiResult<Page<Metric>> {
-        check_run(run_id)?;
+        self.readable_run(run_id).await?;
         let max_results = match max_results {
             None => 0,
             Some(n) if n >= 1 => n as usize,
@@ -1041,7 +1103,7 @@ impl Tracking {
             )));
         }
         for run_id in &run_ids {
-            check_run(run_id)?;
+            self.readable_run(run_id).await?;
         }
         let max_results = max_results.unwrap_or(MAX_BULK_INTERVAL_RESULTS);
         if !(1..=MAX_BULK_INTERVAL_RESULTS).contains(&max_results) {
@@ -1090,7 +1152,7 @@ impl Tracking {
         }
         let mut series = Vec::with_capacity(run_ids.len());
         for run_id in run_ids {
-            check_run(&run_id)?;
+            self.readable_run(&run_id).await?;
             let request = HistoryRequest {
                 run_id: run_id.clone(),
                 key: key.to_string(),
@@ -1142,7 +1204,10 @@ impl Tracking {
             }
         };
         match self.store.get_logged_model(model_id).await {
-            Ok(model) => return existing(model),
+            Ok(model) => {
+                self.access.model(model_id, Permission::Write).await?;
+                return existing(model);
+            }
             Err(cairn_store::StoreError::NotFound(_)) => {}
             Err(error) => return Err(error.into()),
         }
@@ -1168,6 +1233,9 @@ impl Tracking {
         creation_timestamp: i64,
     ) -> ApiResult<NewLoggedModel> {
         let experiment = self.get_experiment(&request.experiment_id).await?;
+        self.access
+            .experiment(&experiment.experiment_id, Permission::Write)
+            .await?;
         let name = request.name.filter(|n| !n.is_empty()).unwrap_or_else(|| {
             let hex = model_id.strip_prefix("m-").unwrap_or(&model_id);
             names::run_name_from_seed(u128::from_str_radix(hex, 16).unwrap_or(0))
@@ -1179,7 +1247,7 @@ impl Tracking {
             validation::check_tag_key(&tag.key)?;
         }
         if let Some(run_id) = &request.source_run_id {
-            check_run(run_id)?;
+            self.readable_run(run_id).await?;
         }
         let artifact_location = format!(
             "{}/models/{model_id}/artifacts",
@@ -1199,6 +1267,7 @@ impl Tracking {
     }
 
     pub async fn get_logged_model(&self, model_id: &str) -> ApiResult<LoggedModel> {
+        self.access.model(model_id, Permission::Read).await?;
         Ok(self.store.get_logged_model(model_id).await?)
     }
 
@@ -1207,6 +1276,7 @@ impl Tracking {
         model_id: &str,
         status: LoggedModelStatus,
     ) -> ApiResult<LoggedModel> {
+        self.access.model(model_id, Permission::Write).await?;
         Ok(self
             .store
             .set_logged_model_status(model_id, status, None, now_ms())
@@ -1214,6 +1284,7 @@ impl Tracking {
     }
 
     pub async fn delete_logged_model(&self, model_id: &str) -> ApiResult<()> {
+        self.access.model(model_id, Permission::Write).await?;
         Ok(self.store.delete_logged_model(model_id, now_ms()).await?)
     }
 
@@ -1222,6 +1293,7 @@ impl Tracking {
         model_id: &str,
         tags: Vec<Tag>,
     ) -> ApiResult<LoggedModel> {
+        self.access.model(model_id, Permission::Write).await?;
         for tag in &tags {
             validation::check_tag_key(&tag.key)?;
         }
@@ -1233,6 +1305,7 @@ impl Tracking {
     }
 
     pub async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> ApiResult<()> {
+        self.access.model(model_id, Permission::Write).await?;
         Ok(self
             .store
             .delete_logged_model_tag(model_id, key, now_ms())
@@ -1244,6 +1317,7 @@ impl Tracking {
         model_id: &str,
         params: Vec<Param>,
     ) -> ApiResult<()> {
+        self.access.model(model_id, Permission::Write).await?;
         let params = self.redact_params(
             params
                 .into_iter()
@@ -1279,8 +1353,16 @@ impl Tracking {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let asked = !search.experiment_ids.is_empty();
+        let experiment_ids = self.access.readable(search.experiment_ids).await?;
+        if asked && experiment_ids.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_page_token: None,
+            });
+        }
         let query = LoggedModelSearch {
-            experiment_ids: search.experiment_ids,
+            experiment_ids,
             filter,
             order_by,
             max_results: max_results as usize,

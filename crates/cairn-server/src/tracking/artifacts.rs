@@ -17,7 +17,9 @@ use cairn_blob::{
 use cairn_store::{BlobInfo, Lease, Listed, ManifestEntry, Store, Upload, UploadPart};
 
 use super::{now_ms, proxied_path};
+use crate::access::Access;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use cairn_core::access::Permission;
 
 /// How long a lease protects a blob between staging and the manifest entry.
 const LEASE_MS: i64 = 3600 * 1000;
@@ -116,6 +118,8 @@ pub enum GcProgress {
 pub struct Artifacts {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
+    /// Every path is checked against the experiment whose artifact location holds it.
+    access: Access,
 }
 
 impl std::fmt::Debug for Artifacts {
@@ -154,8 +158,32 @@ fn parse_digest(text: &str) -> ApiResult<Digest> {
 }
 
 impl Artifacts {
-    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
-        Artifacts { store, blobs }
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, access: Access) -> Self {
+        Artifacts {
+            store,
+            blobs,
+            access,
+        }
+    }
+
+    /// An upload the caller may write to (its path's experiment).
+    async fn writable_upload(&self, id: &str) -> ApiResult<Upload> {
+        let upload = self
+            .store
+            .get_upload(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("No upload with id={id}")))?;
+        let path = ArtifactPath::parse(&upload.path)?;
+        self.access
+            .path(&path, Permission::Write)
+            .await
+            .map_err(|error| match error.code {
+                ErrorCode::ResourceDoesNotExist => {
+                    ApiError::not_found(format!("No upload with id={id}"))
+                }
+                _ => error,
+            })?;
+        Ok(upload)
     }
 
     /// Fails early (before any byte is received) when `path` is a directory.
@@ -191,6 +219,7 @@ impl Artifacts {
         body: ByteStream,
     ) -> ApiResult<ManifestEntry> {
         file_path(path)?;
+        self.access.path(path, Permission::Write).await?;
         self.check_not_directory(path).await?;
         let staged = self.blobs.stage(body, size).await?;
         if let Some(expected) = expected
@@ -265,6 +294,7 @@ impl Artifacts {
     /// The entry at `path` (a file), with a clear error for directories and missing files.
     pub async fn entry(&self, path: &ArtifactPath) -> ApiResult<ManifestEntry> {
         file_path(path)?;
+        self.access.path(path, Permission::Read).await?;
         if let Some(entry) = self.store.get_artifact(&path.as_string()).await? {
             return Ok(entry);
         }
@@ -303,6 +333,7 @@ impl Artifacts {
     }
 
     pub async fn list(&self, dir: &ArtifactPath) -> ApiResult<Option<Vec<Listed>>> {
+        self.access.path(dir, Permission::Read).await?;
         Ok(self.store.list_artifacts(&dir.as_string()).await?)
     }
 
@@ -313,6 +344,7 @@ impl Artifacts {
         after: Option<&str>,
         limit: usize,
     ) -> ApiResult<Vec<ManifestEntry>> {
+        self.access.path(prefix, Permission::Read).await?;
         Ok(self
             .store
             .walk_artifacts(&prefix.as_string(), after, limit)
@@ -321,6 +353,7 @@ impl Artifacts {
 
     /// Deletes the file or directory at `path` (the bytes stay until collected).
     pub async fn delete(&self, path: &ArtifactPath) -> ApiResult<u64> {
+        self.access.path(path, Permission::Write).await?;
         Ok(self.store.delete_artifacts(&path.as_string()).await?)
     }
 
@@ -336,7 +369,21 @@ impl Artifacts {
             .blob_info(&text)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("No blob {text}")))?;
-        let references = self.store.blob_references(&text, limit).await?;
+        let mut references = self.store.blob_references(&text, limit).await?;
+        if crate::auth::current().is_some() {
+            // Only the files the caller may read; a blob none of them uses is not theirs to see.
+            let mut readable = Vec::with_capacity(references.len());
+            for entry in references {
+                let path = ArtifactPath::parse(&entry.path)?;
+                if self.access.path(&path, Permission::Read).await.is_ok() {
+                    readable.push(entry);
+                }
+            }
+            if readable.is_empty() {
+                return Err(ApiError::not_found(format!("No blob {text}")));
+            }
+            references = readable;
+        }
         Ok((info, references))
     }
 
@@ -345,6 +392,7 @@ impl Artifacts {
     /// Starts an upload in parts, or records the file at once when its digest is already stored.
     pub async fn create_upload(&self, spec: UploadSpec) -> ApiResult<UploadStart> {
         file_path(&spec.path)?;
+        self.access.path(&spec.path, Permission::Write).await?;
         self.check_not_directory(&spec.path).await?;
         if let (Some(size), Some(part_size)) = (spec.size, spec.part_size) {
             let parts = size.div_ceil(part_size).max(1);
@@ -443,11 +491,7 @@ impl Artifacts {
     }
 
     pub async fn upload(&self, id: &str) -> ApiResult<(Upload, Vec<UploadPart>)> {
-        let upload = self
-            .store
-            .get_upload(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("No upload with id={id}")))?;
+        let upload = self.writable_upload(id).await?;
         let parts = self.store.upload_parts(id).await?;
         Ok((upload, parts))
     }
@@ -533,11 +577,7 @@ impl Artifacts {
         body: ByteStream,
     ) -> ApiResult<UploadPart> {
         // Only the upload's row: reading every received part here made each part cost O(parts).
-        let upload = self
-            .store
-            .get_upload(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("No upload with id={id}")))?;
+        let upload = self.writable_upload(id).await?;
         if upload.backend_state.starts_with(DIRECT) {
             return Err(ApiError::invalid(format!(
                 "upload {id} goes straight to storage: PUT the file to its URL, then complete"
@@ -566,6 +606,7 @@ impl Artifacts {
         id: &str,
         digest: Option<Digest>,
     ) -> ApiResult<ManifestEntry> {
+        self.writable_upload(id).await?;
         let this = self.clone();
         let id = id.to_string();
         tokio::spawn(async move { this.complete_upload_now(&id, digest).await })
@@ -708,6 +749,12 @@ impl Artifacts {
         options: GcOptions,
         progress: &(dyn Fn(GcProgress) + Send + Sync),
     ) -> ApiResult<GcReport> {
+        if crate::auth::current().is_some_and(|caller| !caller.viewer.is_admin) {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "Only site administrators collect garbage",
+            ));
+        }
         let now = now_ms();
         let mut report = GcReport {
             dry_run: options.dry_run,

@@ -53,6 +53,11 @@ impl Tracking {
     /// The comment, when `caller` may change it (no authentication: anyone).
     async fn own_comment(&self, id: i64, caller: Option<&User>) -> ApiResult<Comment> {
         let comment = self.store.get_comment(id).await?;
+        // Someone who may no longer read the target cannot change their comments on it.
+        match &comment.target {
+            CommentTarget::Run(run_id) => self.get_run(run_id).await.map(|_| ())?,
+            CommentTarget::Experiment(id) => self.get_experiment(id).await.map(|_| ())?,
+        }
         if let Some(user) = caller
             && !user.is_admin
             && comment.author.as_deref() != Some(user.username.as_str())

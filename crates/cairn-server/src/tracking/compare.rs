@@ -11,7 +11,7 @@ use cairn_core::series::buckets::Grid;
 use cairn_core::stats::{self, Describe, MannWhitney, WelchT};
 use cairn_store::{SeriesRequest, XAxis};
 
-use super::{MAX_VIEW_BUCKETS, MAX_VIEW_RUNS, Tracking, check_run};
+use super::{MAX_VIEW_BUCKETS, MAX_VIEW_RUNS, Tracking};
 use crate::error::{ApiError, ApiResult};
 use cairn_core::validation;
 
@@ -142,7 +142,7 @@ impl Tracking {
             )));
         }
         for run_id in &request.run_ids {
-            check_run(run_id)?;
+            self.readable_run(run_id).await?;
         }
         for key in &request.metrics {
             validation::check_metric_key(key)?;

@@ -57,6 +57,22 @@ impl Tracking {
         }
     }
 
+    /// Whether the caller may see a node: runs and logged models by their experiment; datasets,
+    /// files, commits and registry versions are named by content or are server-wide.
+    async fn node_readable(&self, node: &Node) -> ApiResult<bool> {
+        let need = cairn_core::access::Permission::Read;
+        let answer = match node.kind {
+            NodeKind::Run => self.access.run(&node.id, need).await,
+            NodeKind::Model => self.access.model(&node.id, need).await,
+            _ => return Ok(true),
+        };
+        match answer {
+            Ok(()) => Ok(true),
+            Err(error) if error.code == ErrorCode::ResourceDoesNotExist => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The graph around `node`: breadth first, up to `depth` steps upstream, downstream or both
     /// (each walked on its own, so "both" does not wander into siblings), at most `max_nodes`,
     /// stepping only onto nodes of `kinds` when given (the start node is always there).
@@ -109,6 +125,11 @@ impl Tracking {
                     if !kinds.is_empty() && !kinds.contains(&far.kind) {
                         continue;
                     }
+                    // Runs and models the caller may not read are neither shown nor walked
+                    // through.
+                    if !seen.contains(far) && !self.node_readable(far).await? {
+                        continue;
+                    }
                     if !seen.contains(far) {
                         if seen.len() >= max_nodes {
                             truncated = true;
@@ -142,6 +163,7 @@ impl Tracking {
         inputs: Vec<Reported>,
         outputs: Vec<Reported>,
     ) -> ApiResult<usize> {
+        self.writable_run(run_id).await?;
         let run = self.get_run(run_id).await?;
         if run.info.lifecycle_stage != LifecycleStage::Active {
             return Err(ApiError::invalid(format!(

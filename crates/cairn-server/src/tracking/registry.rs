@@ -23,6 +23,7 @@ use cairn_store::{ModelVersionSearch, RegisteredModelSearch};
 
 use super::{PROXY_SCHEME, Tracking, now_ms, proxied_path};
 use crate::error::{ApiError, ApiResult};
+use cairn_core::access::Permission;
 
 /// The logged-model tag listing the registered versions of a logged model.
 pub const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
@@ -278,6 +279,13 @@ impl Tracking {
                 source.clone()
             }
         };
+        // Registering needs to be able to read what is registered.
+        if let Some(run_id) = &run_id {
+            self.access.run(run_id, Permission::Read).await?;
+        }
+        if let Some(model_id) = &model_id {
+            self.access.model(model_id, Permission::Read).await?;
+        }
         let version = self
             .store
             .create_model_version(NewModelVersion {

@@ -18,6 +18,7 @@
 //! - [`alerts`]: alert rules of an experiment and their delivery logs.
 //! - [`auth`]: signing a browser in and out, API tokens, the audit log.
 //! - [`comments`]: comments on runs and experiments, annotations on chart points.
+//! - [`teams`]: teams and their members, experiments' owning team, visibility and shares.
 //! - [`compare`]: run comparison (params diff, summaries, best run, groups, bands, tests).
 //! - [`stream`]: the live stream (WebSocket) of new points and run changes.
 //! - [`json`]: the columnar encoders and the lenient double decoder.
@@ -49,6 +50,7 @@ pub mod models;
 pub mod registry;
 pub mod runs;
 pub mod stream;
+pub mod teams;
 
 /// The OpenAPI 3.1 document of the native API.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
@@ -146,6 +148,20 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/tokens/{token_id}", delete(auth::revoke_token))
         .route("/api/v1/audit", get(auth::audit))
+        .route("/api/v1/teams", get(teams::list).post(teams::create))
+        .route("/api/v1/teams/{name}", get(teams::get).delete(teams::delete))
+        .route(
+            "/api/v1/teams/{name}/members/{username}",
+            put(teams::set_member).delete(teams::remove_member),
+        )
+        .route(
+            "/api/v1/experiments/{experiment_id}/access",
+            get(teams::experiment_access).patch(teams::change_access),
+        )
+        .route(
+            "/api/v1/experiments/{experiment_id}/shares/{team}",
+            put(teams::share).delete(teams::unshare),
+        )
         .route(
             "/api/v1/experiments/{experiment_id}/alerts",
             get(alerts::list).post(alerts::create),

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::live::Event;
+use cairn_core::access::Permission;
 
 /// Shortest interval between two frames to one subscriber.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(25);
@@ -137,10 +138,13 @@ pub async fn stream(
 ) -> ApiResult<Response> {
     let query = super::query(query)?;
     let mut subscription = Subscription::default();
-    subscription.add(Targets {
+    let targets = Targets {
         runs: split_list(query.runs),
         experiments: split_list(query.experiments),
-    })?;
+    };
+    check_targets(&targets)?;
+    authorize(&state, &targets).await?;
+    subscription.add(targets)?;
     let upgrade = upgrade.map_err(|rejection| {
         ApiError::new(
             crate::error::ErrorCode::BadRequest,
@@ -148,11 +152,28 @@ pub async fn stream(
         )
     })?;
     let events = state.tracking.live().subscribe();
+    // The socket's task does not inherit the request's caller: later subscriptions are checked
+    // as them.
+    let caller = crate::auth::current();
     // Clients send only small subscription messages: a small read buffer saves zeroing the
     // default 128 KiB on every read.
     Ok(upgrade
         .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| session(socket, subscription, events)))
+        .on_upgrade(move |socket| {
+            crate::auth::acting_as(caller, session(socket, state, subscription, events))
+        }))
+}
+
+/// Refuses targets the caller may not read (as missing ones: a stream must not reveal them).
+async fn authorize(state: &AppState, targets: &Targets) -> ApiResult<()> {
+    let access = state.tracking.access();
+    for run in &targets.runs {
+        access.run(run, Permission::Read).await?;
+    }
+    for experiment in &targets.experiments {
+        access.experiment(experiment, Permission::Read).await?;
+    }
+    Ok(())
 }
 
 /// Events waiting for the next frame.
@@ -236,6 +257,7 @@ fn notice(kind: &str, message: &str) -> String {
 
 async fn session(
     socket: WebSocket,
+    state: AppState,
     mut subscription: Subscription,
     mut events: broadcast::Receiver<Arc<Event>>,
 ) {
@@ -283,7 +305,7 @@ async fn session(
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             message = incoming.recv() => match message {
-                Some(Some(text)) => handle_message(&text, &mut subscription, &mut pending),
+                Some(Some(text)) => handle_message(&state, &text, &mut subscription, &mut pending).await,
                 Some(None) => pending.notices.push(notice("error", "send JSON text messages")),
                 None => break,
             },
@@ -314,13 +336,23 @@ async fn session(
     let _ = writer.await;
 }
 
-fn handle_message(text: &Utf8Bytes, subscription: &mut Subscription, pending: &mut Pending) {
-    let outcome = serde_json::from_str::<ClientMessage>(text.as_str())
-        .map_err(|e| ApiError::invalid(format!("Invalid message: {e}")))
-        .and_then(|message| match message {
-            ClientMessage::Subscribe(targets) => subscription.add(targets),
-            ClientMessage::Unsubscribe(targets) => subscription.remove(targets),
-        });
+async fn handle_message(
+    state: &AppState,
+    text: &Utf8Bytes,
+    subscription: &mut Subscription,
+    pending: &mut Pending,
+) {
+    let outcome = match serde_json::from_str::<ClientMessage>(text.as_str()) {
+        Err(e) => Err(ApiError::invalid(format!("Invalid message: {e}"))),
+        Ok(ClientMessage::Subscribe(targets)) => match check_targets(&targets) {
+            Ok(()) => match authorize(state, &targets).await {
+                Ok(()) => subscription.add(targets),
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        },
+        Ok(ClientMessage::Unsubscribe(targets)) => subscription.remove(targets),
+    };
     match outcome {
         Ok(()) => pending.notices.push(notice("ack", "subscription updated")),
         Err(error) => pending.notices.push(notice("error", &error.message)),
