@@ -59,7 +59,10 @@ pub fn run(args: GcArgs) -> anyhow::Result<()> {
         let store = cairn_store::sqlite::SqliteStore::open(&database)
             .with_context(|| format!("cannot open the database {}", database.display()))?;
         let blobs = open_blobs(args.artifacts.as_deref(), &args.data)?;
-        let artifacts = Artifacts::new(Arc::new(store), blobs);
+        let store: Arc<dyn cairn_store::Store> = Arc::new(store);
+        // The CLI acts for the operator: no caller, so nothing is refused.
+        let access = cairn_server::access::Access::new(Arc::clone(&store));
+        let artifacts = Artifacts::new(store, blobs, access);
         let options = GcOptions {
             retention: args.retention,
             grace: args.grace,
