@@ -304,7 +304,9 @@ def test_only_authors_and_admins_change_comments(client_env, secured):
     bob, ada = ("bob", PASSWORD), ("ada", PASSWORD)
     _cli(secured["data"], "user", "create", "dave", "--password-stdin", stdin=PASSWORD + "\n")
     dave = ("dave", PASSWORD)
-    exp = requests.post(f"{url}/api/v1/experiments", json={"name": unique_name("talk")}, auth=bob, timeout=10)
+    # Public, so that dave may read it and its comments (but not change bob's).
+    body = {"name": unique_name("talk"), "tags": [{"key": "cairn.visibility", "value": "public"}]}
+    exp = requests.post(f"{url}/api/v1/experiments", json=body, auth=bob, timeout=10)
     experiment_id = exp.json()["experiment"]["experiment_id"]
     path = f"{url}/api/v1/experiments/{experiment_id}/comments"
     made = requests.post(path, json={"body": "mine"}, auth=bob, timeout=10).json()["comment"]

@@ -21,6 +21,8 @@ const ComparePage = lazy(() => import("./views/compare").then((m) => ({ default:
 const ModelsPage = lazy(() => import("./views/models").then((m) => ({ default: m.ModelsPage })));
 const ModelPage = lazy(() => import("./views/models").then((m) => ({ default: m.ModelPage })));
 const LineagePage = lazy(() => import("./views/models").then((m) => ({ default: m.LineagePage })));
+const TeamsPage = lazy(() => import("./views/teams").then((m) => ({ default: m.TeamsPage })));
+const TeamPage = lazy(() => import("./views/teams").then((m) => ({ default: m.TeamPage })));
 
 /** Whether the server wants credentials and who is signed in; `null` until known. */
 function useSession(): [SessionState | null, (s: SessionState) => void] {
@@ -77,6 +79,12 @@ function App() {
     case "lineage":
       page = <LineagePage />;
       break;
+    case "teams":
+      page = session.auth_enabled ? <TeamsPage /> : <NoTeams />;
+      break;
+    case "team":
+      page = session.auth_enabled ? <TeamPage name={route.name} /> : <NoTeams />;
+      break;
     default:
       page = (
         <div class="page">
@@ -96,6 +104,7 @@ function App() {
         <nav>
           <Link href="/">Experiments</Link>
           <Link href="/models">Models</Link>
+          {session.auth_enabled && <Link href="/teams">Teams</Link>}
         </nav>
         <span class="spacer" />
         {session.user && (
@@ -121,6 +130,18 @@ function App() {
         <Suspense fallback={<Loading />}>{page}</Suspense>
       </main>
     </>
+  );
+}
+
+/** `/teams` on a server without authentication, where there are no teams. */
+function NoTeams() {
+  return (
+    <div class="page">
+      <h1>Teams</h1>
+      <p class="muted">
+        Teams need authentication: start the server with <code>--auth</code>. <Link href="/">Experiments</Link>
+      </p>
+    </div>
   );
 }
 

@@ -3,7 +3,8 @@
  *
  * Routes: `/` experiments, `/experiments/:id` runs table, `/runs/:id` run page,
  * `/compare?runs=a,b` compare view, `/models` registered models, `/models/:name` one model and
- * its versions, `/lineage?node=kind:key` the lineage graph around a node. The server answers
+ * its versions, `/lineage?node=kind:key` the lineage graph around a node, `/teams` the caller's
+ * teams and `/teams/:name` one team's members (authentication on). The server answers
  * these paths with index.html.
  */
 import { useEffect, useState } from "preact/hooks";
@@ -16,6 +17,8 @@ export type Route =
   | { page: "models" }
   | { page: "model"; name: string }
   | { page: "lineage" }
+  | { page: "teams" }
+  | { page: "team"; name: string }
   | { page: "not-found"; path: string };
 
 export function parseRoute(pathname: string): Route {
@@ -28,6 +31,8 @@ export function parseRoute(pathname: string): Route {
   if (parts[0] === "models" && parts.length === 1) return { page: "models" };
   if (parts[0] === "models" && parts.length === 2) return { page: "model", name: parts[1] };
   if (parts[0] === "lineage" && parts.length === 1) return { page: "lineage" };
+  if (parts[0] === "teams" && parts.length === 1) return { page: "teams" };
+  if (parts[0] === "teams" && parts.length === 2) return { page: "team", name: parts[1] };
   return { page: "not-found", path: pathname };
 }
 

@@ -20,8 +20,8 @@ use cairn_core::access::{
     ExperimentAccess, Member, Permission, Role, ShareLevel, Team, Visibility, check_team_name,
     permission, personal_team_name,
 };
-use cairn_core::model::Tag;
 use cairn_core::lineage::PROXY_SCHEME;
+use cairn_core::model::Tag;
 use cairn_store::Store;
 
 use crate::auth::{Caller, current};
@@ -66,7 +66,9 @@ impl Target<'_> {
                 ApiError::not_found(format!("No Experiment with id={id} exists"))
             }
             Target::Run(id) => ApiError::not_found(format!("Run with id={id} not found")),
-            Target::Model(id) => ApiError::not_found(format!("Logged model with ID '{id}' not found.")),
+            Target::Model(id) => {
+                ApiError::not_found(format!("Logged model with ID '{id}' not found."))
+            }
             Target::Path(path) => ApiError::not_found(format!("No artifact at '{path}'")),
         }
     }
@@ -165,7 +167,12 @@ impl Access {
             .await
     }
 
-    async fn check(&self, experiment_id: &str, need: Permission, target: Target<'_>) -> ApiResult<()> {
+    async fn check(
+        &self,
+        experiment_id: &str,
+        need: Permission,
+        target: Target<'_>,
+    ) -> ApiResult<()> {
         let Some(caller) = current() else {
             return Ok(());
         };
@@ -203,10 +210,7 @@ impl Access {
             return Ok(());
         }
         match self.experiment_of_model(model_id).await {
-            Some(experiment) => {
-                self.check(&experiment, need, Target::Model(model_id))
-                    .await
-            }
+            Some(experiment) => self.check(&experiment, need, Target::Model(model_id)).await,
             None => Ok(()),
         }
     }
@@ -312,7 +316,12 @@ impl Access {
     /// The team named `name`, refused unless the caller has at least `role` in it (site
     /// administrators and callers-less work have every role). A team the caller is not in is
     /// answered as missing.
-    pub async fn team_for(&self, name: &str, caller: Option<&Caller>, role: Role) -> ApiResult<Team> {
+    pub async fn team_for(
+        &self,
+        name: &str,
+        caller: Option<&Caller>,
+        role: Role,
+    ) -> ApiResult<Team> {
         let missing = || ApiError::not_found(format!("No team named '{name}'"));
         let team = self.store.team_by_name(name).await?.ok_or_else(missing)?;
         let Some(caller) = caller else {
@@ -395,13 +404,23 @@ impl Access {
     }
 
     /// Creates a team with the caller as its owner.
-    pub async fn create_team(&self, name: &str) -> ApiResult<Team> {
+    pub async fn create_team(&self, name: &str) -> ApiResult<TeamView> {
         let caller = Self::signed_in()?;
         check_team_name(name)?;
-        Ok(self
+        let team = self
             .store
-            .create_team(name, caller.viewer.user_id, false, crate::tracking::now_ms())
-            .await?)
+            .create_team(
+                name,
+                caller.viewer.user_id,
+                false,
+                crate::tracking::now_ms(),
+            )
+            .await?;
+        Ok(TeamView {
+            members: self.store.team_members(team.id).await?,
+            role: Some(Role::Owner),
+            team,
+        })
     }
 
     /// The caller's teams with their role (every team for a site administrator).
@@ -442,7 +461,12 @@ impl Access {
     /// Adds a member or changes their role (`Some`), or removes them (`None`). Team admins
     /// manage members and viewers; only owners grant, change or take away the owner role.
     /// Anyone may leave a team (`None` for themselves).
-    pub async fn set_member(&self, name: &str, username: &str, role: Option<Role>) -> ApiResult<()> {
+    pub async fn set_member(
+        &self,
+        name: &str,
+        username: &str,
+        role: Option<Role>,
+    ) -> ApiResult<()> {
         let caller = Self::signed_in()?;
         let leaving = role.is_none() && username == caller.username;
         let needed = if leaving { Role::Viewer } else { Role::Admin };

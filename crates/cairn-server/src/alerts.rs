@@ -23,9 +23,9 @@ use tokio::sync::Notify;
 
 use crate::access::Access;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use cairn_core::access::Permission;
 use crate::live::Hub;
 use crate::tracking::now_ms;
+use cairn_core::access::Permission;
 
 /// How often running runs are checked for silence.
 const SILENCE_CHECK: Duration = Duration::from_secs(30);

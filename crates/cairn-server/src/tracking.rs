@@ -27,8 +27,8 @@ use cairn_store::{
 
 use crate::access::Access;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use cairn_core::access::Permission;
 use crate::live::{Hub, RunChange};
+use cairn_core::access::Permission;
 
 pub mod artifacts;
 pub mod comments;

@@ -43,6 +43,8 @@ pub fn is_ui_route(path: &str) -> bool {
         || path == "/models"
         || path.starts_with("/models/")
         || path == "/lineage"
+        || path == "/teams"
+        || path.starts_with("/teams/")
 }
 
 /// Whether the binary carries a built UI.

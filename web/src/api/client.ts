@@ -41,6 +41,15 @@ export type LineageGraph =
   paths["/api/v1/lineage"]["get"]["responses"]["200"]["content"]["application/json"];
 export type LineageDirection = "upstream" | "downstream" | "both";
 export type View = "active_only" | "deleted_only" | "all";
+export type Team = Schemas["Team"];
+export type TeamMember = Schemas["TeamMember"];
+export type TeamRole = Schemas["TeamRole"];
+export type Visibility = Schemas["Visibility"];
+export type ShareLevel = Schemas["ShareLevel"];
+export type ExperimentAccess = Schemas["ExperimentAccess"];
+export type AccessChange = NonNullable<
+  paths["/api/v1/experiments/{experiment_id}/access"]["patch"]["requestBody"]
+>["content"]["application/json"];
 
 /** An error answer of the API: its HTTP status, MLflow error code and message. */
 export class ApiError extends Error {
@@ -80,6 +89,16 @@ let signedIn: { authEnabled: boolean; user: Schemas["SessionUser"] | null } = { 
 
 export function setSignedIn(authEnabled: boolean, user: Schemas["SessionUser"] | null): void {
   signedIn = { authEnabled, user };
+}
+
+/** Whether the server wants credentials (teams and experiment access exist only then). */
+export function authEnabled(): boolean {
+  return signedIn.authEnabled;
+}
+
+/** The signed-in user (null: nobody, or authentication is off). */
+export function currentUser(): Schemas["SessionUser"] | null {
+  return signedIn.user;
 }
 
 /** Whether the caller may change something `author` wrote (anyone, without authentication). */
@@ -258,6 +277,40 @@ export const api = {
     signal?: AbortSignal,
   ) {
     return call<LineageGraph>("GET", "/api/v1/lineage" + query({ node, ...params }), undefined, signal);
+  },
+  teams(signal?: AbortSignal) {
+    return call<{ teams: Team[] }>("GET", "/api/v1/teams", undefined, signal);
+  },
+  createTeam(name: string) {
+    return call<{ team: Team }>("POST", "/api/v1/teams", { name });
+  },
+  team(name: string, signal?: AbortSignal) {
+    return call<{ team: Team }>("GET", `/api/v1/teams/${enc(name)}`, undefined, signal);
+  },
+  deleteTeam(name: string) {
+    return call<Record<string, never>>("DELETE", `/api/v1/teams/${enc(name)}`);
+  },
+  setTeamMember(name: string, username: string, role: TeamRole) {
+    return call<{ team: Team }>("PUT", `/api/v1/teams/${enc(name)}/members/${enc(username)}`, { role });
+  },
+  removeTeamMember(name: string, username: string) {
+    return call<Record<string, never>>("DELETE", `/api/v1/teams/${enc(name)}/members/${enc(username)}`);
+  },
+  experimentAccess(experimentId: string, signal?: AbortSignal) {
+    return call<{ access: ExperimentAccess }>("GET", `/api/v1/experiments/${enc(experimentId)}/access`, undefined, signal);
+  },
+  changeExperimentAccess(experimentId: string, change: AccessChange) {
+    return call<{ access: ExperimentAccess }>("PATCH", `/api/v1/experiments/${enc(experimentId)}/access`, change);
+  },
+  shareExperiment(experimentId: string, team: string, level: ShareLevel) {
+    return call<{ access: ExperimentAccess }>(
+      "PUT",
+      `/api/v1/experiments/${enc(experimentId)}/shares/${enc(team)}`,
+      { level },
+    );
+  },
+  unshareExperiment(experimentId: string, team: string) {
+    return call<{ access: ExperimentAccess }>("DELETE", `/api/v1/experiments/${enc(experimentId)}/shares/${enc(team)}`);
   },
   /** The URL of a run's file (GET it; `Range` works). */
   fileUrl(runId: string, path: string): string {

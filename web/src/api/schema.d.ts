@@ -872,6 +872,146 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's teams with their role in each (a site administrator sees every team).
+         * @description Needs authentication (a server without `--auth` answers 400 "Teams need
+         *     authentication"). The caller's personal team (`~username`, made on first use) is
+         *     always among them. `role` is null for a site administrator's teams they are not in.
+         */
+        get: operations["listTeams"];
+        put?: never;
+        /**
+         * A new team with the caller as its owner.
+         * @description Names are 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit, and
+         *     unique (a taken name is a 400 `RESOURCE_ALREADY_EXISTS`).
+         */
+        post: operations["createTeam"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's name (personal teams are `~username`). */
+                name: components["parameters"]["TeamNamePath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A team and its members (its members and site administrators).
+         * @description A team the caller is not in is answered as missing (404).
+         */
+        get: operations["getTeam"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a team (its owners and site administrators).
+         * @description A personal team cannot be deleted, nor a team that still owns experiments (400; move
+         *     them to another team first).
+         */
+        delete: operations["deleteTeam"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{name}/members/{username}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's name (personal teams are `~username`). */
+                name: components["parameters"]["TeamNamePath"];
+                username: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Add a member to a team or change their role (team admins and owners).
+         * @description Admins manage members and viewers; only owners grant, change or take away the `owner`
+         *     role (403 otherwise). Personal teams have only their user (400). An unknown user is a
+         *     404.
+         */
+        put: operations["setTeamMember"];
+        post?: never;
+        /**
+         * Remove a member from a team (team admins), or leave it (anyone, for themselves).
+         * @description Only owners take away the owner role, and a team keeps at least one owner. A user who is
+         *     not a member is a 404.
+         */
+        delete: operations["removeTeamMember"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Who owns an experiment, who else may see it, and what the caller may do with it.
+         * @description For those who may read the experiment (others get a 404, as if it did not exist).
+         *     Without authentication every caller has the `manage` permission.
+         */
+        get: operations["getExperimentAccess"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Move an experiment to another team and/or change its visibility (its managers).
+         * @description Moving needs at least the `member` role in the team it goes to. An absent field keeps
+         *     its value. Needs authentication (400 without it); a caller who may read but not manage
+         *     the experiment gets a 403.
+         */
+        patch: operations["changeExperimentAccess"];
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/shares/{team}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+                team: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Share an experiment with a team, or change the share's level (its managers).
+         * @description The team's members (`member` and up) get the share's level, `read` or `write`; its
+         *     viewers read. Shares apply whatever the visibility. Needs authentication.
+         */
+        put: operations["shareExperiment"];
+        post?: never;
+        /** Stop sharing an experiment with a team (its managers). */
+        delete: operations["unshareExperiment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiments/{experiment_id}/alerts": {
         parameters: {
             query?: never;
@@ -1121,6 +1261,54 @@ export interface components {
             user: components["schemas"]["SessionUser"] | null;
             csrf_token: string | null;
         };
+        /**
+         * @description A member's role in a team, weakest first: viewers read the team's experiments, members also create and write them, admins also manage every experiment and the members, owners also manage owners and delete the team.
+         * @enum {string}
+         */
+        TeamRole: "viewer" | "member" | "admin" | "owner";
+        /**
+         * @description Who sees an experiment besides site administrators and its shares: private (its creator and the team's owners and admins), team (the owning team, by role), public (also every signed-in user reads).
+         * @enum {string}
+         */
+        Visibility: "private" | "team" | "public";
+        /** @enum {string} */
+        ShareLevel: "read" | "write";
+        TeamMember: {
+            username: string;
+            role: components["schemas"]["TeamRole"];
+        };
+        Team: {
+            /** @description Personal teams are named `~username`. */
+            name: string;
+            /** @description A user's personal team (cannot be deleted nor get members). */
+            personal: boolean;
+            /**
+             * Format: int64
+             * @description ms since the epoch
+             */
+            created: number;
+            /** @description The caller's role in the team; null for a site administrator who is not a member. */
+            role: components["schemas"]["TeamRole"] | null;
+            /** @description In the answers about one team (not in the list). */
+            members?: components["schemas"]["TeamMember"][];
+        };
+        ExperimentAccess: {
+            experiment_id: string;
+            /** @description The owning team; null for common ground (experiments made without authentication, and Default), which every signed-in user reads and writes and site administrators manage. */
+            team: string | null;
+            visibility: components["schemas"]["Visibility"];
+            /** @description The creator's username. */
+            creator: string | null;
+            shares: {
+                team: string;
+                level: components["schemas"]["ShareLevel"];
+            }[];
+            /**
+             * @description What the caller may do: read (get, search, download, comment), write (also change runs, models, tags and files), manage (also rename, delete, change visibility, team and shares).
+             * @enum {string}
+             */
+            permission: "none" | "read" | "write" | "manage";
+        };
         ApiToken: {
             id: number;
             name: string;
@@ -1269,7 +1457,7 @@ export interface components {
         };
         Error: {
             /** @enum {string} */
-            error_code: "INVALID_PARAMETER_VALUE" | "BAD_REQUEST" | "RESOURCE_ALREADY_EXISTS" | "RESOURCE_DOES_NOT_EXIST" | "ENDPOINT_NOT_FOUND" | "NOT_IMPLEMENTED" | "TEMPORARILY_UNAVAILABLE" | "REQUEST_LIMIT_EXCEEDED" | "INTERNAL_ERROR";
+            error_code: "INVALID_PARAMETER_VALUE" | "BAD_REQUEST" | "RESOURCE_ALREADY_EXISTS" | "RESOURCE_DOES_NOT_EXIST" | "ENDPOINT_NOT_FOUND" | "NOT_IMPLEMENTED" | "TEMPORARILY_UNAVAILABLE" | "REQUEST_LIMIT_EXCEEDED" | "INTERNAL_ERROR" | "UNAUTHENTICATED" | "PERMISSION_DENIED";
             message: string;
         };
         /** @description A double; non-finite values as the strings `NaN`, `Infinity`, `-Infinity`. */
@@ -1757,6 +1945,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The caller may see the target but not do this (`PERMISSION_DENIED`). */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /**
          * @description The store's write queue stayed full for two seconds (`REQUEST_LIMIT_EXCEEDED`). Nothing
          *     was written; retry after `Retry-After` seconds.
@@ -1785,6 +1982,8 @@ export interface components {
     };
     parameters: {
         ExperimentIdPath: string;
+        /** @description The team's name (personal teams are `~username`). */
+        TeamNamePath: string;
         /** @description Which lifecycle stages to include. */
         View: "active_only" | "deleted_only" | "all";
         RunIdPath: string;
@@ -3423,6 +3622,295 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+        };
+    };
+    listTeams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The teams. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        teams: components["schemas"]["Team"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+        };
+    };
+    createTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The team, with the caller as its only member. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        team: components["schemas"]["Team"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+        };
+    };
+    getTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's name (personal teams are `~username`). */
+                name: components["parameters"]["TeamNamePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The team with `members`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        team: components["schemas"]["Team"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's name (personal teams are `~username`). */
+                name: components["parameters"]["TeamNamePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    setTeamMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's name (personal teams are `~username`). */
+                name: components["parameters"]["TeamNamePath"];
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    role: components["schemas"]["TeamRole"];
+                };
+            };
+        };
+        responses: {
+            /** @description The team with its members. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        team: components["schemas"]["Team"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    removeTeamMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's name (personal teams are `~username`). */
+                name: components["parameters"]["TeamNamePath"];
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getExperimentAccess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The experiment's access. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access: components["schemas"]["ExperimentAccess"];
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    changeExperimentAccess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The team that owns the experiment from now on. */
+                    team?: string;
+                    visibility?: components["schemas"]["Visibility"];
+                };
+            };
+        };
+        responses: {
+            /** @description The experiment's access after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access: components["schemas"]["ExperimentAccess"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    shareExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    level: components["schemas"]["ShareLevel"];
+                };
+            };
+        };
+        responses: {
+            /** @description The experiment's access after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access: components["schemas"]["ExperimentAccess"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    unshareExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: components["parameters"]["ExperimentIdPath"];
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The experiment's access after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access: components["schemas"]["ExperimentAccess"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
         };
     };
     listAlerts: {

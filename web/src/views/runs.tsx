@@ -4,7 +4,7 @@
 // saved views, CSV export and live updates. Filter, sort, columns, view, grouping and a small
 // selection live in the URL, so a link reproduces the view.
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, ApiError, type Experiment, type ExperimentKeys, type RunRow, type View } from "../api/client";
+import { api, ApiError, authEnabled, type Experiment, type ExperimentKeys, type RunRow, type View } from "../api/client";
 import { ErrorBox, Link } from "../components/common";
 import { navigate, useQueryParam } from "../router";
 import { VirtualTable, type TableColumn, type TableHandle } from "../table/VirtualTable";
@@ -34,6 +34,7 @@ import { SavedViews } from "./runs/SavedViews";
 import { SelectAllBox, useSelection } from "./runs/selection";
 import { groupValue, useRunData, type RunData } from "./runs/useRunData";
 import { BLOCK, type Query, type RunWindows } from "./runs/windows";
+import { AccessPanel } from "./teams/AccessPanel";
 import "./runs/runs.css";
 
 const VIEWS: Record<string, View> = { active: "active_only", deleted: "deleted_only", all: "all" };
@@ -301,6 +302,11 @@ function RunsView({ experimentId }: { experimentId: string }) {
           )}
         </Popover>
         <SavedViews experimentId={experimentId} />
+        {authEnabled() && (
+          <Popover label="Access ▾" testId="access-button" title="Who owns and sees this experiment" alignRight>
+            {() => <AccessPanel experimentId={experimentId} />}
+          </Popover>
+        )}
         <ExportButton query={query} columns={columns} name={experiment?.name ?? experimentId} />
       </div>
       <ActionBar data={data} selection={selection} view={view} filtered={filter !== ""} />

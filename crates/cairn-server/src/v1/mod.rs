@@ -149,7 +149,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/tokens/{token_id}", delete(auth::revoke_token))
         .route("/api/v1/audit", get(auth::audit))
         .route("/api/v1/teams", get(teams::list).post(teams::create))
-        .route("/api/v1/teams/{name}", get(teams::get).delete(teams::delete))
+        .route(
+            "/api/v1/teams/{name}",
+            get(teams::get).delete(teams::delete),
+        )
         .route(
             "/api/v1/teams/{name}/members/{username}",
             put(teams::set_member).delete(teams::remove_member),

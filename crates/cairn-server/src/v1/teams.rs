@@ -83,8 +83,7 @@ pub async fn create(
     payload: Result<Json<NewTeam>, JsonRejection>,
 ) -> ApiResult<Response> {
     let request = body(payload)?;
-    let team = state.tracking.access().create_team(&request.name).await?;
-    let view = state.tracking.access().team(&team.name).await?;
+    let view = state.tracking.access().create_team(&request.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "team": team_view_json(&view) })),
@@ -97,7 +96,10 @@ pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Api
     Ok(Json(json!({ "team": team_view_json(&view) })).into_response())
 }
 
-pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     state.tracking.access().delete_team(&name).await?;
     Ok(Json(json!({})).into_response())
 }

@@ -159,7 +159,10 @@ pub async fn access_teams_and_members(store: &dyn Store) {
         .unwrap();
     store.delete_team(team.id).await.unwrap();
     assert_eq!(store.team_by_name("research").await.unwrap(), None);
-    let shares = &store.experiment_access(&[other.clone()]).await.unwrap();
+    let shares = &store
+        .experiment_access(std::slice::from_ref(&other))
+        .await
+        .unwrap();
     assert!(shares.is_empty() || shares[0].shares.is_empty());
     assert_kind(
         store.delete_team(team.id).await,
@@ -216,7 +219,10 @@ pub async fn access_records_shares_and_locations(store: &dyn Store) {
         .set_experiment_access(&id, Some(team.id), Visibility::Public, Some(ada))
         .await
         .unwrap();
-    let found = store.experiment_access(&[id.clone()]).await.unwrap();
+    let found = store
+        .experiment_access(std::slice::from_ref(&id))
+        .await
+        .unwrap();
     assert_eq!(found[0].visibility, Visibility::Public);
     assert_eq!(
         found[0].shares,
@@ -228,7 +234,10 @@ pub async fn access_records_shares_and_locations(store: &dyn Store) {
     );
     store.set_share(&id, partner.id, None).await.unwrap();
     assert!(
-        store.experiment_access(&[id.clone()]).await.unwrap()[0]
+        store
+            .experiment_access(std::slice::from_ref(&id))
+            .await
+            .unwrap()[0]
             .shares
             .is_empty()
     );
