@@ -55,6 +55,7 @@ pub enum Target<'a> {
     Experiment(&'a str),
     Run(&'a str),
     Model(&'a str),
+    RegisteredModel(&'a str),
     Path(&'a str),
 }
 
@@ -69,6 +70,9 @@ impl Target<'_> {
             Target::Model(id) => {
                 ApiError::not_found(format!("Logged model with ID '{id}' not found."))
             }
+            Target::RegisteredModel(name) => {
+                ApiError::not_found(format!("Registered Model with name={name} not found"))
+            }
             Target::Path(path) => ApiError::not_found(format!("No artifact at '{path}'")),
         }
     }
@@ -78,6 +82,7 @@ impl Target<'_> {
             Target::Experiment(id) => format!("experiment {id}"),
             Target::Run(id) => format!("run {id}"),
             Target::Model(id) => format!("logged model {id}"),
+            Target::RegisteredModel(name) => format!("registered model '{name}'"),
             Target::Path(path) => format!("'{path}'"),
         }
     }
@@ -212,6 +217,32 @@ impl Access {
         match self.experiment_of_model(model_id).await {
             Some(experiment) => self.check(&experiment, need, Target::Model(model_id)).await,
             None => Ok(()),
+        }
+    }
+
+    /// What the caller may do with a registered model (its own team and visibility, no shares).
+    /// A model that does not exist gets `Manage`: the operation itself answers that it is missing.
+    pub async fn registered_model_permission(&self, name: &str) -> ApiResult<Permission> {
+        let Some(caller) = current() else {
+            return Ok(Permission::Manage);
+        };
+        if caller.viewer.is_admin {
+            return Ok(Permission::Manage);
+        }
+        let record = self.store.registered_model_access(name).await?;
+        if record.is_none() && self.store.get_registered_model(name).await.is_err() {
+            return Ok(Permission::Manage);
+        }
+        Ok(permission(&caller.viewer, record.as_ref()))
+    }
+
+    /// Refuses unless the caller has `need` on a registered model.
+    pub async fn registered_model(&self, name: &str, need: Permission) -> ApiResult<()> {
+        let have = self.registered_model_permission(name).await?;
+        if have >= need {
+            Ok(())
+        } else {
+            Err(refusal(Target::RegisteredModel(name), have, need))
         }
     }
 
@@ -605,5 +636,69 @@ impl Access {
             .set_share(experiment_id, target.id, level)
             .await?;
         self.experiment_access(experiment_id).await
+    }
+}
+
+/// A registered model's access as answered.
+#[derive(Debug, Clone)]
+pub struct ModelAccessView {
+    pub name: String,
+    pub team: Option<Team>,
+    pub visibility: Visibility,
+    pub permission: Permission,
+}
+
+impl Access {
+    /// Who owns a registered model and who else may see it (for those who may read it).
+    pub async fn model_access(&self, name: &str) -> ApiResult<ModelAccessView> {
+        self.registered_model(name, Permission::Read).await?;
+        self.store.get_registered_model(name).await?;
+        let permission = self.registered_model_permission(name).await?;
+        let record = self
+            .store
+            .registered_model_access(name)
+            .await?
+            .unwrap_or_default();
+        let team = match record.team_id {
+            Some(id) => self.store.team_by_id(id).await?,
+            None => None,
+        };
+        Ok(ModelAccessView {
+            name: name.to_string(),
+            team,
+            visibility: record.visibility,
+            permission,
+        })
+    }
+
+    /// Moves a registered model to another team and/or changes its visibility (its managers;
+    /// moving needs at least the member role in the team it goes to).
+    pub async fn change_model_access(
+        &self,
+        name: &str,
+        team: Option<&str>,
+        visibility: Option<&str>,
+    ) -> ApiResult<ModelAccessView> {
+        let caller = Self::signed_in()?;
+        self.registered_model(name, Permission::Manage).await?;
+        self.store.get_registered_model(name).await?;
+        let record = self.store.registered_model_access(name).await?;
+        let visibility = match visibility {
+            Some(text) => Visibility::parse(text).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "Invalid visibility '{text}': use private, team or public"
+                ))
+            })?,
+            None => record.as_ref().map_or(Visibility::Team, |r| r.visibility),
+        };
+        let team_id = match team {
+            Some(name) => Some(self.team_for(name, Some(&caller), Role::Member).await?.id),
+            None => record.as_ref().and_then(|r| r.team_id),
+        };
+        let creator = record.as_ref().and_then(|r| r.creator_id);
+        self.store
+            .set_registered_model_access(name, team_id, visibility, creator)
+            .await?;
+        self.model_access(name).await
     }
 }

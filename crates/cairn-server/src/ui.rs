@@ -2,7 +2,7 @@
 //!
 //! - Hashed files under `/assets/` are immutable and cached for a year; everything else is
 //!   revalidated.
-//! - The UI's own paths (`/`, `/experiments…`, `/runs/…`, `/compare`, `/models…`, `/lineage`) answer `index.html`, so a
+//! - The UI's own paths (`/`, `/experiments…`, `/runs/…`, `/compare`, `/models…`, `/lineage`, `/teams…`, `/admin/…`) answer `index.html`, so a
 //!   link to any view loads directly.
 //! - A gzip copy made at build time is sent to clients that accept it.
 //! - Without a built UI, those paths answer a page that says how to build it; the APIs work
@@ -45,6 +45,7 @@ pub fn is_ui_route(path: &str) -> bool {
         || path == "/lineage"
         || path == "/teams"
         || path.starts_with("/teams/")
+        || path.starts_with("/admin/")
 }
 
 /// Whether the binary carries a built UI.
@@ -190,6 +191,9 @@ mod tests {
             "/models",
             "/models/fraud",
             "/lineage",
+            "/teams",
+            "/teams/research",
+            "/admin/audit",
         ] {
             assert_eq!(target(path), Some("/index.html"), "{path}");
         }

@@ -5,6 +5,8 @@
 
 use async_trait::async_trait;
 use cairn_core::access::{ExperimentAccess, Member, Role, ShareLevel, Team, Visibility};
+use cairn_core::model::Tag;
+use cairn_core::registry::RegisteredModel;
 
 use crate::Result;
 
@@ -49,6 +51,27 @@ pub trait AccessStore: Send + Sync + 'static {
         experiment_id: &str,
         team_id: i64,
         level: Option<ShareLevel>,
+    ) -> Result<()>;
+    /// Creates a registered model owned as `owner` says (its team, visibility and creator; the
+    /// id field is ignored), in one transaction with its access record.
+    async fn create_registered_model_owned(
+        &self,
+        name: &str,
+        description: Option<String>,
+        tags: Vec<Tag>,
+        now: i64,
+        owner: ExperimentAccess,
+    ) -> Result<RegisteredModel>;
+    /// A registered model's owning team, visibility and creator (`experiment_id` holds its
+    /// name; no shares); `None` for a model without a record (common ground).
+    async fn registered_model_access(&self, name: &str) -> Result<Option<ExperimentAccess>>;
+    /// Sets a registered model's owning team, visibility and creator.
+    async fn set_registered_model_access(
+        &self,
+        name: &str,
+        team_id: Option<i64>,
+        visibility: Visibility,
+        creator_id: Option<i64>,
     ) -> Result<()>;
     /// The experiments whose artifact location is one of these URIs.
     async fn experiments_with_locations(&self, locations: &[String]) -> Result<Vec<String>>;

@@ -124,6 +124,7 @@ macro_rules! store_conformance_tests {
             access_teams_and_members,
             access_records_shares_and_locations,
             access_readable_search_matches_the_rules,
+            access_registered_models,
         );
     };
     (@tests $maker:tt; $($name:ident),* $(,)?) => {

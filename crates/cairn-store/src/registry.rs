@@ -25,6 +25,8 @@ pub struct RegisteredModelSearch {
     pub page_token: Option<String>,
     /// Leave out prompts: models tagged `mlflow.prompt.is_prompt = 'true'`.
     pub exclude_prompts: bool,
+    /// Only models this caller may read (`cairn_core::access::permission`); `None`: all.
+    pub readable_by: Option<cairn_core::access::Viewer>,
 }
 
 /// `model-versions/search`.
@@ -39,6 +41,8 @@ pub struct ModelVersionSearch {
     /// Leave out versions of prompts (the model or the version tagged
     /// `mlflow.prompt.is_prompt = 'true'`).
     pub exclude_prompts: bool,
+    /// Only versions of models this caller may read; `None`: all.
+    pub readable_by: Option<cairn_core::access::Viewer>,
 }
 
 /// Registered models and their versions.

@@ -121,6 +121,8 @@ impl Tracking {
 
     pub async fn delete_annotation(&self, id: i64, caller: Option<&User>) -> ApiResult<()> {
         let annotation = self.store.get_annotation(id).await?;
+        // Someone who may no longer read the run cannot change its annotations.
+        self.get_run(&annotation.run_id).await?;
         if let Some(user) = caller
             && !user.is_admin
             && annotation.author.as_deref() != Some(user.username.as_str())

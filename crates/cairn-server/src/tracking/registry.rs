@@ -105,15 +105,26 @@ impl Tracking {
         tags: Vec<Tag>,
     ) -> ApiResult<RegisteredModel> {
         registry::check_model_name(name)?;
+        let (owner, tags) = self.access.new_experiment_access(tags).await?;
         check_tags(&tags)?;
-        Ok(self
-            .store
-            .create_registered_model(name, description.filter(|d| !d.is_empty()), tags, now_ms())
-            .await?)
+        let description = description.filter(|d| !d.is_empty());
+        Ok(match owner {
+            Some(owner) => {
+                self.store
+                    .create_registered_model_owned(name, description, tags, now_ms(), owner)
+                    .await?
+            }
+            None => {
+                self.store
+                    .create_registered_model(name, description, tags, now_ms())
+                    .await?
+            }
+        })
     }
 
     pub async fn get_registered_model(&self, name: &str) -> ApiResult<RegisteredModel> {
         registry::check_model_name(name)?;
+        self.access.registered_model(name, Permission::Read).await?;
         Ok(self.store.get_registered_model(name).await?)
     }
 
@@ -123,6 +134,9 @@ impl Tracking {
         new_name: &str,
     ) -> ApiResult<RegisteredModel> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Manage)
+            .await?;
         if new_name.trim().is_empty() {
             return Err(ValidationError::missing("new_name").into());
         }
@@ -139,6 +153,9 @@ impl Tracking {
         description: Option<String>,
     ) -> ApiResult<RegisteredModel> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Write)
+            .await?;
         Ok(self
             .store
             .update_registered_model(name, description.filter(|d| !d.is_empty()), now_ms())
@@ -147,6 +164,9 @@ impl Tracking {
 
     pub async fn delete_registered_model(&self, name: &str) -> ApiResult<()> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Manage)
+            .await?;
         Ok(self.store.delete_registered_model(name).await?)
     }
 
@@ -174,6 +194,7 @@ impl Tracking {
                 MAX_RESULTS_REGISTERED_MODELS,
             )?,
             page_token: request.page_token.filter(|t| !t.is_empty()),
+            readable_by: self.access.search_viewer(),
         };
         Ok(self.store.search_registered_models(search).await?)
     }
@@ -184,6 +205,7 @@ impl Tracking {
         stages: &[String],
     ) -> ApiResult<Vec<ModelVersion>> {
         registry::check_model_name(name)?;
+        self.access.registered_model(name, Permission::Read).await?;
         let stages = stages
             .iter()
             .map(|stage| Stage::parse_user(stage))
@@ -193,6 +215,9 @@ impl Tracking {
 
     pub async fn set_registered_model_tag(&self, name: &str, tag: Tag) -> ApiResult<()> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Write)
+            .await?;
         registry::check_registry_tag(&tag)?;
         Ok(self
             .store
@@ -202,6 +227,9 @@ impl Tracking {
 
     pub async fn delete_registered_model_tag(&self, name: &str, key: &str) -> ApiResult<()> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Write)
+            .await?;
         Ok(self
             .store
             .delete_registered_model_tag(name, key, now_ms())
@@ -213,6 +241,9 @@ impl Tracking {
     /// `mlflow.modelVersions` tag.
     pub async fn create_model_version(&self, request: CreateVersion) -> ApiResult<ModelVersion> {
         registry::check_model_name(&request.name)?;
+        self.access
+            .registered_model(&request.name, Permission::Write)
+            .await?;
         check_tags(&request.tags)?;
         let source = request.source.clone();
         if source.is_empty() {
@@ -360,6 +391,12 @@ impl Tracking {
 
     /// The version a `models:/name/…` reference names.
     async fn resolve_model_uri(&self, uri: &str, reference: ModelUri) -> ApiResult<ModelVersion> {
+        if let ModelUri::Version { name, .. }
+        | ModelUri::Alias { name, .. }
+        | ModelUri::Stage { name, .. } = &reference
+        {
+            self.access.registered_model(name, Permission::Read).await?;
+        }
         match reference {
             ModelUri::LoggedModel(_) => Err(ApiError::invalid(format!(
                 "'{uri}' names a logged model, not a registered model version"
@@ -426,6 +463,7 @@ impl Tracking {
 
     pub async fn get_model_version(&self, name: &str, version: &str) -> ApiResult<ModelVersion> {
         registry::check_model_name(name)?;
+        self.access.registered_model(name, Permission::Read).await?;
         let version = registry::parse_version(version)?;
         Ok(self.store.get_model_version(name, version).await?)
     }
@@ -447,6 +485,9 @@ impl Tracking {
         description: Option<String>,
     ) -> ApiResult<ModelVersion> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Write)
+            .await?;
         let version = registry::parse_version(version)?;
         Ok(self
             .store
@@ -467,6 +508,9 @@ impl Tracking {
         archive_existing: bool,
     ) -> ApiResult<ModelVersion> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Write)
+            .await?;
         let version = registry::parse_version(version)?;
         let stage = Stage::parse_user(stage)?;
         if archive_existing && !stage.is_active() {
@@ -484,6 +528,9 @@ impl Tracking {
 
     pub async fn delete_model_version(&self, name: &str, version: &str) -> ApiResult<()> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Write)
+            .await?;
         let version = registry::parse_version(version)?;
         Ok(self
             .store
@@ -513,6 +560,7 @@ impl Tracking {
                 MAX_RESULTS_MODEL_VERSIONS,
             )?,
             page_token: request.page_token.filter(|t| !t.is_empty()),
+            readable_by: self.access.search_viewer(),
         };
         Ok(self.store.search_model_versions(search).await?)
     }
@@ -524,6 +572,9 @@ impl Tracking {
         tag: Tag,
     ) -> ApiResult<()> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Write)
+            .await?;
         let version = registry::parse_version(version)?;
         registry::check_registry_tag(&tag)?;
         Ok(self
@@ -539,6 +590,9 @@ impl Tracking {
         key: &str,
     ) -> ApiResult<()> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Write)
+            .await?;
         let version = registry::parse_version(version)?;
         Ok(self
             .store
@@ -553,6 +607,9 @@ impl Tracking {
         version: &str,
     ) -> ApiResult<()> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Write)
+            .await?;
         registry::check_alias(alias)?;
         registry::check_alias_not_reserved(alias)?;
         let version = registry::parse_version(version)?;
@@ -564,6 +621,9 @@ impl Tracking {
 
     pub async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> ApiResult<()> {
         registry::check_model_name(name)?;
+        self.access
+            .registered_model(name, Permission::Write)
+            .await?;
         registry::check_alias(alias)?;
         Ok(self
             .store
@@ -596,6 +656,8 @@ impl Tracking {
                     max_results: DEFAULT_RESULTS_MODEL_VERSIONS as usize,
                     page_token,
                     exclude_prompts: false,
+                    // The model itself was checked above.
+                    readable_by: None,
                 })
                 .await?;
             versions.extend(page.items);
@@ -609,6 +671,7 @@ impl Tracking {
 
     pub async fn model_version_by_alias(&self, name: &str, alias: &str) -> ApiResult<ModelVersion> {
         registry::check_model_name(name)?;
+        self.access.registered_model(name, Permission::Read).await?;
         registry::check_alias(alias)?;
         Ok(self.store.get_model_version_by_alias(name, alias).await?)
     }

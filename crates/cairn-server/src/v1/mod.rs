@@ -166,6 +166,10 @@ pub fn routes() -> Router<AppState> {
             put(teams::share).delete(teams::unshare),
         )
         .route(
+            "/api/v1/registered-models/{name}/access",
+            get(teams::model_access).patch(teams::change_model_access),
+        )
+        .route(
             "/api/v1/experiments/{experiment_id}/alerts",
             get(alerts::list).post(alerts::create),
         )

@@ -16,6 +16,8 @@
 //!   and/or changes who sees it (its managers).
 //! - `PUT /api/v1/experiments/{id}/shares/{team}` `{"level": "read"|"write"}` and
 //!   `DELETE …/shares/{team}` — shares it with another team, or stops (its managers).
+//! - `GET /api/v1/registered-models/{name}/access`, `PATCH …/access` `{"team"?, "visibility"?}`
+//!   — a registered model's owning team and visibility (it has no shares).
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -28,7 +30,7 @@ use serde_json::{Value, json};
 
 use super::body;
 use crate::AppState;
-use crate::access::{AccessView, TeamView};
+use crate::access::{AccessView, ModelAccessView, TeamView};
 use crate::error::{ApiError, ApiResult};
 
 fn team_json(team: &Team, role: Option<Role>) -> Value {
@@ -207,4 +209,39 @@ pub async fn unshare(
         .share_experiment(&experiment_id, &team, None)
         .await?;
     Ok(Json(json!({ "access": access_json(&view) })).into_response())
+}
+
+fn model_access_json(view: &ModelAccessView) -> Value {
+    json!({
+        "name": view.name,
+        "team": view.team.as_ref().map(|t| t.name.clone()),
+        "visibility": view.visibility.as_str(),
+        "permission": view.permission.as_str(),
+    })
+}
+
+pub async fn model_access(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let view = state.tracking.access().model_access(&name).await?;
+    Ok(Json(json!({ "access": model_access_json(&view) })).into_response())
+}
+
+pub async fn change_model_access(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    payload: Result<Json<AccessChange>, JsonRejection>,
+) -> ApiResult<Response> {
+    let request = body(payload)?;
+    let view = state
+        .tracking
+        .access()
+        .change_model_access(
+            &name,
+            request.team.as_deref(),
+            request.visibility.as_deref(),
+        )
+        .await?;
+    Ok(Json(json!({ "access": model_access_json(&view) })).into_response())
 }

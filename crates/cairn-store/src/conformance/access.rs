@@ -370,3 +370,151 @@ pub async fn access_readable_search_matches_the_rules(store: &dyn Store) {
         assert_eq!(got, expected, "caller {caller} with {:?}", viewer.teams);
     }
 }
+
+/// Registered models: created with their access record, read back, changed, gone with the model;
+/// model and version searches narrowed to what `permission` lets each caller read.
+pub async fn access_registered_models(store: &dyn Store) {
+    let owner = user(store, "owner").await;
+    let member = user(store, "member").await;
+    let outsider = user(store, "outsider").await;
+    let team = store.create_team("home", owner, false, T0).await.unwrap();
+    store
+        .set_member(team.id, member, Some(Role::Member))
+        .await
+        .unwrap();
+    let owned = |visibility| ExperimentAccess {
+        team_id: Some(team.id),
+        visibility,
+        creator_id: Some(owner),
+        ..ExperimentAccess::default()
+    };
+    for (name, visibility) in [
+        ("private-model", Visibility::Private),
+        ("team-model", Visibility::Team),
+        ("public-model", Visibility::Public),
+    ] {
+        store
+            .create_registered_model_owned(name, None, Vec::new(), T0, owned(visibility))
+            .await
+            .unwrap();
+        store
+            .create_model_version(cairn_core::registry::NewModelVersion {
+                name: name.into(),
+                source: "s3://bucket/m".into(),
+                storage_location: "s3://bucket/m".into(),
+                run_id: None,
+                run_link: None,
+                model_id: None,
+                description: None,
+                user_id: None,
+                tags: Vec::new(),
+                now: T0,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .create_registered_model("common-model", None, Vec::new(), T0)
+        .await
+        .unwrap();
+    let found = store.registered_model_access("team-model").await.unwrap();
+    assert_eq!(
+        found.map(|a| (a.team_id, a.visibility)),
+        Some((Some(team.id), Visibility::Team))
+    );
+    assert_eq!(
+        store.registered_model_access("common-model").await.unwrap(),
+        None
+    );
+    assert_kind(
+        store
+            .create_registered_model_owned(
+                "team-model",
+                None,
+                Vec::new(),
+                T0,
+                owned(Visibility::Team),
+            )
+            .await,
+        ErrorKind::AlreadyExists,
+        "a taken name",
+    );
+    assert_kind(
+        store
+            .set_registered_model_access("nope", None, Visibility::Team, None)
+            .await,
+        ErrorKind::NotFound,
+        "an unknown model",
+    );
+
+    let names = [
+        "private-model",
+        "team-model",
+        "public-model",
+        "common-model",
+    ];
+    for caller in [owner, member, outsider] {
+        let viewer = viewer(store, caller).await;
+        let expected: BTreeSet<String> = {
+            let mut readable = BTreeSet::new();
+            for name in names {
+                let record = store.registered_model_access(name).await.unwrap();
+                if permission(&viewer, record.as_ref()) >= Permission::Read {
+                    readable.insert(name.to_string());
+                }
+            }
+            readable
+        };
+        let models: BTreeSet<String> = store
+            .search_registered_models(crate::RegisteredModelSearch {
+                max_results: 100,
+                readable_by: Some(viewer.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(models, expected, "models for {caller}");
+        let versions: BTreeSet<String> = store
+            .search_model_versions(crate::ModelVersionSearch {
+                max_results: 100,
+                readable_by: Some(viewer.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        let with_versions: BTreeSet<String> = expected
+            .into_iter()
+            .filter(|n| n != "common-model")
+            .collect();
+        assert_eq!(versions, with_versions, "versions for {caller}");
+    }
+
+    store.delete_registered_model("team-model").await.unwrap();
+    assert_eq!(
+        store.registered_model_access("team-model").await.unwrap(),
+        None
+    );
+    store
+        .set_registered_model_access(
+            "common-model",
+            Some(team.id),
+            Visibility::Private,
+            Some(owner),
+        )
+        .await
+        .unwrap();
+    let moved = store
+        .registered_model_access("common-model")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.visibility, Visibility::Private);
+}

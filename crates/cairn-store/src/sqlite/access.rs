@@ -327,9 +327,47 @@ fn experiments_with_locations(conn: &Connection, locations: &[String]) -> Result
     Ok(found)
 }
 
+/// Registered models' owning team, visibility and creator (migration 11). A model without a row
+/// (made while authentication was off) is common ground, like such an experiment.
+pub const MODEL_TABLES: &str = r#"
+    CREATE TABLE registered_model_access (
+        registered_model INTEGER PRIMARY KEY REFERENCES registered_models (id),
+        team_id          INTEGER REFERENCES teams (id),
+        visibility       TEXT NOT NULL CHECK (visibility IN ('private', 'team', 'public')),
+        creator_id       INTEGER REFERENCES users (id)
+    );
+    CREATE INDEX registered_model_access_team ON registered_model_access (team_id);
+"#;
+
 /// The SQL condition (on `e.experiment_id`) that holds for the experiments `viewer` may read —
 /// `cairn_core::access::permission` at least `Read`, as set operations.
 pub fn readable_condition(viewer: &Viewer, binds: &mut Binds) -> Option<String> {
+    readable_sql(
+        viewer,
+        binds,
+        ("experiment_access", "experiment_id", "e.experiment_id"),
+        Some("experiment_shares"),
+    )
+}
+
+/// The same for registered models (on `r.id`), which have no shares.
+pub fn readable_model_condition(viewer: &Viewer, binds: &mut Binds) -> Option<String> {
+    readable_sql(
+        viewer,
+        binds,
+        ("registered_model_access", "registered_model", "r.id"),
+        None,
+    )
+}
+
+/// `permission >= Read` over an access table `(table, key column, outer key)` and, for
+/// experiments, its shares table (keyed by the same column).
+fn readable_sql(
+    viewer: &Viewer,
+    binds: &mut Binds,
+    (table, key, outer): (&str, &str, &str),
+    shares: Option<&str>,
+) -> Option<String> {
     if viewer.is_admin {
         return None;
     }
@@ -362,17 +400,76 @@ pub fn readable_condition(viewer: &Viewer, binds: &mut Binds) -> Option<String> 
             .collect(),
     );
     let user = binds.push(viewer.user_id);
+    let shared = match shares {
+        Some(shares) => format!(
+            "OR EXISTS (SELECT 1 FROM {shares} s WHERE s.{key} = {outer} AND s.team_id IN ({all}))"
+        ),
+        None => String::new(),
+    };
     Some(format!(
-        "(NOT EXISTS (SELECT 1 FROM experiment_access a
-                      WHERE a.experiment_id = e.experiment_id AND a.team_id IS NOT NULL)
-          OR EXISTS (SELECT 1 FROM experiment_access a WHERE a.experiment_id = e.experiment_id
+        "(NOT EXISTS (SELECT 1 FROM {table} a WHERE a.{key} = {outer} AND a.team_id IS NOT NULL)
+          OR EXISTS (SELECT 1 FROM {table} a WHERE a.{key} = {outer}
                      AND (a.visibility = 'public'
                           OR a.team_id IN ({managing})
                           OR (a.visibility = 'team' AND a.team_id IN ({all}))
                           OR (a.creator_id = {user} AND a.team_id IN ({writing}))))
-          OR EXISTS (SELECT 1 FROM experiment_shares s WHERE s.experiment_id = e.experiment_id
-                     AND s.team_id IN ({all})))"
+          {shared})"
     ))
+}
+
+fn model_number(conn: &Connection, name: &str) -> Result<i64> {
+    conn.prepare_cached("SELECT id FROM registered_models WHERE name = ?1")?
+        .query_row(params![name], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::registered_model_not_found(name))
+}
+
+fn set_model_access(
+    conn: &Connection,
+    name: &str,
+    team_id: Option<i64>,
+    visibility: Visibility,
+    creator_id: Option<i64>,
+) -> Result<()> {
+    let model = model_number(conn, name)?;
+    if let Some(team) = team_id
+        && team_where(conn, "t.id = ?1", team)?.is_none()
+    {
+        return Err(StoreError::NotFound(format!("No team with id {team}")));
+    }
+    conn.prepare_cached(
+        "INSERT INTO registered_model_access (registered_model, team_id, visibility, creator_id)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (registered_model) DO UPDATE SET team_id = excluded.team_id,
+             visibility = excluded.visibility, creator_id = excluded.creator_id",
+    )?
+    .execute(params![model, team_id, visibility.as_str(), creator_id])?;
+    Ok(())
+}
+
+fn model_access(conn: &Connection, name: &str) -> Result<Option<ExperimentAccess>> {
+    let found = conn
+        .prepare_cached(
+            "SELECT a.team_id, a.visibility, a.creator_id FROM registered_model_access a
+             JOIN registered_models r ON r.id = a.registered_model WHERE r.name = ?1",
+        )?
+        .query_row(params![name], |row| {
+            Ok((row.get(0)?, row.get::<_, String>(1)?, row.get(2)?))
+        })
+        .optional()?;
+    found
+        .map(|(team_id, visibility, creator_id)| {
+            Ok(ExperimentAccess {
+                experiment_id: name.to_string(),
+                team_id,
+                visibility: Visibility::parse(&visibility).ok_or_else(|| {
+                    StoreError::Internal(format!("unknown visibility {visibility:?} in database"))
+                })?,
+                creator_id,
+                shares: Vec::new(),
+            })
+        })
+        .transpose()
 }
 
 #[async_trait]
@@ -448,6 +545,46 @@ impl AccessStore for SqliteStore {
     ) -> Result<()> {
         let id = experiment_id.to_string();
         self.write(move |conn| set_share(conn, &id, team_id, level))
+            .await
+    }
+
+    async fn create_registered_model_owned(
+        &self,
+        name: &str,
+        description: Option<String>,
+        tags: Vec<cairn_core::model::Tag>,
+        now: i64,
+        owner: ExperimentAccess,
+    ) -> Result<cairn_core::registry::RegisteredModel> {
+        let name = name.to_string();
+        self.write(move |conn| {
+            super::registry::create_model(conn, &name, description.as_deref(), &tags, now)?;
+            set_model_access(
+                conn,
+                &name,
+                owner.team_id,
+                owner.visibility,
+                owner.creator_id,
+            )?;
+            super::registry::get_model(conn, &name)
+        })
+        .await
+    }
+
+    async fn registered_model_access(&self, name: &str) -> Result<Option<ExperimentAccess>> {
+        let name = name.to_string();
+        self.read(move |conn| model_access(conn, &name)).await
+    }
+
+    async fn set_registered_model_access(
+        &self,
+        name: &str,
+        team_id: Option<i64>,
+        visibility: Visibility,
+        creator_id: Option<i64>,
+    ) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |conn| set_model_access(conn, &name, team_id, visibility, creator_id))
             .await
     }
 

@@ -271,6 +271,7 @@ pub fn delete_model(conn: &Connection, name: &str) -> Result<()> {
     let id = model_id(conn, name)?;
     // Children first: the alias and tag rows reference versions.
     for statement in [
+        "DELETE FROM registered_model_access WHERE registered_model = ?1",
         "DELETE FROM registered_model_aliases WHERE registered_model = ?1",
         "DELETE FROM model_version_tags WHERE registered_model = ?1",
         "DELETE FROM model_versions WHERE registered_model = ?1",
@@ -320,8 +321,11 @@ pub fn search_models(
     search: &RegisteredModelSearch,
 ) -> Result<Page<RegisteredModel>> {
     let query_print = token::fingerprint(&format!(
-        "registered-models|{:?}|{:?}|{}",
-        search.filter, search.order_by, search.exclude_prompts
+        "registered-models|{:?}|{:?}|{}|{:?}",
+        search.filter,
+        search.order_by,
+        search.exclude_prompts,
+        search.readable_by.as_ref().map(|viewer| viewer.user_id)
     ));
     let offset = token::decode_offset(search.page_token.as_deref(), query_print)?;
     let limit = if search.max_results == 0 {
@@ -341,6 +345,9 @@ pub fn search_models(
             "NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.registered_model = r.id \
              AND p.key = '{PROMPT_TAG}' AND p.value = 'true')"
         ));
+    }
+    if let Some(viewer) = &search.readable_by {
+        conditions.extend(super::access::readable_model_condition(viewer, &mut binds));
     }
     let where_sql = sql::where_all(&conditions);
     let mut order: Vec<String> = search
@@ -727,8 +734,11 @@ pub fn search_versions(
     search: &ModelVersionSearch,
 ) -> Result<Page<ModelVersion>> {
     let query_print = token::fingerprint(&format!(
-        "model-versions|{:?}|{:?}|{}",
-        search.filter, search.order_by, search.exclude_prompts
+        "model-versions|{:?}|{:?}|{}|{:?}",
+        search.filter,
+        search.order_by,
+        search.exclude_prompts,
+        search.readable_by.as_ref().map(|viewer| viewer.user_id)
     ));
     let offset = token::decode_offset(search.page_token.as_deref(), query_print)?;
     let limit = if search.max_results == 0 {
@@ -750,6 +760,9 @@ pub fn search_versions(
              AND NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE p.registered_model = v.registered_model \
              AND p.version = v.version AND p.key = '{PROMPT_TAG}' AND p.value = 'true')"
         ));
+    }
+    if let Some(viewer) = &search.readable_by {
+        conditions.extend(super::access::readable_model_condition(viewer, &mut binds));
     }
     let where_sql = sql::where_all(&conditions);
     let mut order: Vec<String> = search

@@ -215,6 +215,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::Sql(super::comments::TABLES),
     // 10: teams, memberships, experiments' owning teams, visibility and shares.
     Migration::Sql(super::access::TABLES),
+    // 11: registered models' owning teams and visibility.
+    Migration::Sql(super::access::MODEL_TABLES),
 ];
 
 /// Metric series storage (see `series.rs`). Chunk summary columns mirror the chunk's blocks so a
