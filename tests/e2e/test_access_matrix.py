@@ -1180,3 +1180,42 @@ def test_garbage_collection_is_for_site_admins(world):
         assert answer.status_code == 403, caller
     assert world.call("anonymous", "POST", "/api/v1/admin/gc", json={"dry_run": True}).status_code == 401
     assert world.ok("admin", "POST", "/api/v1/admin/gc", json={"dry_run": True})["dry_run"] is True
+
+
+def test_the_official_client_sees_the_same_rules(world, monkeypatch):
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    target = world.targets[("team", None)]
+    tokens = {
+        c: s.headers["Authorization"].removeprefix("Bearer ") for c, s in world.sessions.items() if c != "anonymous"
+    }
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    mlflow.set_tracking_uri(world.url)
+
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", tokens["member"])
+    client = MlflowClient(world.url)
+    client.log_metric(target["run"], "from-the-client", 1.0)
+    assert client.get_metric_history(target["run"], "from-the-client")[0].value == 1.0
+
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", tokens["viewer"])
+    client = MlflowClient(world.url)
+    assert client.get_run(target["run"]).info.run_id == target["run"]
+    with pytest.raises(MlflowException) as refused:
+        client.log_metric(target["run"], "from-the-client", 2.0)
+    assert refused.value.error_code == "PERMISSION_DENIED"
+
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", tokens["outsider"])
+    client = MlflowClient(world.url)
+    with pytest.raises(MlflowException) as hidden:
+        client.get_experiment(target["experiment"])
+    assert hidden.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    names = {e.name for e in client.search_experiments(max_results=1000)}
+    assert (
+        world.ok("admin", "GET", f"{API}/experiments/get", params={"experiment_id": target["experiment"]})[
+            "experiment"
+        ]["name"]
+        not in names
+    )
