@@ -23,6 +23,7 @@ const ModelPage = lazy(() => import("./views/models").then((m) => ({ default: m.
 const LineagePage = lazy(() => import("./views/models").then((m) => ({ default: m.LineagePage })));
 const TeamsPage = lazy(() => import("./views/teams").then((m) => ({ default: m.TeamsPage })));
 const TeamPage = lazy(() => import("./views/teams").then((m) => ({ default: m.TeamPage })));
+const AuditPage = lazy(() => import("./views/audit").then((m) => ({ default: m.AuditPage })));
 
 /** Whether the server wants credentials and who is signed in; `null` until known. */
 function useSession(): [SessionState | null, (s: SessionState) => void] {
@@ -85,6 +86,10 @@ function App() {
     case "team":
       page = session.auth_enabled ? <TeamPage name={route.name} /> : <NoTeams />;
       break;
+    case "audit":
+      // A signed-in non-admin still gets the page: it shows the server's refusal.
+      page = session.auth_enabled ? <AuditPage /> : <NoAudit />;
+      break;
     default:
       page = (
         <div class="page">
@@ -105,6 +110,7 @@ function App() {
           <Link href="/">Experiments</Link>
           <Link href="/models">Models</Link>
           {session.auth_enabled && <Link href="/teams">Teams</Link>}
+          {session.auth_enabled && session.user?.is_admin && <Link href="/admin/audit">Audit</Link>}
         </nav>
         <span class="spacer" />
         {session.user && (
@@ -140,6 +146,19 @@ function NoTeams() {
       <h1>Teams</h1>
       <p class="muted">
         Teams need authentication: start the server with <code>--auth</code>. <Link href="/">Experiments</Link>
+      </p>
+    </div>
+  );
+}
+
+/** `/admin/audit` on a server without authentication, which keeps no audit log. */
+function NoAudit() {
+  return (
+    <div class="page">
+      <h1>Audit log</h1>
+      <p class="muted">
+        The audit log is kept while authentication is on: start the server with <code>--auth</code>.{" "}
+        <Link href="/">Experiments</Link>
       </p>
     </div>
   );

@@ -4,8 +4,8 @@
  * Routes: `/` experiments, `/experiments/:id` runs table, `/runs/:id` run page,
  * `/compare?runs=a,b` compare view, `/models` registered models, `/models/:name` one model and
  * its versions, `/lineage?node=kind:key` the lineage graph around a node, `/teams` the caller's
- * teams and `/teams/:name` one team's members (authentication on). The server answers
- * these paths with index.html.
+ * teams and `/teams/:name` one team's members (authentication on), `/admin/audit` the audit log
+ * (site administrators). The server answers these paths with index.html.
  */
 import { useEffect, useState } from "preact/hooks";
 
@@ -19,6 +19,7 @@ export type Route =
   | { page: "lineage" }
   | { page: "teams" }
   | { page: "team"; name: string }
+  | { page: "audit" }
   | { page: "not-found"; path: string };
 
 export function parseRoute(pathname: string): Route {
@@ -33,6 +34,7 @@ export function parseRoute(pathname: string): Route {
   if (parts[0] === "lineage" && parts.length === 1) return { page: "lineage" };
   if (parts[0] === "teams" && parts.length === 1) return { page: "teams" };
   if (parts[0] === "teams" && parts.length === 2) return { page: "team", name: parts[1] };
+  if (parts[0] === "admin" && parts[1] === "audit" && parts.length === 2) return { page: "audit" };
   return { page: "not-found", path: pathname };
 }
 

@@ -47,8 +47,15 @@ export type TeamRole = Schemas["TeamRole"];
 export type Visibility = Schemas["Visibility"];
 export type ShareLevel = Schemas["ShareLevel"];
 export type ExperimentAccess = Schemas["ExperimentAccess"];
+export type RegisteredModelAccess = Schemas["RegisteredModelAccess"];
+export type AuditQuery = NonNullable<paths["/api/v1/audit"]["get"]["parameters"]["query"]>;
+export type AuditEntry =
+  paths["/api/v1/audit"]["get"]["responses"]["200"]["content"]["application/json"]["entries"][number];
 export type AccessChange = NonNullable<
   paths["/api/v1/experiments/{experiment_id}/access"]["patch"]["requestBody"]
+>["content"]["application/json"];
+export type ModelAccessChange = NonNullable<
+  paths["/api/v1/registered-models/{name}/access"]["patch"]["requestBody"]
 >["content"]["application/json"];
 
 /** An error answer of the API: its HTTP status, MLflow error code and message. */
@@ -311,6 +318,23 @@ export const api = {
   },
   unshareExperiment(experimentId: string, team: string) {
     return call<{ access: ExperimentAccess }>("DELETE", `/api/v1/experiments/${enc(experimentId)}/shares/${enc(team)}`);
+  },
+  /** A registered model's owning team, visibility and the caller's permission (a 404 for those who may not read it). */
+  modelAccess(name: string, signal?: AbortSignal) {
+    return call<{ access: RegisteredModelAccess }>(
+      "GET",
+      `/api/v1/registered-models/${enc(name)}/access`,
+      undefined,
+      signal,
+    );
+  },
+  /** Moves a registered model to another team and/or changes its visibility (its managers). */
+  changeModelAccess(name: string, change: ModelAccessChange) {
+    return call<{ access: RegisteredModelAccess }>("PATCH", `/api/v1/registered-models/${enc(name)}/access`, change);
+  },
+  /** The audit log, newest first (admins only; a 403 for others, a 400 without authentication). */
+  audit(params: AuditQuery, signal?: AbortSignal) {
+    return call<{ entries: AuditEntry[] }>("GET", "/api/v1/audit" + query(params), undefined, signal);
   },
   /** The URL of a run's file (GET it; `Range` works). */
   fileUrl(runId: string, path: string): string {

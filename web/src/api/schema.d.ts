@@ -987,6 +987,33 @@ export interface paths {
         patch: operations["changeExperimentAccess"];
         trace?: never;
     };
+    "/api/v1/registered-models/{name}/access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The registered model's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Who owns a registered model, who else may see it, and what the caller may do with it.
+         * @description For those who may read the model (others get a 404, as if it did not exist). A model
+         *     belongs to its creator's personal team, or to the team its `cairn.team` tag named at
+         *     creation, with the visibility its `cairn.visibility` tag named; registered models have
+         *     no shares.
+         */
+        get: operations["getRegisteredModelAccess"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Move a registered model to another team and/or change its visibility (its managers). */
+        patch: operations["changeRegisteredModelAccess"];
+        trace?: never;
+    };
     "/api/v1/experiments/{experiment_id}/shares/{team}": {
         parameters: {
             query?: never;
@@ -1307,6 +1334,14 @@ export interface components {
              * @description What the caller may do: read (get, search, download, comment), write (also change runs, models, tags and files), manage (also rename, delete, change visibility, team and shares).
              * @enum {string}
              */
+            permission: "none" | "read" | "write" | "manage";
+        };
+        RegisteredModelAccess: {
+            name: string;
+            /** @description The owning team; null for models made without authentication (common ground). */
+            team: string | null;
+            visibility: components["schemas"]["Visibility"];
+            /** @enum {string} */
             permission: "none" | "read" | "write" | "manage";
         };
         ApiToken: {
@@ -3843,6 +3878,68 @@ export interface operations {
                 content: {
                     "application/json": {
                         access: components["schemas"]["ExperimentAccess"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getRegisteredModelAccess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The registered model's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model's access. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access: components["schemas"]["RegisteredModelAccess"];
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    changeRegisteredModelAccess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The registered model's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The team that owns the model from now on. */
+                    team?: string;
+                    visibility?: components["schemas"]["Visibility"];
+                };
+            };
+        };
+        responses: {
+            /** @description The model's access after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access: components["schemas"]["RegisteredModelAccess"];
                     };
                 };
             };

@@ -1,14 +1,17 @@
 // The model registry pages: `/models` lists registered models (name filter in `?q=`),
-// `/models/:name` shows one model with its versions, stages and aliases, and the lineage of the
-// selected version (`?version=`), which traces it back to its run and data. `/lineage?node=`
-// shows the lineage graph around any node.
+// `/models/:name` shows one model with its versions, stages and aliases, its access (owning team
+// and visibility; with authentication on), and the lineage of the selected version
+// (`?version=`), which traces it back to its run and data. `/lineage?node=` shows the lineage
+// graph around any node.
 import { useEffect } from "preact/hooks";
-import { api, ApiError, type ModelVersion, type RegisteredModel } from "../api/client";
+import { api, ApiError, authEnabled, type ModelVersion, type RegisteredModel } from "../api/client";
 import { ErrorBox, Link, Loading } from "../components/common";
 import { formatTime } from "../format";
 import { useQueryParam } from "../router";
 import { LineageView } from "./lineage/LineageView";
 import { useAsync } from "./run/hooks";
+import { Popover } from "./runs/Popover";
+import { ModelAccessPanel } from "./teams/ModelAccessPanel";
 import "./lineage/lineage.css";
 
 /** A case-insensitive substring match on model names (quotes escaped). */
@@ -134,6 +137,13 @@ export function ModelPage(props: { name: string }) {
       <div class="md-header">
         <h1 data-testid="model-name">{m.name}</h1>
         <Aliases aliases={(m.aliases ?? []).map((a) => `@${a.alias} → v${a.version}`)} />
+        {authEnabled() && (
+          <div class="md-actions">
+            <Popover label="Access ▾" testId="access-button" title="Who owns and sees this model" alignRight>
+              {() => <ModelAccessPanel name={m.name} />}
+            </Popover>
+          </div>
+        )}
       </div>
       {m.description && <p>{m.description}</p>}
       {(m.tags ?? []).length > 0 && (

@@ -4,10 +4,10 @@ import { useState } from "preact/hooks";
 import { api, currentUser, type ExperimentAccess, type ShareLevel, type Visibility } from "../../api/client";
 import { ErrorBox, Loading } from "../../components/common";
 import { useAsync } from "../run/hooks";
-import { describePermission, teamsToMoveTo, teamsToShareWith } from "./rules";
+import { describePermission, moveTargetNames, teamsToShareWith } from "./rules";
 import "./teams.css";
 
-const VISIBILITIES: { value: Visibility; label: string }[] = [
+export const VISIBILITIES: { value: Visibility; label: string }[] = [
   { value: "private", label: "Private (creator and team admins)" },
   { value: "team", label: "Team" },
   { value: "public", label: "Public (every signed-in user reads)" },
@@ -37,8 +37,7 @@ export function AccessPanel(props: { experimentId: string }) {
       .finally(() => setBusy(false));
   };
   const allTeams = teams.data?.teams ?? [];
-  const moveTargets = teamsToMoveTo(allTeams, siteAdmin).map((t) => t.name);
-  if (a.team && !moveTargets.includes(a.team)) moveTargets.unshift(a.team);
+  const moveTargets = moveTargetNames(allTeams, siteAdmin, a.team);
   const shareTargets = teamsToShareWith(allTeams, a).map((t) => t.name);
   return (
     <div class="access-panel" data-testid="access-panel">

@@ -8,6 +8,7 @@ import {
   mayDeleteTeam,
   mayRemove,
   managesMembers,
+  moveTargetNames,
   roleRank,
   sortMembers,
   sortTeams,
@@ -101,6 +102,30 @@ describe("experiment access choices", () => {
   it("describes permissions", () => {
     expect(describePermission("manage")).toMatch(/manage/);
     expect(describePermission("none")).toMatch(/no access/);
+  });
+  it("describes permissions on a registered model", () => {
+    expect(describePermission("manage", "model")).toBe("You manage this model.");
+    expect(describePermission("read", "model")).toBe("You may read this model.");
+    expect(describePermission("write")).toBe("You may read and write this experiment.");
+  });
+});
+
+describe("moveTargetNames", () => {
+  const teams = [team("vision", "member"), team("ops", "viewer"), team("~me", "owner", true), team("ml", null)];
+  it("offers the teams where the caller is a member, personal first", () => {
+    expect(moveTargetNames(teams, false, "vision")).toEqual(["~me", "vision"]);
+  });
+  it("keeps the current team first when the caller could not move there", () => {
+    expect(moveTargetNames(teams, false, "ops")).toEqual(["ops", "~me", "vision"]);
+  });
+  it("adds nothing for common ground", () => {
+    expect(moveTargetNames(teams, false, null)).toEqual(["~me", "vision"]);
+  });
+  it("offers every team to a site admin", () => {
+    expect(moveTargetNames(teams, true, null)).toEqual(["~me", "ml", "ops", "vision"]);
+  });
+  it("offers nothing but the current team without teams", () => {
+    expect(moveTargetNames([], false, "~ada")).toEqual(["~ada"]);
   });
 });
 

@@ -1,5 +1,6 @@
-// What the teams pages and the experiment's access panel may offer, mirroring the server's rules
-// (crates/cairn-core/src/access.rs); the server decides, these only keep pointless controls away.
+// What the teams pages and the access panels of experiments and registered models may offer,
+// mirroring the server's rules (crates/cairn-core/src/access.rs); the server decides, these only
+// keep pointless controls away.
 import type { ExperimentAccess, Team, TeamMember, TeamRole } from "../../api/client";
 
 /** Team roles, weakest first. */
@@ -65,17 +66,30 @@ export function teamsToShareWith(teams: readonly Team[], access: ExperimentAcces
   return sortTeams(teams.filter((t) => !taken.has(t.name)));
 }
 
-/** A short sentence for the caller's permission on an experiment. */
-export function describePermission(permission: ExperimentAccess["permission"]): string {
+/**
+ * The names of the teams an experiment or registered model owned by `current` may be offered to
+ * move to: those of `teamsToMoveTo`, with the current team first if the caller is not a member.
+ */
+export function moveTargetNames(teams: readonly Team[], siteAdmin: boolean, current: string | null): string[] {
+  const names = teamsToMoveTo(teams, siteAdmin).map((t) => t.name);
+  if (current && !names.includes(current)) names.unshift(current);
+  return names;
+}
+
+/** A short sentence for the caller's permission on an experiment (or, with `what`, a registered model). */
+export function describePermission(
+  permission: ExperimentAccess["permission"],
+  what: "experiment" | "model" = "experiment",
+): string {
   switch (permission) {
     case "manage":
-      return "You manage this experiment.";
+      return `You manage this ${what}.`;
     case "write":
-      return "You may read and write this experiment.";
+      return `You may read and write this ${what}.`;
     case "read":
-      return "You may read this experiment.";
+      return `You may read this ${what}.`;
     default:
-      return "You have no access to this experiment.";
+      return `You have no access to this ${what}.`;
   }
 }
 
