@@ -160,6 +160,13 @@ pub async fn run(
     tokio::spawn(state.alerts.clone().watch(state.tracking.live().clone()));
     // The peer address reaches the audit log.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Without TCP_NODELAY a streamed answer (headers, then the body in a second write) waits for
+    // the client's delayed ACK — about 40 ms on Linux — before its body leaves.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
