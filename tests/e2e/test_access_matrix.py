@@ -240,6 +240,24 @@ def _author_only(caller: str, permission: int) -> int | str:
 # (method, path, keyword arguments). Routes that destroy their target get a fresh one per call
 # ("run", "deleted-run", "experiment", "deleted-experiment").
 ROUTES = [
+    (
+        "v1 retention delete",
+        MANAGE,
+        None,
+        lambda w, t, c: ("DELETE", f"/api/v1/experiments/{t['experiment']}/retention", {}),
+    ),
+    (
+        "ajax-api runs/get",
+        READ,
+        None,
+        lambda w, t, c: ("GET", "/ajax-api/2.0/mlflow/runs/get", {"params": {"run_id": t["run"]}}),
+    ),
+    (
+        "ajax-api proxy download",
+        READ,
+        None,
+        lambda w, t, c: ("GET", f"/ajax-api/2.0/mlflow-artifacts/artifacts/{t['root']}/a.txt", {}),
+    ),
     # The model registry: a registered model belongs to a team with a visibility (no shares).
     (
         "registry registered-models/get",
@@ -1113,6 +1131,8 @@ def test_searches_return_exactly_what_each_caller_may_read(world):
         registered = {world.targets[key]["registered"]: key for key in itertools.product(VISIBILITIES, SHARES)}
         may_read = {name for name, (v, _) in registered.items() if expected(caller, v, None) >= READ}
         found = world.ok(caller, "GET", f"{API}/registered-models/search", params={"max_results": 1000})
+        assert {m["name"] for m in found.get("registered_models", [])} & set(registered) == may_read, caller
+        found = world.ok(caller, "GET", "/api/v1/registered-models", params={"max_results": 1000})
         assert {m["name"] for m in found.get("registered_models", [])} & set(registered) == may_read, caller
         found = world.ok(caller, "GET", f"{API}/model-versions/search", params={"max_results": 10000})
         assert {v["name"] for v in found.get("model_versions", [])} & set(registered) == may_read, caller
