@@ -280,6 +280,9 @@ pub struct NewRun {
     pub start_time: i64,
     pub artifact_uri: String,
     pub tags: Vec<Tag>,
+    /// The first entry of the run's activity history ("created", by whom), written in the same
+    /// transaction as the run; `None` writes none.
+    pub created: Option<crate::comments::Activity>,
 }
 
 /// Changes `runs/update` may make; `None` leaves a field as it is.

@@ -425,6 +425,7 @@ mod tests {
                 start_time: start,
                 artifact_uri: "mlflow-artifacts:/1/a/artifacts".into(),
                 tags: vec![],
+                created: None,
             })
             .await
             .unwrap();

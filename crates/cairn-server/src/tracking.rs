@@ -604,17 +604,22 @@ impl Tracking {
             experiment.artifact_location.trim_end_matches('/')
         );
         let new = NewRun {
-            run_id,
+            run_id: run_id.clone(),
             experiment_id,
             run_name,
             user_id: request.user_id.unwrap_or_default(),
             start_time: request.start_time.unwrap_or_else(now_ms),
+            created: Some(cairn_core::comments::Activity {
+                id: 0,
+                run_id: run_id.clone(),
+                time: now_ms(),
+                user: crate::auth::caller(),
+                change: "created".into(),
+            }),
             artifact_uri,
             tags,
         };
         let run = self.store.create_run(new).await?;
-        self.note_activity(&run.info.run_id, vec!["created".into()])
-            .await;
         self.remember_run(&run.info);
         self.live.run(RunChange::Created, &run.info);
         Ok(run)

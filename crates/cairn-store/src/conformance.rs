@@ -192,6 +192,7 @@ fn new_run(experiment_id: &str, name: &str, start_time: i64) -> NewRun {
         user_id: "alice".to_string(),
         start_time,
         tags: Vec::new(),
+        created: None,
     }
 }
 

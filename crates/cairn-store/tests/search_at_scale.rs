@@ -50,6 +50,7 @@ async fn search_at_scale_matches_the_reference_evaluator() {
                     start_time: index as i64,
                     artifact_uri: "a".into(),
                     tags: vec![],
+                    created: None,
                 })
                 .await
                 .unwrap();

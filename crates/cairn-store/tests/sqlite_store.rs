@@ -24,6 +24,7 @@ fn new_run(experiment_id: &str) -> NewRun {
         start_time: 1,
         artifact_uri: "a".to_string(),
         tags: vec![],
+        created: None,
     }
 }
 

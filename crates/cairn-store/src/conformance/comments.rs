@@ -162,4 +162,21 @@ pub async fn comments_on_runs_and_experiments(store: &dyn Store) {
     );
     assert_eq!(store.list_activity(&run_id, 1).await.unwrap().len(), 1);
     assert!(store.list_activity("nope", 10).await.unwrap().is_empty());
+
+    // A run created with its first history entry has it from the start.
+    let mut new = super::new_run(&exp, "with history", T0);
+    new.created = Some(Activity {
+        run_id: new.run_id.clone(),
+        change: "created".into(),
+        ..change("created", T0 + 2)
+    });
+    let made = store.create_run(new).await.unwrap();
+    let history = store.list_activity(&made.info.run_id, 10).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|a| (a.change.as_str(), a.user.as_deref(), a.time))
+            .collect::<Vec<_>>(),
+        vec![("created", Some("ada"), T0 + 2)]
+    );
 }

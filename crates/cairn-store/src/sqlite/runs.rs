@@ -143,6 +143,12 @@ pub fn create(conn: &Connection, run: &NewRun) -> Result<Run> {
     if !name.is_empty() {
         upsert_tag(conn, id, RUN_NAME_TAG, &name)?;
     }
+    if let Some(entry) = &run.created {
+        conn.prepare_cached(
+            "INSERT INTO run_activity (run_id, time, user, change) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![run.run_id, entry.time, entry.user, entry.change])?;
+    }
     get(conn, &run.run_id)
 }
 
