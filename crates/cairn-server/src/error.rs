@@ -166,7 +166,10 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::json!({ "error_code": self.code.as_str(), "message": message });
         let mut response = (status, axum::Json(body)).into_response();
-        if self.code == ErrorCode::RequestLimitExceeded {
+        if matches!(
+            self.code,
+            ErrorCode::RequestLimitExceeded | ErrorCode::TemporarilyUnavailable
+        ) {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(self.retry_after.unwrap_or(1)),

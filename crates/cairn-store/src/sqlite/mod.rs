@@ -70,8 +70,24 @@ impl From<rusqlite::Error> for StoreError {
             {
                 StoreError::Unavailable(format!("database is busy: {error}"))
             }
+            _ if is_disk_full(&error) => StoreError::Unavailable(format!(
+                "the disk holding the database is full ({error}): free space and retry"
+            )),
             _ => StoreError::Internal(error.to_string()),
         }
+    }
+}
+
+/// Whether SQLite failed for want of disk space (`SQLITE_FULL`, or a write or fsync that hit
+/// ENOSPC).
+fn is_disk_full(error: &rusqlite::Error) -> bool {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            failure.code == rusqlite::ErrorCode::DiskFull
+                || (failure.code == rusqlite::ErrorCode::SystemIoFailure
+                    && error.to_string().contains("disk is full"))
+        }
+        _ => false,
     }
 }
 

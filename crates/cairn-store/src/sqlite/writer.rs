@@ -28,7 +28,7 @@ pub trait Job: Send {
     /// Runs the work inside the current savepoint; `false` when it failed (and must be rolled back).
     fn run(&mut self, conn: &Connection) -> bool;
     /// Answers the caller once the fate of the transaction is known.
-    fn answer(self: Box<Self>, committed: Result<(), String>);
+    fn answer(self: Box<Self>, committed: Result<(), GroupError>);
 }
 
 type Work<T> = Box<dyn FnOnce(&Connection) -> Result<T, StoreError> + Send>;
@@ -66,14 +66,18 @@ impl<T: Send + 'static> Job for TypedJob<T> {
         ok
     }
 
-    fn answer(self: Box<Self>, committed: Result<(), String>) {
+    fn answer(self: Box<Self>, committed: Result<(), GroupError>) {
         let this = *self;
         let result = match (committed, this.outcome) {
             (Ok(()), Some(outcome)) => outcome,
             (Ok(()), None) => Err(StoreError::Internal("write job never ran".to_string())),
             // A job that failed on its own keeps its own error: nothing of it was to be committed.
             (Err(_), Some(Err(own))) => Err(own),
-            (Err(message), _) => Err(StoreError::Internal(message)),
+            (Err(error), _) if error.disk_full => Err(StoreError::Unavailable(format!(
+                "the database could not take this write ({}; is its disk full?): retry",
+                error.message
+            ))),
+            (Err(error), _) => Err(StoreError::Internal(error.message)),
         };
         // The caller may have gone away (request cancelled); the write stands regardless.
         let _ = this.reply.send(result);
@@ -91,8 +95,8 @@ pub fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         let committed = commit_group(&conn, &mut group);
-        if let Err(message) = &committed {
-            tracing::error!(error = %message, jobs = group.len(), "group commit failed");
+        if let Err(error) = &committed {
+            tracing::error!(error = %error.message, jobs = group.len(), "group commit failed");
         }
         for job in group {
             job.answer(committed.clone());
@@ -105,30 +109,51 @@ pub fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
     tracing::debug!("sqlite writer stopped");
 }
 
-fn commit_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), String> {
+/// Why a group was not committed; `disk_full` when SQLite ran out of space or rolled the whole
+/// transaction back itself after a failed write (it does so on a full disk, an I/O error or no
+/// memory): conditions that pass or that the operator fixes, answered as "unavailable", not as a
+/// fault of the server.
+#[derive(Debug, Clone)]
+pub struct GroupError {
+    pub message: String,
+    pub disk_full: bool,
+}
+
+fn group_error(step: &str) -> impl Fn(rusqlite::Error) -> GroupError + '_ {
+    move |error| GroupError {
+        disk_full: super::is_disk_full(&error),
+        message: format!("{step} failed: {error}"),
+    }
+}
+
+fn commit_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), GroupError> {
     conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| format!("begin failed: {e}"))?;
-    let outcome = run_jobs(conn, group).and_then(|()| {
-        conn.execute_batch("COMMIT")
-            .map_err(|e| format!("commit failed: {e}"))
-    });
+        .map_err(group_error("begin"))?;
+    let outcome = run_jobs(conn, group)
+        .and_then(|()| conn.execute_batch("COMMIT").map_err(group_error("commit")));
     if outcome.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
     outcome
 }
 
-fn run_jobs(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), String> {
+fn run_jobs(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), GroupError> {
     for job in group.iter_mut() {
         conn.execute_batch("SAVEPOINT job")
-            .map_err(|e| format!("savepoint failed: {e}"))?;
+            .map_err(group_error("savepoint"))?;
         let closing = if job.run(conn) {
             "RELEASE job"
+        } else if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back: the group's earlier jobs are gone too.
+            return Err(GroupError {
+                message: "SQLite rolled the transaction back after a failed write".into(),
+                disk_full: true,
+            });
         } else {
             "ROLLBACK TO job; RELEASE job"
         };
         conn.execute_batch(closing)
-            .map_err(|e| format!("savepoint release failed: {e}"))?;
+            .map_err(group_error("savepoint release"))?;
     }
     Ok(())
 }
@@ -192,6 +217,46 @@ mod tests {
             .map(|v| v.unwrap())
             .collect();
         assert_eq!(values, vec![1, 3]);
+    }
+
+    #[test]
+    fn a_full_disk_is_unavailable_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
+        // A database that may not grow past a few pages stands in for a full disk: SQLite
+        // answers SQLITE_FULL exactly as when a write finds no space.
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        conn.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 2))
+            .unwrap();
+        let big = |conn: &Connection| {
+            conn.execute("INSERT INTO t (x) VALUES (zeroblob(1000000))", [])?;
+            Ok(())
+        };
+        let (full, full_answer) = job(big);
+        let (small, small_answer) = job(|conn| {
+            conn.execute("INSERT INTO t (x) VALUES (x'01')", [])?;
+            Ok(())
+        });
+        run_group(conn, vec![full, small]);
+        let error = full_answer.blocking_recv().unwrap().unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Unavailable, "{error}");
+        assert!(error.to_string().contains("full"), "{error}");
+        // SQLite rolls the whole transaction back on a full disk: the group's other writes are
+        // refused as unavailable too (to be retried), never as an internal error.
+        let error = small_answer.blocking_recv().unwrap().unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Unavailable, "{error}");
+        let check = Connection::open(&path).unwrap();
+        let ok: String = check
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        check
+            .execute("INSERT INTO t (x) VALUES (x'01')", [])
+            .expect("the database takes writes once there is room");
     }
 
     #[test]
