@@ -78,24 +78,7 @@ impl S3Server {
         // A port found free may be taken before the server binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
-            let log_path = dir.join(format!("s3s-fs-{port}.log"));
-            let log = std::fs::File::create(&log_path).expect("create the server's log");
-            let mut child = Command::new(&binary)
-                .arg("--host")
-                .arg("127.0.0.1")
-                .arg("--port")
-                .arg(port.to_string())
-                .arg("--access-key")
-                .arg(Self::ACCESS_KEY)
-                .arg("--secret-key")
-                .arg(Self::SECRET_KEY)
-                .arg(&root)
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("clone the log handle"))
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            let (mut child, log_path) = spawn(&binary, &dir, port);
             match wait_ready(&mut child, port).await {
                 Ok(()) => {
                     return S3Server {
@@ -114,6 +97,29 @@ impl S3Server {
         }
         let _ = std::fs::remove_dir_all(&dir);
         panic!("s3s-fs did not start: {last_error}");
+    }
+
+    /// Stops the server (an outage); its data stays for [`S3Server::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and data, after [`S3Server::stop`].
+    pub async fn restart(&mut self) {
+        let binary = s3s_fs_binary().unwrap_or_else(|message| panic!("{message}"));
+        let port: u16 = self
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the endpoint names a port");
+        let (mut child, log_path) = spawn(&binary, &self.dir, port);
+        if let Err(error) = wait_ready(&mut child, port).await {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("s3s-fs did not restart: {error}; its log:\n{log}");
+        }
+        self.child = child;
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -159,6 +165,33 @@ impl Drop for S3Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Starts `s3s-fs` on `port` over `dir/data`, logging to `dir/s3s-fs-<port>.log` (appended).
+fn spawn(binary: &Path, dir: &Path, port: u16) -> (Child, PathBuf) {
+    let log_path = dir.join(format!("s3s-fs-{port}.log"));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .expect("open the server's log");
+    let child = Command::new(binary)
+        .arg("--host")
+        .arg("127.0.0.1")
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--access-key")
+        .arg(S3Server::ACCESS_KEY)
+        .arg("--secret-key")
+        .arg(S3Server::SECRET_KEY)
+        .arg(dir.join("data"))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone the log handle"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    (child, log_path)
 }
 
 fn free_port() -> u16 {

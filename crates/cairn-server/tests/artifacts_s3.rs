@@ -1,6 +1,7 @@
 //! Artifacts on an S3-compatible object store (a real `s3s-fs` started by the test): the MLflow
 //! proxy, multipart uploads, presigned downloads straight from the store, dedup, garbage
-//! collection, and an outage of the store answered with 503.
+//! collection, and an outage of the store answered with 503, retried downloads across a short
+//! one, and recovery without a restart.
 
 mod common;
 
@@ -153,7 +154,7 @@ async fn proxy_multipart_presigned_dedup_and_gc_on_s3() {
 
 #[tokio::test]
 async fn an_object_store_outage_is_a_503_and_damages_nothing() {
-    let s3 = S3Server::start().await;
+    let mut s3 = S3Server::start().await;
     let server = start(&s3).await;
     let url = server.url("/api/2.0/mlflow-artifacts/artifacts/0/outage/before.txt");
     let response = server.client.put(&url).body("kept").send().await.unwrap();
@@ -161,7 +162,7 @@ async fn an_object_store_outage_is_a_503_and_damages_nothing() {
     let listing_before = server
         .get("/api/2.0/mlflow-artifacts/artifacts?path=0/outage")
         .await;
-    drop(s3);
+    s3.stop();
     let response = server
         .client
         .put(server.url("/api/2.0/mlflow-artifacts/artifacts/0/outage/after.txt"))
@@ -179,6 +180,28 @@ async fn an_object_store_outage_is_a_503_and_damages_nothing() {
         .get("/api/2.0/mlflow-artifacts/artifacts?path=0/outage")
         .await;
     assert_eq!(listing_before, listing_after);
+
+    // A download that starts during the outage is retried (a few times, within seconds) and
+    // succeeds when the store comes back meanwhile.
+    let pending = tokio::spawn(server.client.get(&url).send());
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    s3.restart().await;
+    let response = pending.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "kept");
+
+    // Recovery needs nothing from the operator: uploads work again on the same server.
+    let after = server.url("/api/2.0/mlflow-artifacts/artifacts/0/outage/after.txt");
+    let response = server
+        .client
+        .put(&after)
+        .body("stored")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = server.client.get(&after).send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "stored");
 }
 
 /// A direct upload: the client PUTs the file to a presigned URL of the object store itself, the
