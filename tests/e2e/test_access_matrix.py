@@ -1239,3 +1239,39 @@ def test_the_official_client_sees_the_same_rules(world, monkeypatch):
         ]["name"]
         not in names
     )
+
+
+def test_the_sdk_creates_its_project_in_a_team(world, tmp_path):
+    import cairn
+
+    tokens = {
+        c: s.headers["Authorization"].removeprefix("Bearer ") for c, s in world.sessions.items() if c != "anonymous"
+    }
+    project = f"sdk-{_unique()}"
+    run = cairn.init(
+        project=project,
+        team="home",
+        visibility="private",
+        url=world.url,
+        token=tokens["member"],
+        dir=str(tmp_path),
+        capture_environment=False,
+        system_metrics_interval=0,
+    )
+    run.log({"loss": 0.5})
+    run.finish()
+    experiment = world.ok("member", "GET", f"{API}/experiments/get-by-name", params={"experiment_name": project})
+    experiment_id = experiment["experiment"]["experiment_id"]
+    access = world.ok("member", "GET", f"/api/v1/experiments/{experiment_id}/access")["access"]
+    assert (access["team"], access["visibility"], access["creator"]) == ("home", "private", "member")
+    assert (
+        world.call("viewer", "GET", f"{API}/experiments/get", params={"experiment_id": experiment_id}).status_code
+        == 404
+    )
+    points = world.ok("member", "GET", f"/api/v1/runs/{run.id}/metrics/loss/points")
+    assert points["values"] == [0.5]
+    # A project whose name another team's private experiment holds is refused without its id.
+    bad = world.call("outsider", "PUT", f"/api/v1/runs/{uuid.uuid4().hex}", json={"experiment_name": project})
+    assert bad.status_code == 409 and experiment_id not in bad.text, bad.text
+    with pytest.raises(cairn.UsageError):
+        cairn.init(project=project, visibility="secret", url=world.url, token=tokens["member"], dir=str(tmp_path))

@@ -89,8 +89,9 @@ pub enum RunExperiment {
     Default,
     /// An existing experiment, by id.
     Id(String),
-    /// An experiment by name, created (with the default artifact location) when missing.
-    Name(String),
+    /// An experiment by name, created (with the default artifact location and these tags, which
+    /// may name its team and visibility) when missing.
+    Name(String, Vec<Tag>),
 }
 
 /// What `ensure_run` did.
@@ -503,23 +504,36 @@ impl Tracking {
         target: &RunExperiment,
         create: bool,
     ) -> ApiResult<Option<Experiment>> {
-        let name = match target {
+        let (name, tags) = match target {
             RunExperiment::Default => return Ok(Some(self.get_experiment("0").await?)),
             RunExperiment::Id(experiment_id) => {
                 return Ok(Some(self.get_experiment(experiment_id).await?));
             }
-            RunExperiment::Name(name) => name,
+            RunExperiment::Name(name, tags) => (name, tags),
         };
         if let Some(found) = self.store.get_experiment_by_name(name).await? {
-            self.access
-                .experiment(&found.experiment_id, Permission::Read)
-                .await?;
+            // Names are unique server-wide: one the caller may not see is still taken, but its
+            // id and contents stay hidden.
+            if self
+                .access
+                .experiment_permission(&found.experiment_id)
+                .await?
+                == Permission::None
+            {
+                return Err(ApiError::new(
+                    ErrorCode::ResourceAlreadyExists,
+                    format!(
+                        "The experiment name '{name}' is taken by an experiment you may not see: \
+                         choose another name"
+                    ),
+                ));
+            }
             return Ok(Some(found));
         }
         if !create {
             return Ok(None);
         }
-        match self.create_experiment(name, None, Vec::new()).await {
+        match self.create_experiment(name, None, tags.clone()).await {
             Ok(experiment_id) => Ok(Some(self.get_experiment(&experiment_id).await?)),
             // A concurrent call created it first.
             Err(error) if error.code == ErrorCode::ResourceAlreadyExists => {
@@ -550,7 +564,7 @@ impl Tracking {
         };
         let requested = match (experiment, target) {
             (Some(e), _) => format!("experiment {} ('{}')", e.experiment_id, e.name),
-            (None, RunExperiment::Name(name)) => format!("experiment '{name}'"),
+            (None, RunExperiment::Name(name, _)) => format!("experiment '{name}'"),
             (None, RunExperiment::Id(id)) => format!("experiment {id}"),
             (None, RunExperiment::Default) => "experiment 0".to_string(),
         };

@@ -1548,8 +1548,13 @@ export interface components {
         PutRunRequest: {
             /** @description An existing experiment's id (404 if there is none). */
             experiment_id?: string;
-            /** @description An experiment's name; created (default artifact location) when missing. */
+            /** @description An experiment's name; created (default artifact location) when missing. With authentication on, a name taken by an experiment the caller may not see is a 409. */
             experiment_name?: string;
+            /** @description Tags of the experiment `experiment_name` names, used only when this call creates it: `cairn.team` (a team the caller is at least a member of; default their personal team) and `cairn.visibility` (`private`, `team` or `public`) are taken as its owner and visibility. A 400 without `experiment_name`. */
+            experiment_tags?: {
+                key: string;
+                value?: string;
+            }[];
             /** @description Must equal an `mlflow.runName` tag if both are given; generated when absent. */
             run_name?: string;
             user_id?: string;

@@ -55,6 +55,10 @@ pub struct PutRunBody {
     start_time: Option<i64>,
     #[serde(default)]
     tags: Vec<TagBody>,
+    /// Tags of the experiment `experiment_name` names, when this call creates it (`cairn.team`
+    /// and `cairn.visibility` choose its team and visibility).
+    #[serde(default)]
+    experiment_tags: Vec<TagBody>,
 }
 
 impl PutRunBody {
@@ -65,7 +69,17 @@ impl PutRunBody {
                 "Give either experiment_id or experiment_name, not both",
             )),
             (Some(id), None) => Ok(RunExperiment::Id(id)),
-            (None, Some(name)) => Ok(RunExperiment::Name(name)),
+            (None, Some(name)) => Ok(RunExperiment::Name(
+                name,
+                self.experiment_tags
+                    .iter()
+                    .map(|t| Tag::new(t.key.clone(), t.value.clone()))
+                    .collect(),
+            )),
+            _ if !self.experiment_tags.is_empty() => Err(ApiError::invalid(
+                "experiment_tags go with experiment_name: they are the tags of the experiment \
+                 this call may create",
+            )),
             (None, None) => Ok(RunExperiment::Default),
         }
     }

@@ -112,6 +112,8 @@ def init(
     resume: str | None = None,
     fork_from: str | None = None,
     fork_step: int | None = None,
+    team: str | None = None,
+    visibility: str | None = None,
     _run_class: type[Run] = Run,
 ) -> Run:
     """Starts a run and makes it the current one (``cairn.log`` / ``cairn.finish``).
@@ -126,6 +128,11 @@ def init(
     ``fork_step=N`` starts a new run that continues that run from step ``N``: it gets its params,
     tags and every point up to ``N`` (the server copies them) and a link to it in lineage. Both
     need ``mode="online"``.
+
+    ``team`` and ``visibility`` (``private``, ``team`` or ``public``) apply when this run
+    creates its project on a server with authentication on: the new experiment belongs to that
+    team (the caller must be at least a member; default: their personal team) with that
+    visibility (default ``team``). An existing project keeps its own.
     """
     from . import settings as settings_module
 
@@ -155,6 +162,8 @@ def init(
         resume=resume,
         fork_from=fork_from,
         fork_step=fork_step,
+        team=team,
+        visibility=visibility,
     )
     _run_module.set_current(run)
     if settings.mode == "online":

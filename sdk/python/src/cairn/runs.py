@@ -38,6 +38,8 @@ RUN_NAME_TAG = "mlflow.runName"
 NOTE_TAG = "mlflow.note.content"
 GROUP_TAG = "cairn.group"
 LABELS_TAG = "cairn.tags"
+#: Who may see a project the run creates (with authentication on).
+VISIBILITIES = ("private", "team", "public")
 #: Set by ``cairn reproduce`` in the environment of the command it re-runs: the original run.
 REPRODUCES_ENV = "CAIRN_REPRODUCES"
 REPRODUCES_TAG = "cairn.reproduces"
@@ -191,7 +193,11 @@ class Run:
         resume: str | None = None,
         fork_from: str | None = None,
         fork_step: int | None = None,
+        team: str | None = None,
+        visibility: str | None = None,
     ):
+        if visibility is not None and visibility not in VISIBILITIES:
+            raise UsageError(f"visibility must be one of {', '.join(VISIBILITIES)}; got {visibility!r}")
         self.settings = settings
         self.id = resume or uuid.uuid4().hex
         self.name = name
@@ -248,6 +254,10 @@ class Run:
         }
         if self.project:
             body["experiment_name"] = self.project
+            owner = {"cairn.team": team, "cairn.visibility": visibility}
+            experiment_tags = [{"key": k, "value": v} for k, v in owner.items() if v]
+            if experiment_tags:
+                body["experiment_tags"] = experiment_tags
         if name:
             body["run_name"] = name
         params = self._params_of(dict(config or {}))
@@ -362,6 +372,7 @@ class Run:
         self.name = info.get("run_name", self.name)
         self.project = None
         body.pop("experiment_name", None)
+        body.pop("experiment_tags", None)
         body.pop("run_name", None)
         if self.experiment_id is not None:
             body["experiment_id"] = self.experiment_id
