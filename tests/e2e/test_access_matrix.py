@@ -1275,3 +1275,22 @@ def test_the_sdk_creates_its_project_in_a_team(world, tmp_path):
     assert bad.status_code == 409 and experiment_id not in bad.text, bad.text
     with pytest.raises(cairn.UsageError):
         cairn.init(project=project, visibility="secret", url=world.url, token=tokens["member"], dir=str(tmp_path))
+
+
+def test_mentions_reach_the_mentioned_user_where_they_may_read(world):
+    target = world.targets[("public", None)]
+    hidden = world.targets[("private", None)]
+    first = world.ok("creator", "POST", f"/api/v1/runs/{target['run']}/comments", json={"body": "look @outsider"})
+    world.ok("creator", "POST", f"/api/v1/runs/{hidden['run']}/comments", json={"body": "secret for @outsider"})
+    second = world.ok(
+        "creator", "POST", f"/api/v1/experiments/{target['experiment']}/comments", json={"body": "and @outsider again"}
+    )
+    found = world.ok("outsider", "GET", "/api/v1/mentions")["comments"]
+    ids = [c["id"] for c in found]
+    assert ids[:2] == [second["comment"]["id"], first["comment"]["id"]], found
+    assert all("secret" not in c["body"] for c in found), "a private experiment's comment stays hidden"
+    older = world.ok("outsider", "GET", "/api/v1/mentions", params={"before": ids[0], "limit": 1})["comments"]
+    assert [c["id"] for c in older] == [first["comment"]["id"]]
+    mine = world.ok("member", "GET", "/api/v1/mentions")["comments"]
+    assert all("member" in c["mentions"] for c in mine), "only one's own mentions"
+    assert world.call("anonymous", "GET", "/api/v1/mentions").status_code == 401

@@ -24,6 +24,7 @@ const LineagePage = lazy(() => import("./views/models").then((m) => ({ default: 
 const TeamsPage = lazy(() => import("./views/teams").then((m) => ({ default: m.TeamsPage })));
 const TeamPage = lazy(() => import("./views/teams").then((m) => ({ default: m.TeamPage })));
 const AuditPage = lazy(() => import("./views/audit").then((m) => ({ default: m.AuditPage })));
+const MentionsPage = lazy(() => import("./views/mentions").then((m) => ({ default: m.MentionsPage })));
 
 /** Whether the server wants credentials and who is signed in; `null` until known. */
 function useSession(): [SessionState | null, (s: SessionState) => void] {
@@ -90,6 +91,9 @@ function App() {
       // A signed-in non-admin still gets the page: it shows the server's refusal.
       page = session.auth_enabled ? <AuditPage /> : <NoAudit />;
       break;
+    case "mentions":
+      page = session.auth_enabled ? <MentionsPage /> : <NoMentions />;
+      break;
     default:
       page = (
         <div class="page">
@@ -110,6 +114,7 @@ function App() {
           <Link href="/">Experiments</Link>
           <Link href="/models">Models</Link>
           {session.auth_enabled && <Link href="/teams">Teams</Link>}
+          {session.auth_enabled && session.user && <Link href="/mentions">Mentions</Link>}
           {session.auth_enabled && session.user?.is_admin && <Link href="/admin/audit">Audit</Link>}
         </nav>
         <span class="spacer" />
@@ -159,6 +164,18 @@ function NoAudit() {
       <p class="muted">
         The audit log is kept while authentication is on: start the server with <code>--auth</code>.{" "}
         <Link href="/">Experiments</Link>
+      </p>
+    </div>
+  );
+}
+
+/** `/mentions` on a server without authentication, where nobody is signed in to be mentioned. */
+function NoMentions() {
+  return (
+    <div class="page">
+      <h1>Mentions</h1>
+      <p class="muted">
+        Mentions need authentication: start the server with <code>--auth</code>. <Link href="/">Experiments</Link>
       </p>
     </div>
   );

@@ -5,7 +5,8 @@
  * `/compare?runs=a,b` compare view, `/models` registered models, `/models/:name` one model and
  * its versions, `/lineage?node=kind:key` the lineage graph around a node, `/teams` the caller's
  * teams and `/teams/:name` one team's members (authentication on), `/admin/audit` the audit log
- * (site administrators). The server answers these paths with index.html.
+ * (site administrators), `/mentions` the comments that mention the signed-in user (authentication
+ * on). The server answers these paths with index.html.
  */
 import { useEffect, useState } from "preact/hooks";
 
@@ -20,6 +21,7 @@ export type Route =
   | { page: "teams" }
   | { page: "team"; name: string }
   | { page: "audit" }
+  | { page: "mentions" }
   | { page: "not-found"; path: string };
 
 export function parseRoute(pathname: string): Route {
@@ -35,6 +37,7 @@ export function parseRoute(pathname: string): Route {
   if (parts[0] === "teams" && parts.length === 1) return { page: "teams" };
   if (parts[0] === "teams" && parts.length === 2) return { page: "team", name: parts[1] };
   if (parts[0] === "admin" && parts[1] === "audit" && parts.length === 2) return { page: "audit" };
+  if (parts[0] === "mentions" && parts.length === 1) return { page: "mentions" };
   return { page: "not-found", path: pathname };
 }
 

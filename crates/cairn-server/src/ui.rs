@@ -46,6 +46,7 @@ pub fn is_ui_route(path: &str) -> bool {
         || path == "/teams"
         || path.starts_with("/teams/")
         || path.starts_with("/admin/")
+        || path == "/mentions"
 }
 
 /// Whether the binary carries a built UI.
@@ -194,6 +195,7 @@ mod tests {
             "/teams",
             "/teams/research",
             "/admin/audit",
+            "/mentions",
         ] {
             assert_eq!(target(path), Some("/index.html"), "{path}");
         }

@@ -342,6 +342,7 @@ const V1_PATHS: &[&str] = &[
     "/api/v1/experiments/{experiment_id}/access",
     "/api/v1/experiments/{experiment_id}/shares/{team}",
     "/api/v1/registered-models/{name}/access",
+    "/api/v1/mentions",
     "/api/v1/experiments/{experiment_id}/alerts",
     "/api/v1/alerts/{alert_id}",
     "/api/v1/alerts/{alert_id}/deliveries",

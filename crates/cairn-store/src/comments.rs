@@ -22,6 +22,13 @@ pub trait CommentStore: Send + Sync + 'static {
         now: i64,
     ) -> Result<Comment>;
     async fn delete_comment(&self, id: i64) -> Result<()>;
+    /// Comments that mention `username`, newest first, older than comment `before` when given.
+    async fn comments_mentioning(
+        &self,
+        username: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Comment>>;
 
     /// Stores an annotation (its `id` is assigned) on an existing run.
     async fn create_annotation(&self, annotation: Annotation) -> Result<Annotation>;

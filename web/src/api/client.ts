@@ -247,6 +247,10 @@ export const api = {
   deleteComment(id: number) {
     return call<Record<string, never>>("DELETE", `/api/v1/comments/${id}`);
   },
+  /** Comments that mention the signed-in user, newest first; `before` pages back (a comment id). */
+  mentions(params: { before?: number; limit?: number } = {}, signal?: AbortSignal) {
+    return call<{ comments: Comment[] }>("GET", "/api/v1/mentions" + query(params), undefined, signal);
+  },
   runActivity(runId: string, signal?: AbortSignal) {
     return call<RunActivity>("GET", `/api/v1/runs/${enc(runId)}/activity`, undefined, signal);
   },

@@ -1197,6 +1197,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mentions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Comments that mention the signed-in user, newest first.
+         * @description Only comments on runs and experiments the caller may read. Needs authentication (400
+         *     without it). Page back with `before`, the id of the last comment of the previous page.
+         */
+        get: operations["myMentions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{run_id}/activity": {
         parameters: {
             query?: never;
@@ -4414,6 +4435,33 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+        };
+    };
+    myMentions: {
+        parameters: {
+            query?: {
+                /** @description A comment id; only older comments are answered. */
+                before?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The comments. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        comments: components["schemas"]["Comment"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
         };
     };
     runActivity: {

@@ -1,6 +1,7 @@
 //! Comments on runs and experiments (markdown with `@mentions`) and annotations on chart points;
 //! with authentication on, each carries its author, and only the author (or an admin) changes it.
 
+use cairn_core::access::Permission;
 use cairn_core::auth::User;
 use cairn_core::comments::{self, Annotation, Comment, CommentTarget};
 
@@ -88,6 +89,45 @@ impl Tracking {
     pub async fn delete_comment(&self, id: i64, caller: Option<&User>) -> ApiResult<()> {
         self.own_comment(id, caller).await?;
         Ok(self.store.delete_comment(id).await?)
+    }
+
+    /// Comments that mention the signed-in caller, on runs and experiments they may still read,
+    /// newest first (older than comment `before` when given); at most `limit` (1 to 200).
+    pub async fn my_mentions(&self, before: Option<i64>, limit: usize) -> ApiResult<Vec<Comment>> {
+        let caller = crate::auth::current().ok_or_else(|| {
+            ApiError::invalid("Mentions need authentication: start the server with --auth")
+        })?;
+        let limit = limit.clamp(1, 200);
+        let mut found = Vec::new();
+        let mut cursor = before;
+        // Comments on targets the caller can no longer read are skipped: look further back, a
+        // bounded number of times, to fill the page.
+        for _ in 0..20 {
+            let batch = self
+                .store
+                .comments_mentioning(&caller.username, cursor, limit)
+                .await?;
+            let last = batch.len() < limit;
+            for comment in batch {
+                cursor = Some(comment.id);
+                let readable = match &comment.target {
+                    CommentTarget::Run(id) => self.access.run(id, Permission::Read).await,
+                    CommentTarget::Experiment(id) => {
+                        self.access.experiment(id, Permission::Read).await
+                    }
+                };
+                if readable.is_ok() {
+                    found.push(comment);
+                    if found.len() == limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            if last {
+                break;
+            }
+        }
+        Ok(found)
     }
 
     pub async fn add_annotation(

@@ -13,11 +13,15 @@
 //!   status changes, renames, tags set or removed (system tags left out), note edits, deletes and
 //!   restores, each with the signed-in user who made it (null without authentication).
 //!
+//! - `GET /api/v1/mentions?before=&limit=` — comments that mention the signed-in user, newest
+//!   first, on runs and experiments they may read (authentication on); `before` is a comment id
+//!   to page back from, `limit` 1 to 200 (default 50).
+//!
 //! A comment answers `{"id", "target": {"kind", "id"}, "author", "body", "mentions", "created",
 //! "edited"}`.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -25,7 +29,7 @@ use cairn_core::comments::{Annotation, Comment, CommentTarget};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::body;
+use super::{body, query};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -221,4 +225,24 @@ pub async fn activity(
         .map(|a| json!({ "id": a.id, "time": a.time, "user": a.user, "change": a.change }))
         .collect();
     Ok(Json(json!({ "activity": entries })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MentionsQuery {
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+pub async fn mentions(
+    State(state): State<AppState>,
+    params: Result<Query<MentionsQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let params = query(params)?;
+    let found = state
+        .tracking
+        .my_mentions(params.before, params.limit.unwrap_or(50))
+        .await?;
+    let found: Vec<Value> = found.iter().map(comment_json).collect();
+    Ok(Json(json!({ "comments": found })).into_response())
 }

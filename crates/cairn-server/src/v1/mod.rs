@@ -187,6 +187,7 @@ pub fn routes() -> Router<AppState> {
             get(comments::annotations).post(comments::add_annotation),
         )
         .route("/api/v1/runs/{run_id}/activity", get(comments::activity))
+        .route("/api/v1/mentions", get(comments::mentions))
         .route(
             "/api/v1/annotations/{annotation_id}",
             delete(comments::delete_annotation),

@@ -51,6 +51,43 @@ pub async fn comments_on_runs_and_experiments(store: &dyn Store) {
             .len(),
         1
     );
+    // Mentions, newest first, matched whole ("bo" is not "bob"), paged by id.
+    let third = store
+        .create_comment(comment(
+            on_run.clone(),
+            "again @bob and @bobby",
+            &["bob", "bobby"],
+        ))
+        .await
+        .unwrap();
+    let ids = |found: Vec<Comment>| found.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.comments_mentioning("bob", None, 10).await.unwrap()),
+        vec![third.id, first.id]
+    );
+    assert_eq!(
+        ids(store
+            .comments_mentioning("bob", Some(third.id), 10)
+            .await
+            .unwrap()),
+        vec![first.id]
+    );
+    assert!(
+        store
+            .comments_mentioning("bo", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .comments_mentioning("bob", None, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store.delete_comment(third.id).await.unwrap();
     assert_kind(
         store
             .create_comment(comment(CommentTarget::Run("f".repeat(32)), "x", &[]))

@@ -170,6 +170,30 @@ impl CommentStore for SqliteStore {
         .await
     }
 
+    async fn comments_mentioning(
+        &self,
+        username: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Comment>> {
+        let username = username.to_string();
+        self.read(move |conn| {
+            // Mentions are stored space-separated; comments are typed by people, so a scan from
+            // the newest down is cheap next to everything else the server keeps.
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM comments
+                 WHERE instr(' ' || mentions || ' ', ' ' || ?1 || ' ') > 0 AND id < ?2
+                 ORDER BY id DESC LIMIT ?3"
+            ))?;
+            let rows = statement.query_map(
+                params![username, before.unwrap_or(i64::MAX), limit as i64],
+                row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     async fn create_annotation(&self, annotation: Annotation) -> Result<Annotation> {
         self.write(move |conn| {
             require_target(conn, &CommentTarget::Run(annotation.run_id.clone()))?;
