@@ -319,11 +319,7 @@ impl Access {
         let team_name = take(TEAM_TAG);
         let visibility = match take(VISIBILITY_TAG) {
             None => Visibility::Team,
-            Some(text) => Visibility::parse(&text).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "Invalid {VISIBILITY_TAG} '{text}': use private, team or public"
-                ))
-            })?,
+            Some(text) => parse_visibility(&text)?,
         };
         let caller = current();
         let team_id = match (&team_name, &caller) {
@@ -423,6 +419,14 @@ pub struct AccessView {
     pub creator: Option<String>,
     pub shares: Vec<(Team, ShareLevel)>,
     pub permission: Permission,
+}
+
+fn parse_visibility(text: &str) -> ApiResult<Visibility> {
+    Visibility::parse(text).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "Invalid visibility '{text}': use private, team or public"
+        ))
+    })
 }
 
 fn needs_auth() -> ApiError {
@@ -592,23 +596,33 @@ impl Access {
             .experiment_access(&[experiment_id.to_string()])
             .await?
             .pop();
-        let visibility = match visibility {
-            Some(text) => Visibility::parse(text).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "Invalid visibility '{text}': use private, team or public"
-                ))
-            })?,
-            None => record.as_ref().map_or(Visibility::Team, |r| r.visibility),
-        };
-        let team_id = match team {
-            Some(name) => Some(self.team_for(name, Some(&caller), Role::Member).await?.id),
-            None => record.as_ref().and_then(|r| r.team_id),
-        };
-        let creator = record.as_ref().and_then(|r| r.creator_id);
+        let (team_id, visibility, creator) = self
+            .changed_owner(&caller, record, team, visibility)
+            .await?;
         self.store
             .set_experiment_access(experiment_id, team_id, visibility, creator)
             .await?;
         self.experiment_access(experiment_id).await
+    }
+
+    /// The owning team, visibility and creator after a change of `team` and/or `visibility`
+    /// (absent: as in `record`); the team it moves to needs at least the caller's member role.
+    async fn changed_owner(
+        &self,
+        caller: &Caller,
+        record: Option<ExperimentAccess>,
+        team: Option<&str>,
+        visibility: Option<&str>,
+    ) -> ApiResult<(Option<i64>, Visibility, Option<i64>)> {
+        let visibility = match visibility {
+            Some(text) => parse_visibility(text)?,
+            None => record.as_ref().map_or(Visibility::Team, |r| r.visibility),
+        };
+        let team_id = match team {
+            Some(name) => Some(self.team_for(name, Some(caller), Role::Member).await?.id),
+            None => record.as_ref().and_then(|r| r.team_id),
+        };
+        Ok((team_id, visibility, record.and_then(|r| r.creator_id)))
     }
 
     /// Shares an experiment with a team (`Some` level) or stops sharing (`None`); managers of
@@ -683,19 +697,9 @@ impl Access {
         self.registered_model(name, Permission::Manage).await?;
         self.store.get_registered_model(name).await?;
         let record = self.store.registered_model_access(name).await?;
-        let visibility = match visibility {
-            Some(text) => Visibility::parse(text).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "Invalid visibility '{text}': use private, team or public"
-                ))
-            })?,
-            None => record.as_ref().map_or(Visibility::Team, |r| r.visibility),
-        };
-        let team_id = match team {
-            Some(name) => Some(self.team_for(name, Some(&caller), Role::Member).await?.id),
-            None => record.as_ref().and_then(|r| r.team_id),
-        };
-        let creator = record.as_ref().and_then(|r| r.creator_id);
+        let (team_id, visibility, creator) = self
+            .changed_owner(&caller, record, team, visibility)
+            .await?;
         self.store
             .set_registered_model_access(name, team_id, visibility, creator)
             .await?;

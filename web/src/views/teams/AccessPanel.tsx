@@ -1,17 +1,13 @@
 // The experiment's access (authentication on): its owning team, visibility, creator, shares and
 // what the caller may do; its managers change the team and visibility and add or remove shares.
 import { useState } from "preact/hooks";
-import { api, currentUser, type ExperimentAccess, type ShareLevel, type Visibility } from "../../api/client";
+import { api, currentUser, type ExperimentAccess, type ShareLevel } from "../../api/client";
 import { ErrorBox, Loading } from "../../components/common";
 import { useAsync } from "../run/hooks";
+import { OwnerRows } from "./OwnerRows";
 import { describePermission, moveTargetNames, teamsToShareWith } from "./rules";
 import "./teams.css";
 
-export const VISIBILITIES: { value: Visibility; label: string }[] = [
-  { value: "private", label: "Private (creator and team admins)" },
-  { value: "team", label: "Team" },
-  { value: "public", label: "Public (every signed-in user reads)" },
-];
 const LEVELS: ShareLevel[] = ["read", "write"];
 
 export function AccessPanel(props: { experimentId: string }) {
@@ -44,47 +40,14 @@ export function AccessPanel(props: { experimentId: string }) {
       <p class="muted" data-testid="access-permission" data-permission={a.permission}>
         {describePermission(a.permission)}
       </p>
-      <div class="access-row">
-        <span class="label">Team</span>
-        {manage && moveTargets.length > 0 ? (
-          <select
-            aria-label="Owning team"
-            value={a.team ?? ""}
-            disabled={busy}
-            onChange={(e) => change(api.changeExperimentAccess(props.experimentId, { team: e.currentTarget.value }))}
-          >
-            {!a.team && <option value="">— none (common ground) —</option>}
-            {moveTargets.map((name) => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-          </select>
-        ) : (
-          <span data-testid="access-team">{a.team ?? <span class="muted">none (common ground)</span>}</span>
-        )}
-      </div>
-      <div class="access-row">
-        <span class="label">Visibility</span>
-        {manage ? (
-          <select
-            aria-label="Visibility"
-            value={a.visibility}
-            disabled={busy}
-            onChange={(e) =>
-              change(api.changeExperimentAccess(props.experimentId, { visibility: e.currentTarget.value as Visibility }))
-            }
-          >
-            {VISIBILITIES.map((v) => (
-              <option key={v.value} value={v.value}>
-                {v.label}
-              </option>
-            ))}
-          </select>
-        ) : (
-          <span data-testid="access-visibility">{a.visibility}</span>
-        )}
-      </div>
+      <OwnerRows
+        team={a.team}
+        visibility={a.visibility}
+        manage={manage}
+        moveTargets={moveTargets}
+        busy={busy}
+        onChange={(next) => change(api.changeExperimentAccess(props.experimentId, next))}
+      />
       <div class="access-row">
         <span class="label">Creator</span>
         <span>{a.creator ?? <span class="muted">—</span>}</span>

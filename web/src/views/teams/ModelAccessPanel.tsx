@@ -2,10 +2,10 @@
 // may do; its managers move it to another of their teams and change its visibility. Registered
 // models have no shares.
 import { useState } from "preact/hooks";
-import { api, currentUser, type RegisteredModelAccess, type Visibility } from "../../api/client";
+import { api, currentUser, type RegisteredModelAccess } from "../../api/client";
 import { ErrorBox, Loading } from "../../components/common";
 import { useAsync } from "../run/hooks";
-import { VISIBILITIES } from "./AccessPanel";
+import { OwnerRows } from "./OwnerRows";
 import { describePermission, moveTargetNames } from "./rules";
 import "./teams.css";
 
@@ -36,47 +36,14 @@ export function ModelAccessPanel(props: { name: string }) {
       <p class="muted" data-testid="access-permission" data-permission={a.permission}>
         {describePermission(a.permission, "model")}
       </p>
-      <div class="access-row">
-        <span class="label">Team</span>
-        {manage && moveTargets.length > 0 ? (
-          <select
-            aria-label="Owning team"
-            value={a.team ?? ""}
-            disabled={busy}
-            onChange={(e) => change(api.changeModelAccess(props.name, { team: e.currentTarget.value }))}
-          >
-            {!a.team && <option value="">— none (common ground) —</option>}
-            {moveTargets.map((name) => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-          </select>
-        ) : (
-          <span data-testid="access-team">{a.team ?? <span class="muted">none (common ground)</span>}</span>
-        )}
-      </div>
-      <div class="access-row">
-        <span class="label">Visibility</span>
-        {manage ? (
-          <select
-            aria-label="Visibility"
-            value={a.visibility}
-            disabled={busy}
-            onChange={(e) =>
-              change(api.changeModelAccess(props.name, { visibility: e.currentTarget.value as Visibility }))
-            }
-          >
-            {VISIBILITIES.map((v) => (
-              <option key={v.value} value={v.value}>
-                {v.label}
-              </option>
-            ))}
-          </select>
-        ) : (
-          <span data-testid="access-visibility">{a.visibility}</span>
-        )}
-      </div>
+      <OwnerRows
+        team={a.team}
+        visibility={a.visibility}
+        manage={manage}
+        moveTargets={moveTargets}
+        busy={busy}
+        onChange={(next) => change(api.changeModelAccess(props.name, next))}
+      />
       <ErrorBox error={error ?? teams.error} />
     </div>
   );
