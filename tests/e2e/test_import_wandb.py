@@ -162,6 +162,28 @@ def test_offline_runs_round_trip(server_url, tmp_path):
     assert len(cairn.get_metric_history(base["id"], "train/loss")) == 401
 
 
+def _mid_record_cut(data: bytes, share: float) -> int:
+    """A byte offset about `share` into a W&B run file that falls inside a record's payload,
+    so that the cut file always ends mid-record (a fixed share of the length can land on a record
+    boundary or in a block's zero padding, where the file simply looks shorter). The framing is
+    LevelDB's log: 32 KiB blocks, 7-byte record headers (checksum, length, type), block tails
+    shorter than a header padded; the file's own 7-byte header opens the first block."""
+    block, header = 32 * 1024, 7
+    target = int(len(data) * share)
+    pos = header
+    while pos + header <= len(data):
+        left = block - pos % block
+        if left < header:
+            pos += left
+            continue
+        length = int.from_bytes(data[pos + 4 : pos + 6], "little")
+        start = pos + header
+        if start + length > target and length > 1:
+            return start + length // 2
+        pos = start + length
+    raise AssertionError("the file has no record past the cut point")
+
+
 def test_a_file_cut_off_mid_write_then_finished(server_url, tmp_path):
     project = unique_name("wb-cut")
     made = write_runs(tmp_path / "src", project, steps=3000, code=0)
@@ -170,7 +192,7 @@ def test_a_file_cut_off_mid_write_then_finished(server_url, tmp_path):
     data = full.read_bytes()
     cut_dir = tmp_path / "cut" / full.parent.name
     cut_dir.mkdir(parents=True)
-    (cut_dir / full.name).write_bytes(data[: len(data) * 6 // 10])
+    (cut_dir / full.name).write_bytes(data[: _mid_record_cut(data, 0.6)])
     cairn = MlflowClient(server_url)
 
     out = run_import(server_url, cut_dir / full.name, "--no-files")
