@@ -40,6 +40,7 @@ pub mod conformance;
 pub mod error;
 pub mod lineage;
 pub mod registry;
+pub mod postgres;
 pub mod sqlite;
 
 pub use access::AccessStore;

@@ -51,10 +51,10 @@ mod retention;
 mod runs;
 pub mod schema;
 mod search;
-mod series;
+pub(crate) mod series;
 pub mod snapshot;
-mod sql;
-mod token;
+pub(crate) mod sql;
+pub(crate) mod token;
 mod writer;
 
 use writer::{Job, TypedJob};
