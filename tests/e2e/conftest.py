@@ -3,7 +3,8 @@
 Server under test is chosen by ``E2E_SERVER``:
 
 * ``cairn`` (default): ``$CAIRN_BIN server --host 127.0.0.1 --port P --data DIR``
-  (``CAIRN_BIN`` defaults to ``<repo>/target/debug/cairn``).
+  (``CAIRN_BIN`` defaults to ``<repo>/target/debug/cairn``); with ``CAIRN_TEST_STORE=postgres``
+  also ``--store`` on a fresh database of a throwaway PostgreSQL cluster (``tests/pg_cluster.py``).
 * ``mlflow``: MLflow's own server, ``$MLFLOW_SERVER_BIN server --backend-store-uri sqlite:///...``
   (``MLFLOW_SERVER_BIN`` is an ``mlflow`` executable from a venv with the full ``mlflow`` package).
   Used to check that every test expresses real MLflow behaviour.
@@ -16,11 +17,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pg_cluster  # noqa: E402
 
 # Fail fast: a 5xx must not be retried for minutes. These are read by the client at call time.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -52,7 +57,17 @@ def _server_command(port: int, data_dir: Path) -> list[str]:
         binary = os.environ.get("CAIRN_BIN", str(REPO / "target" / "debug" / "cairn"))
         if not Path(binary).exists():
             pytest.exit(f"E2E_SERVER=cairn but CAIRN_BIN={binary} does not exist (cargo build first)", 2)
-        return [binary, "server", "--host", "127.0.0.1", "--port", str(port), "--data", str(data_dir)]
+        return [
+            binary,
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data",
+            str(data_dir),
+            *pg_cluster.store_args(),
+        ]
     if SERVER_KIND == "mlflow":
         binary = os.environ.get("MLFLOW_SERVER_BIN") or shutil.which("mlflow")
         if not binary or not Path(binary).exists():

@@ -188,6 +188,7 @@ impl Alerts {
                     () = self.changed.notified() => break,
                     _ = silence.tick() => self.check_silence(&rules, now_ms()).await,
                     event = events.recv() => match event {
+                        Ok(event) if event.gap => {}
                         Ok(event) => self.on_event(&rules, &event.run_id, &event.experiment_id, &event.json).await,
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                             tracing::warn!(missed, "alerts fell behind the live bus; some points were not checked");

@@ -97,6 +97,19 @@ impl AppState {
         self
     }
 
+    /// Share live events with the other servers on the same database: forward this server's
+    /// events to `relay` and deliver what `incoming` brings to this server's subscribers. Must
+    /// be called inside a runtime.
+    pub fn with_relay(
+        mut self,
+        relay: Arc<dyn cairn_store::Relay>,
+        incoming: tokio::sync::mpsc::Receiver<cairn_store::Relayed>,
+    ) -> Self {
+        self.tracking = self.tracking.with_relay(relay);
+        tokio::spawn(self.tracking.live().clone().relay_from(incoming));
+        self
+    }
+
     /// Serve the UI from this folder (a `web/dist`) instead of the embedded files.
     pub fn with_web_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
         self.web_dir = ui::WebDir(dir);

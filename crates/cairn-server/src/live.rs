@@ -6,16 +6,18 @@
 //! subscriber that falls more than [`CAPACITY`] events behind loses them and is told to resync
 //! (see `v1::stream`). So ingest never slows down for a slow reader.
 //!
-//! Cross-replica fan-out (the scale-out issue) plugs in at [`Hub::publish`]: a relay forwards
-//! encoded events to the other replicas (PostgreSQL `LISTEN/NOTIFY`) and feeds what it receives
-//! into [`Hub::deliver`].
+//! Cross-replica fan-out: with a shared database, the hub also forwards each event it publishes
+//! to a [`Relay`] (PostgreSQL `LISTEN/NOTIFY`), and [`Hub::relay_from`] feeds what the other
+//! replicas publish to this replica's subscribers. A relay that lost events delivers a gap
+//! marker ([`Event::gap`]), which subscribers turn into a resync.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_core::model::RunInfo;
 use cairn_core::series::Point;
-use tokio::sync::broadcast;
+use cairn_store::{Relay, RelayEvent, Relayed};
+use tokio::sync::{broadcast, mpsc};
 
 use crate::v1::json;
 
@@ -49,12 +51,15 @@ pub struct Event {
     pub experiment_id: String,
     /// The event as one JSON object.
     pub json: Bytes,
+    /// Not an event: events from other replicas may have been missed (no run, no JSON).
+    pub gap: bool,
 }
 
 /// The in-process bus. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Event>>,
+    relay: Option<Arc<dyn Relay>>,
 }
 
 impl Default for Hub {
@@ -66,7 +71,43 @@ impl Default for Hub {
 impl Hub {
     pub fn new() -> Hub {
         let (sender, _) = broadcast::channel(CAPACITY);
-        Hub { sender }
+        Hub {
+            sender,
+            relay: None,
+        }
+    }
+
+    /// Also forwards every published event to the other replicas through `relay`.
+    pub fn with_relay(mut self, relay: Arc<dyn Relay>) -> Hub {
+        self.relay = Some(relay);
+        self
+    }
+
+    /// Whether publishing is worth the encoding: someone listens here, or on another replica.
+    pub fn wanted(&self) -> bool {
+        self.relay.is_some() || self.subscribers() > 0
+    }
+
+    /// Delivers what the other replicas publish to this replica's subscribers, until the relay
+    /// stops.
+    pub async fn relay_from(self, mut incoming: mpsc::Receiver<Relayed>) {
+        while let Some(relayed) = incoming.recv().await {
+            let event = match relayed {
+                Relayed::Event(event) => Event {
+                    run_id: event.run_id,
+                    experiment_id: event.experiment_id,
+                    json: Bytes::from(event.json),
+                    gap: false,
+                },
+                Relayed::Gap => Event {
+                    run_id: String::new(),
+                    experiment_id: String::new(),
+                    json: Bytes::new(),
+                    gap: true,
+                },
+            };
+            self.deliver(Arc::new(event));
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
@@ -86,7 +127,7 @@ impl Hub {
 
     /// New points of one key of a run.
     pub fn points(&self, run_id: &str, experiment_id: &str, key: &str, points: &[Point]) {
-        if points.is_empty() || self.subscribers() == 0 {
+        if points.is_empty() || !self.wanted() {
             return;
         }
         let mut out = Vec::with_capacity(points.len() * 32 + 128);
@@ -114,7 +155,7 @@ impl Hub {
 
     /// A run was created, changed status, or was deleted or restored.
     pub fn run(&self, change: RunChange, info: &RunInfo) {
-        if self.subscribers() == 0 {
+        if !self.wanted() {
             return;
         }
         let mut out = Vec::with_capacity(256);
@@ -142,10 +183,18 @@ impl Hub {
     }
 
     fn publish(&self, run_id: &str, experiment_id: &str, json: Vec<u8>) {
+        if let Some(relay) = &self.relay {
+            relay.forward(RelayEvent {
+                run_id: run_id.to_string(),
+                experiment_id: experiment_id.to_string(),
+                json: json.clone(),
+            });
+        }
         self.deliver(Arc::new(Event {
             run_id: run_id.to_string(),
             experiment_id: experiment_id.to_string(),
             json: Bytes::from(json),
+            gap: false,
         }));
     }
 }

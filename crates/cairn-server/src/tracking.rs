@@ -210,6 +210,12 @@ impl Tracking {
         }
     }
 
+    /// Forwards every live event to the other servers through `relay` (see `live`).
+    pub fn with_relay(mut self, relay: Arc<dyn cairn_store::Relay>) -> Self {
+        self.live = self.live.with_relay(relay);
+        self
+    }
+
     /// Redacts param and tag values whose keys match these markers (see `cairn_core::redact`).
     pub fn with_redactor(mut self, redactor: Redactor) -> Self {
         self.redactor = Arc::new(redactor);
@@ -266,7 +272,7 @@ impl Tracking {
 
     /// Publishes a run's current state, if anyone listens.
     async fn publish_run(&self, change: RunChange, run_id: &str) {
-        if self.live.subscribers() == 0 {
+        if !self.live.wanted() {
             return;
         }
         if let Ok(run) = self.store.get_run(run_id).await {
@@ -276,7 +282,7 @@ impl Tracking {
 
     /// Publishes committed points, if anyone listens.
     async fn publish_points(&self, run_id: &str, series: Vec<SeriesPoints>) {
-        if self.live.subscribers() == 0 {
+        if !self.live.wanted() {
             return;
         }
         let Some(experiment_id) = self.experiment_of(run_id).await else {
@@ -769,7 +775,7 @@ impl Tracking {
         );
         let tags = self.redact_tags(normalize_run_tags(tags)?);
         let changes = tag_changes(&tags);
-        let published = (self.live.subscribers() > 0).then(|| metrics.clone());
+        let published = self.live.wanted().then(|| metrics.clone());
         let points = metrics.len() as u64;
         self.store.log_batch(run_id, metrics, params, tags).await?;
         self.telemetry.add_points(points);
@@ -827,7 +833,7 @@ impl Tracking {
                 "Idempotency-Key must be between 1 and 256 bytes long",
             ));
         }
-        let published = (self.live.subscribers() > 0).then(|| series.clone());
+        let published = self.live.wanted().then(|| series.clone());
         let logged = self
             .store
             .log_points(run_id, series, idempotency_key)

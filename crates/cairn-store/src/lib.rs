@@ -1,5 +1,5 @@
-//! Storage for Cairn's tracking data, behind two traits so that every backend (embedded SQLite now,
-//! PostgreSQL later) is interchangeable and tested by one conformance suite.
+//! Storage for Cairn's tracking data, behind traits so that every backend (embedded SQLite,
+//! PostgreSQL) is interchangeable and tested by one conformance suite.
 //!
 //! Module map:
 //! - this file: the [`MetaStore`] and [`MetricStore`] traits and the request types they take.
@@ -9,6 +9,8 @@
 //! - [`alerts`]: the [`AlertStore`] trait (alert rules, firings, deliveries).
 //! - [`comments`]: the [`CommentStore`] trait (comments on runs and experiments).
 //! - [`lineage`]: the [`LineageStore`] trait (the lineage graph's edges, derived and recorded).
+//! - [`relay`]: cross-replica fan-out of live events ([`Relay`]).
+//! - [`postgres`]: the PostgreSQL backend, for several servers sharing one database.
 //! - [`error`]: [`StoreError`] and its [`ErrorKind`].
 //! - [`sqlite`]: the embedded backend (WAL, one group-committing writer thread, a reader pool).
 //! - [`conformance`]: the behaviour every backend must show, as a macro that expands to tests.
@@ -39,8 +41,9 @@ pub mod comments;
 pub mod conformance;
 pub mod error;
 pub mod lineage;
-pub mod registry;
 pub mod postgres;
+pub mod registry;
+pub mod relay;
 pub mod sqlite;
 
 pub use access::AccessStore;
@@ -53,6 +56,7 @@ pub use comments::CommentStore;
 pub use error::{ErrorKind, StoreError};
 pub use lineage::LineageStore;
 pub use registry::{ModelVersionSearch, RegisteredModelSearch, RegistryStore};
+pub use relay::{Relay, RelayEvent, Relayed};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -30,11 +30,17 @@ async fn store_connects_migrates_and_reconnects_after_a_restart() {
         .unwrap()
         .expect("stop");
     let refused = PgStore::connect(&url).await.expect_err("no server");
-    assert_eq!(refused.kind(), cairn_store::ErrorKind::Unavailable, "{refused}");
+    assert_eq!(
+        refused.kind(),
+        cairn_store::ErrorKind::Unavailable,
+        "{refused}"
+    );
     let starter = std::sync::Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || starter.restart())
         .await
         .unwrap()
         .expect("restart");
-    PgStore::connect(&url).await.expect("connect after the restart");
+    PgStore::connect(&url)
+        .await
+        .expect("connect after the restart");
 }

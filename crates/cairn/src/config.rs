@@ -6,6 +6,7 @@
 //! host = "0.0.0.0"
 //! port = 5000
 //! data = "/srv/cairn"
+//! store = "postgres://cairn@db.internal/cairn"
 //! artifacts = "s3://bucket/cairn"
 //! web_dir = "/srv/cairn-web"
 //! log = "info"
@@ -28,6 +29,7 @@ pub struct ServerConfig {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub data: Option<PathBuf>,
+    pub store: Option<String>,
     pub artifacts: Option<String>,
     pub web_dir: Option<PathBuf>,
     pub log: Option<String>,

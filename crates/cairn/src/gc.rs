@@ -1,28 +1,31 @@
 //! `cairn gc`: artifact garbage collection from the command line.
 //!
-//! Opens the SQLite store and the blob store directly and runs
+//! Opens the metadata store (`--store`, or the embedded SQLite file in `--data`) and the blob
+//! store directly and runs
 //! `cairn_server::tracking::artifacts::Artifacts::gc`: purges the files of runs, experiments and
 //! models deleted longer ago than `--retention`, deletes blobs that nothing references any more
 //! (sparing those younger than `--grace`), deletes orphaned bytes and aborts abandoned uploads.
 //! It is safe to run while a server uses the same data: the catalogue's lease and claim protocol
 //! (see `cairn_store::artifacts`) keeps a blob that a writer is about to reference from being
-//! deleted, and SQLite serialises the two processes' writes.
+//! deleted, and the database serialises the two processes' conflicting writes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use cairn_server::tracking::artifacts::{Artifacts, GcOptions, GcProgress, GcReport};
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::storage::{ARTIFACTS_HELP, open_blobs, parse_duration};
+use crate::storage::{ARTIFACTS_HELP, STORE_HELP, StoreTarget, open_blobs, parse_duration};
 
 #[derive(Debug, clap::Args)]
 pub struct GcArgs {
     /// Folder of the embedded store (as given to `cairn server --data`).
     #[arg(long, env = "CAIRN_DATA", default_value = "./cairn-data")]
     data: PathBuf,
+    /// The server's --store (a postgres:// URL; default: the embedded database in --data).
+    #[arg(long, env = "CAIRN_STORE", value_name = "URL", long_help = STORE_HELP)]
+    store: Option<String>,
     /// Where artifact bytes are stored (as given to `cairn server --artifacts`).
     #[arg(long, env = "CAIRN_ARTIFACTS", value_name = "URL", long_help = ARTIFACTS_HELP)]
     artifacts: Option<String>,
@@ -45,8 +48,10 @@ pub struct GcArgs {
 }
 
 pub fn run(args: GcArgs) -> anyhow::Result<()> {
-    let database = args.data.join("cairn.db");
-    if !database.exists() {
+    let target = StoreTarget::parse(args.store.as_deref(), &args.data)?;
+    if let StoreTarget::Embedded(database) = &target
+        && !database.exists()
+    {
         anyhow::bail!(
             "no Cairn database at {} (pass the server's --data folder)",
             database.display()
@@ -56,10 +61,8 @@ pub fn run(args: GcArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let report = runtime.block_on(async {
-        let store = cairn_store::sqlite::SqliteStore::open(&database)
-            .with_context(|| format!("cannot open the database {}", database.display()))?;
+        let store = target.open().await?;
         let blobs = open_blobs(args.artifacts.as_deref(), &args.data)?;
-        let store: Arc<dyn cairn_store::Store> = Arc::new(store);
         // The CLI acts for the operator: no caller, so nothing is refused.
         let access = cairn_server::access::Access::new(Arc::clone(&store));
         let artifacts = Artifacts::new(store, blobs, access);

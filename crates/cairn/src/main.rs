@@ -98,6 +98,10 @@ struct ServerArgs {
     /// Created on first run.
     #[arg(long, env = "CAIRN_DATA", default_value = "./cairn-data")]
     data: PathBuf,
+    /// Where metadata is stored: a postgres:// URL, or the embedded SQLite database in --data
+    /// (the default).
+    #[arg(long, env = "CAIRN_STORE", value_name = "URL", long_help = storage::STORE_HELP)]
+    store: Option<String>,
     /// Where artifact bytes are stored: s3://bucket/prefix, gs://bucket/prefix,
     /// az://container/prefix, memory:// or a local folder (default: `artifacts/` in --data).
     #[arg(long, env = "CAIRN_ARTIFACTS", value_name = "URL", long_help = storage::ARTIFACTS_HELP)]
@@ -189,6 +193,9 @@ fn with_config(mut args: ServerArgs, matches: &clap::ArgMatches) -> anyhow::Resu
     if let Some(data) = file.data.filter(|_| unset("data")) {
         args.data = data;
     }
+    if let Some(store) = file.store.filter(|_| unset("store")) {
+        args.store = Some(store);
+    }
     if let Some(artifacts) = file.artifacts.filter(|_| unset("artifacts")) {
         args.artifacts = Some(artifacts);
     }
@@ -233,8 +240,9 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         std::fs::create_dir_all(&args.data)
             .with_context(|| format!("cannot create data folder {}", args.data.display()))?;
-        let store = cairn_store::sqlite::SqliteStore::open(&args.data.join("cairn.db"))
-            .with_context(|| format!("cannot open the database in {}", args.data.display()))?;
+        let target = storage::StoreTarget::parse(args.store.as_deref(), &args.data)?;
+        let (store, relaying) = target.open_serving().await?;
+        tracing::info!(store = %target.describe(), "metadata storage");
         let blobs = storage::open_blobs(args.artifacts.as_deref(), &args.data)?;
         tracing::info!(artifacts = %blobs.describe(), "artifact storage");
         if let Some(dir) = &args.web_dir
@@ -248,7 +256,6 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         if args.web_dir.is_none() && !cairn_server::ui::embedded() {
             tracing::warn!("this build has no web UI; `./scripts/run` builds it");
         }
-        let store: Arc<dyn cairn_store::Store> = Arc::new(store);
         let loopback = match args.host.as_str() {
             "localhost" => true,
             host => host
@@ -288,6 +295,15 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
                 args.audit_retention_days.max(1),
                 args.rate_limit,
             );
+        // Kept until the server stops: dropping it stops the relay.
+        let mut _relay_guard = None;
+        let state = match relaying {
+            Some((relay, incoming, guard)) => {
+                _relay_guard = Some(guard);
+                state.with_relay(relay, incoming)
+            }
+            None => state,
+        };
         legacy::import(&state, &args.data.join("artifacts"))
             .await
             .context("cannot import artifacts of the old folder layout")?;
@@ -302,7 +318,10 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         println!(
             "Cairn {} listening on http://{local} (data in {})",
             cairn_server::VERSION,
-            args.data.display()
+            match &target {
+                storage::StoreTarget::Embedded(_) => args.data.display().to_string(),
+                storage::StoreTarget::Postgres(_) => target.describe(),
+            }
         );
         cairn_server::run(listener, state, shutdown_signal()).await?;
         tracing::info!("server stopped; all acknowledged writes are committed");

@@ -1,4 +1,5 @@
-//! Opening the stores the server and `cairn gc` share: the artifact blob store named by
+//! Opening the stores the server and the commands share: the metadata store named by `--store`
+//! (the embedded SQLite file in `--data`, or PostgreSQL), the artifact blob store named by
 //! `--artifacts`, and the small value parsers (durations, byte sizes) of the command line.
 
 use std::path::{Path, PathBuf};
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cairn_blob::{BlobStore, LocalBlobStore, ObjectBlobStore};
+use cairn_store::Store;
 
 /// URL schemes that name an object store (see [`ObjectBlobStore::from_url`]).
 const OBJECT_SCHEMES: &[&str] = &[
@@ -32,6 +34,120 @@ Accepted values:
 
 Every process that serves or collects the same data (`cairn server`, `cairn gc`) must be given the
 same value.";
+
+/// Help text of `--store`, shared by every command that opens the store.
+pub const STORE_HELP: &str = "\
+Where runs, metrics and the rest of the metadata are stored. Default: the embedded SQLite database
+`cairn.db` inside --data.
+
+Accepted values:
+  postgres://user:password@host:port/database
+                       PostgreSQL (also postgresql://, or libpq's `key=value` form). Several
+                       servers may share one database (put artifacts in shared object storage
+                       with --artifacts then). The database must exist; Cairn creates its tables.
+  sqlite               The embedded database in --data (the default).
+
+Every process that serves or manages the same data (`cairn server`, `gc`, `user`, `token`,
+`audit`) must be given the same value.";
+
+/// A relay's sending half, what it hears, and the guard that keeps it running.
+pub type Relaying = (
+    Arc<dyn cairn_store::Relay>,
+    tokio::sync::mpsc::Receiver<cairn_store::Relayed>,
+    cairn_store::postgres::relay::RelayGuard,
+);
+
+/// What `--store` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreTarget {
+    /// `cairn.db` in the data folder.
+    Embedded(PathBuf),
+    /// A PostgreSQL connection string.
+    Postgres(String),
+}
+
+impl StoreTarget {
+    /// Reads `--store` (absent or `sqlite`: the embedded file in `data`).
+    pub fn parse(store: Option<&str>, data: &Path) -> anyhow::Result<StoreTarget> {
+        let store = store.map(str::trim).filter(|s| !s.is_empty());
+        match store {
+            None | Some("sqlite") => Ok(StoreTarget::Embedded(data.join("cairn.db"))),
+            Some(url)
+                if url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || (url.contains('=') && !url.contains("://")) =>
+            {
+                Ok(StoreTarget::Postgres(url.to_string()))
+            }
+            Some(other) => anyhow::bail!(
+                "unsupported --store '{}': give a postgres:// URL, or `sqlite` for the embedded \
+                 database in --data",
+                redact_connection(other)
+            ),
+        }
+    }
+
+    /// Where the data is, for logs (credentials cut out).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreTarget::Embedded(path) => path.display().to_string(),
+            StoreTarget::Postgres(url) => redact_connection(url),
+        }
+    }
+
+    /// Opens the store for a server: with PostgreSQL, also the relay that shares live events
+    /// with the other servers on the same database.
+    pub async fn open_serving(&self) -> anyhow::Result<(Arc<dyn Store>, Option<Relaying>)> {
+        match self {
+            StoreTarget::Embedded(_) => Ok((self.open().await?, None)),
+            StoreTarget::Postgres(url) => {
+                let store = cairn_store::postgres::PgStore::connect(url)
+                    .await
+                    .with_context(|| format!("cannot open the database {}", self.describe()))?;
+                let (relay, incoming, guard) = store
+                    .start_relay()
+                    .context("cannot start relaying live events")?;
+                Ok((Arc::new(store), Some((relay, incoming, guard))))
+            }
+        }
+    }
+
+    /// Opens (creating or migrating) the store.
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        match self {
+            StoreTarget::Embedded(path) => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("cannot create data folder {}", parent.display())
+                    })?;
+                }
+                let store = cairn_store::sqlite::SqliteStore::open(path)
+                    .with_context(|| format!("cannot open the database {}", path.display()))?;
+                Ok(Arc::new(store))
+            }
+            StoreTarget::Postgres(url) => {
+                let store = cairn_store::postgres::PgStore::connect(url)
+                    .await
+                    .with_context(|| format!("cannot open the database {}", self.describe()))?;
+                Ok(Arc::new(store))
+            }
+        }
+    }
+}
+
+/// A connection string without its password, in URL or `key=value` form.
+fn redact_connection(text: &str) -> String {
+    if text.contains("://") {
+        return cairn_core::redact::strip_url_credentials(text.to_string());
+    }
+    text.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => "password=[REDACTED]",
+            _ => pair,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// Opens the blob store `url` names, or the local folder `<data>/artifacts` when it is `None`.
 pub fn open_blobs(url: Option<&str>, data: &Path) -> anyhow::Result<Arc<dyn BlobStore>> {

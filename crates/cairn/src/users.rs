@@ -6,11 +6,12 @@
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use cairn_core::auth::{AuditQuery, Scope};
 use cairn_server::auth::{Auth, auth_event};
+
+use crate::storage::StoreTarget;
 
 #[derive(Debug, clap::Args)]
 pub struct UserArgs {
@@ -24,6 +25,9 @@ pub struct UserArgs {
         global = true
     )]
     data: PathBuf,
+    /// The server's --store (a postgres:// URL; default: the embedded database in --data).
+    #[arg(long, env = "CAIRN_STORE", value_name = "URL", global = true)]
+    store: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -63,6 +67,9 @@ pub struct TokenArgs {
         global = true
     )]
     data: PathBuf,
+    /// The server's --store (a postgres:// URL; default: the embedded database in --data).
+    #[arg(long, env = "CAIRN_STORE", value_name = "URL", global = true)]
+    store: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -102,6 +109,9 @@ pub struct AuditArgs {
     /// The server's data folder.
     #[arg(long, env = "CAIRN_DATA", default_value = "./cairn-data")]
     data: PathBuf,
+    /// The server's --store (a postgres:// URL; default: the embedded database in --data).
+    #[arg(long, env = "CAIRN_STORE", value_name = "URL", global = true)]
+    store: Option<String>,
 }
 
 /// Who ran a command, for the audit log.
@@ -126,12 +136,9 @@ async fn audited(auth: &Auth, action: &str, target: &str) {
     auth.record(event).await;
 }
 
-fn auth(data: &Path) -> anyhow::Result<Auth> {
-    std::fs::create_dir_all(data)
-        .with_context(|| format!("cannot create data folder {}", data.display()))?;
-    let store = cairn_store::sqlite::SqliteStore::open(&data.join("cairn.db"))
-        .with_context(|| format!("cannot open the database in {}", data.display()))?;
-    Ok(Auth::new(Arc::new(store), true))
+async fn auth(store: Option<&str>, data: &Path) -> anyhow::Result<Auth> {
+    let store = StoreTarget::parse(store, data)?.open().await?;
+    Ok(Auth::new(store, true))
 }
 
 fn password(from_stdin: bool) -> anyhow::Result<String> {
@@ -159,7 +166,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn user(args: UserArgs) -> anyhow::Result<()> {
     let runtime = runtime()?;
     runtime.block_on(async {
-        let auth = auth(&args.data)?;
+        let auth = auth(args.store.as_deref(), &args.data).await?;
         match args.command {
             UserCommand::Create {
                 username,
@@ -232,7 +239,7 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
         let Some(scope) = Scope::parse(&scope) else {
             bail!("--scope must be read or write, not {scope}");
         };
-        let auth = auth(&args.data)?;
+        let auth = auth(args.store.as_deref(), &args.data).await?;
         let found = auth
             .user(&user)
             .await
@@ -260,14 +267,16 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
 pub fn audit(args: AuditArgs) -> anyhow::Result<()> {
     let runtime = runtime()?;
     runtime.block_on(async {
-        let database = args.data.join("cairn.db");
-        if !database.exists() {
+        if let StoreTarget::Embedded(database) =
+            StoreTarget::parse(args.store.as_deref(), &args.data)?
+            && !database.exists()
+        {
             bail!(
                 "no Cairn database at {} (pass the server's --data folder)",
                 database.display()
             );
         }
-        let auth = auth(&args.data)?;
+        let auth = auth(args.store.as_deref(), &args.data).await?;
         let since = args
             .since_hours
             .map(|hours| cairn_server::tracking::now_ms() - hours * 3600 * 1000);

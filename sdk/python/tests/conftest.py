@@ -1,5 +1,6 @@
 """Fixtures: a real ``cairn server`` (``CAIRN_BIN``, default ``target/debug/cairn``) on a free
-loopback port, and a fresh SDK folder per test."""
+loopback port — on a throwaway PostgreSQL database with ``CAIRN_TEST_STORE=postgres`` — and a fresh
+SDK folder per test."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -16,6 +18,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "tests"))
+import pg_cluster  # noqa: E402
 
 
 def free_port() -> int:
@@ -37,11 +41,14 @@ class CairnServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = root / "server.log"
+        # With CAIRN_TEST_STORE=postgres: a fresh database, kept across restarts like --data.
+        self.store = pg_cluster.store_args()
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [self.binary, "server", "--host", "127.0.0.1", "--port", str(self.port)] + ["--data", str(self.data)],
+                [self.binary, "server", "--host", "127.0.0.1", "--port", str(self.port)]
+                + ["--data", str(self.data), *self.store],
                 stdout=out,
                 stderr=out,
                 start_new_session=True,

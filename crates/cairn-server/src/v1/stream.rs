@@ -294,6 +294,9 @@ async fn session(
         let waiting = !pending.is_empty();
         tokio::select! {
             received = events.recv() => match received {
+                Ok(event) if event.gap => {
+                    pending.lost("events from another server may have been missed");
+                }
                 Ok(event) => {
                     if subscription.matches(&event) {
                         pending.push(event);
@@ -317,6 +320,9 @@ async fn session(
                 // Take what arrived while the previous frame was being written.
                 loop {
                     match events.try_recv() {
+                        Ok(event) if event.gap => {
+                            pending.lost("events from another server may have been missed");
+                        }
                         Ok(event) if subscription.matches(&event) => pending.push(event),
                         Ok(_) => {}
                         Err(broadcast::error::TryRecvError::Lagged(_)) => {

@@ -42,6 +42,34 @@ impl TestServer {
         }
     }
 
+    /// A server on `store`, its artifacts in `blobs`, sharing live events through `relay` when
+    /// given (the replicas of one database).
+    pub async fn start_on(
+        store: Arc<dyn cairn_store::Store>,
+        blobs: Arc<dyn cairn_blob::BlobStore>,
+        relay: Option<(
+            Arc<dyn cairn_store::Relay>,
+            tokio::sync::mpsc::Receiver<cairn_store::Relayed>,
+        )>,
+    ) -> TestServer {
+        let mut state = cairn_server::AppState::new(store, blobs);
+        if let Some((relay, incoming)) = relay {
+            state = state.with_relay(relay, incoming);
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(cairn_server::run(listener, state, async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base,
+            client: reqwest::Client::new(),
+            _data: tempfile::tempdir().unwrap(),
+            shutdown: Some(tx),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

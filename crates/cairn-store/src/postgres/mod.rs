@@ -23,7 +23,8 @@
 //! Submodules mirror `sqlite/`: [`schema`], `sql` (bound parameters and predicates in
 //! PostgreSQL's syntax), `experiments`, `runs`, `search`, `models`, `meta` (the `MetaStore`
 //! impl), `series`, `metrics`, `compactor`, `retention`, `metric` (the `MetricStore` impl),
-//! `artifacts`, `registry`, `lineage`, `comments`, `auth`, `alerts`, `access`; and [`testing`],
+//! `artifacts`, `registry`, `lineage`, `comments`, `auth`, `alerts`, `access`; [`relay`], live
+//! events between replicas over `LISTEN/NOTIFY`; and [`testing`],
 //! a throwaway cluster for tests.
 
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,7 @@ mod metric;
 mod metrics;
 mod models;
 mod registry;
+pub mod relay;
 mod retention;
 mod runs;
 pub mod schema;
@@ -85,7 +87,9 @@ impl From<postgres::Error> for StoreError {
             || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         // a standby after failover
         {
-            StoreError::Unavailable(format!("the database cannot take this request now: {error}"))
+            StoreError::Unavailable(format!(
+                "the database cannot take this request now: {error}"
+            ))
         } else {
             StoreError::Internal(format!("{error}"))
         }
@@ -149,7 +153,7 @@ impl Drop for Pool {
 
 impl Pool {
     /// Takes an idle connection that is still open, or opens one. Blocking.
-    fn take(&self) -> Result<Client> {
+    pub(crate) fn take(&self) -> Result<Client> {
         loop {
             let next = self
                 .idle
@@ -164,7 +168,7 @@ impl Pool {
         }
     }
 
-    fn give_back(&self, client: Client) {
+    pub(crate) fn give_back(&self, client: Client) {
         if client.is_closed() {
             return;
         }
@@ -189,10 +193,11 @@ impl Pool {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut client = pool.take()?;
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                work(&mut client)
-            }))
-            .unwrap_or_else(|_| Err(StoreError::Internal("database work panicked".to_string())));
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut client)))
+                    .unwrap_or_else(|_| {
+                        Err(StoreError::Internal("database work panicked".to_string()))
+                    });
             pool.give_back(client);
             result
         })
@@ -332,10 +337,27 @@ impl PgStore {
             .ok_or_else(|| StoreError::Unavailable("the store is closed".to_string()))
     }
 
+    /// Starts relaying live events to and from the other servers sharing this database
+    /// (`LISTEN/NOTIFY`, see [`relay`]): the sending half for the live bus, what the others
+    /// send, and a guard that stops the relay when dropped.
+    pub fn start_relay(
+        &self,
+    ) -> Result<(
+        Arc<dyn crate::Relay>,
+        tokio::sync::mpsc::Receiver<crate::Relayed>,
+        relay::RelayGuard,
+    )> {
+        let (sender, incoming, guard) = relay::start(Arc::clone(&self.inner.pool))?;
+        Ok((sender, incoming, guard))
+    }
+
     /// Connections in the pool, and how many are in use now.
     pub(crate) fn pool_use(&self) -> (u64, u64) {
         let pool = &self.inner.pool;
         let size = pool.size as u64;
-        (size, size.saturating_sub(pool.permits.available_permits() as u64))
+        (
+            size,
+            size.saturating_sub(pool.permits.available_permits() as u64),
+        )
     }
 }

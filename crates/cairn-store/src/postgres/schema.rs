@@ -18,7 +18,7 @@ use postgres::Transaction;
 use crate::StoreError;
 
 /// An advisory-lock key held while migrating (`cairn` in ASCII).
-const MIGRATION_LOCK: i64 = 0x6361_6972_6e;
+const MIGRATION_LOCK: i64 = 0x0063_6169_726e;
 
 /// Schema steps, oldest first. Never edit a released step; append a new one.
 pub const MIGRATIONS: &[&str] = &[
@@ -461,6 +461,13 @@ pub const MIGRATIONS: &[&str] = &[
             creator_id       BIGINT REFERENCES users (id)
         );
     CREATE INDEX registered_model_access_team ON registered_model_access (team_id);
+
+    -- Live events too large for a NOTIFY payload, read by the other replicas (postgres::relay).
+    CREATE UNLOGGED TABLE live_events (
+            id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            payload TEXT NOT NULL,
+            created BIGINT NOT NULL
+        );
     "#,
 ];
 

@@ -76,7 +76,8 @@ impl TestCluster {
             cairn_core::ids::new_run_id()
         ));
         let dir = base.join("data");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let mut cluster = TestCluster {
             bin,
             dir,
@@ -85,16 +86,22 @@ impl TestCluster {
             next_database: AtomicUsize::new(0),
         };
         if as_postgres {
-            cluster.run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&base))?;
+            cluster.run(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&base),
+            )?;
         }
         cluster.watch(&base)?;
         let mut initdb = cluster.command("initdb");
-        cluster.run(
-            initdb
-                .arg("-D")
-                .arg(&cluster.dir)
-                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
-        )?;
+        cluster.run(initdb.arg("-D").arg(&cluster.dir).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]))?;
         let mut last = String::new();
         for _ in 0..5 {
             cluster.port = free_port()?;
@@ -130,7 +137,9 @@ impl TestCluster {
     /// Stops the server (fast shutdown: sessions are cut, nothing committed is lost).
     pub fn stop(&self) -> Result<(), String> {
         let mut stop = self.command("pg_ctl");
-        stop.arg("-D").arg(&self.dir).args(["-w", "-m", "fast", "stop"]);
+        stop.arg("-D")
+            .arg(&self.dir)
+            .args(["-w", "-m", "fast", "stop"]);
         self.run(&mut stop)
     }
 

@@ -18,29 +18,29 @@ use crate::{
     BlobInfo, Garbage, Lease, Listed, ManifestEntry, Result, StoreError, Upload, UploadPart,
 };
 
-const ENTRY_COLUMNS: &str = "path, digest, size, content_type, created";
-const UPLOAD_COLUMNS: &str = "id, path, run_id, size, part_size, parts, expected_digest, \
+pub(crate) const ENTRY_COLUMNS: &str = "path, digest, size, content_type, created";
+pub(crate) const UPLOAD_COLUMNS: &str = "id, path, run_id, size, part_size, parts, expected_digest, \
     content_type, backend_state, created";
 /// Rows read per step of a directory listing.
-const LIST_BATCH: usize = 256;
+pub(crate) const LIST_BATCH: usize = 256;
 
-const COLLECTING: &str = "collecting";
+pub(crate) const COLLECTING: &str = "collecting";
 
 // ---------------------------------------------------------------------------------------------
 // Conversions
 
 /// A `u64` as SQLite's signed integer; larger values are refused rather than wrapped.
-fn signed(value: u64, what: &str) -> Result<i64> {
+pub(crate) fn signed(value: u64, what: &str) -> Result<i64> {
     i64::try_from(value)
         .map_err(|_| StoreError::InvalidArgument(format!("{what} {value} is too large")))
 }
 
-fn unsigned(value: i64) -> u64 {
+pub(crate) fn unsigned(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
 /// A `LIMIT` value (`usize::MAX` means no limit).
-fn limit_value(limit: usize) -> i64 {
+pub(crate) fn limit_value(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
@@ -56,7 +56,7 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<ManifestEntry> {
 
 /// The exclusive key range strictly below directory `dir`: `lower < path < upper`; the root has
 /// no upper bound.
-fn below(dir: &str) -> (String, Option<String>) {
+pub(crate) fn below(dir: &str) -> (String, Option<String>) {
     if dir.is_empty() {
         (String::new(), None)
     } else {
@@ -246,7 +246,7 @@ pub fn list(conn: &Connection, dir: &str) -> Result<Option<Vec<Listed>>> {
     Ok(Some(listed))
 }
 
-fn listed_path(listed: &Listed) -> &str {
+pub(crate) fn listed_path(listed: &Listed) -> &str {
     match listed {
         Listed::File(entry) => &entry.path,
         Listed::Dir(path) => path,

@@ -42,7 +42,7 @@ pub const TABLES: &str = r#"
 
 /// Which end of an edge a query starts from.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum End {
+pub(crate) enum End {
     /// Edges ending at the node (what it came from).
     Upstream,
     /// Edges starting at the node (what came from it).
@@ -50,15 +50,15 @@ enum End {
 }
 
 /// Collects the edges of one node in one direction.
-struct Found<'a> {
-    node: &'a Node,
-    end: End,
-    edges: Vec<Edge>,
+pub(crate) struct Found<'a> {
+    pub(crate) node: &'a Node,
+    pub(crate) end: End,
+    pub(crate) edges: Vec<Edge>,
 }
 
 impl Found<'_> {
     /// Adds an edge between this node and `other`, oriented by the direction.
-    fn link(&mut self, other: Node, relation: Relation) {
+    pub(crate) fn link(&mut self, other: Node, relation: Relation) {
         let edge = match self.end {
             End::Upstream => Edge::new(other, relation, self.node.clone()),
             End::Downstream => Edge::new(self.node.clone(), relation, other),

@@ -16,14 +16,18 @@ pub fn run_key(conn: &Connection, run_id: &str) -> Result<Option<i64>> {
     Ok(series::run_row(conn, run_id)?.map(|(id, _)| id))
 }
 
-type LinkKey = (i64, i64, u64);
+pub(crate) type LinkKey = (i64, i64, u64);
 
-fn link_key(point: &Point) -> LinkKey {
+pub(crate) fn link_key(point: &Point) -> LinkKey {
     (point.step, point.timestamp, point.value.to_bits())
 }
 
 /// Points of a series as MLflow metrics, with their model/dataset links.
-fn to_metrics(key: &str, points: &[Point], links: &HashMap<LinkKey, Link>) -> Vec<Metric> {
+pub(crate) fn to_metrics(
+    key: &str,
+    points: &[Point],
+    links: &HashMap<LinkKey, Link>,
+) -> Vec<Metric> {
     points
         .iter()
         .map(|point| {

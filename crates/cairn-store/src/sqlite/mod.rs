@@ -38,17 +38,17 @@ use crate::{
 
 mod access;
 mod alerts;
-mod artifacts;
+pub(crate) mod artifacts;
 mod auth;
 mod comments;
-mod compactor;
+pub(crate) mod compactor;
 mod experiments;
-mod lineage;
-mod metrics;
+pub(crate) mod lineage;
+pub(crate) mod metrics;
 mod models;
-mod registry;
-mod retention;
-mod runs;
+pub(crate) mod registry;
+pub(crate) mod retention;
+pub(crate) mod runs;
 pub mod schema;
 mod search;
 pub(crate) mod series;

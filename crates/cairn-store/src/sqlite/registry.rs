@@ -81,8 +81,8 @@ pub const TABLES: &str = r#"
     ) WITHOUT ROWID;
 "#;
 
-const DEFAULT_MODELS_PAGE: usize = 100;
-const DEFAULT_VERSIONS_PAGE: usize = 10_000;
+pub(crate) const DEFAULT_MODELS_PAGE: usize = 100;
+pub(crate) const DEFAULT_VERSIONS_PAGE: usize = 10_000;
 
 const MODEL_COLUMNS: &str =
     "r.id, r.name, r.creation_timestamp, r.last_updated_timestamp, r.description";
@@ -450,7 +450,7 @@ fn load_models(conn: &Connection, raws: Vec<RawModel>) -> Result<Vec<RegisteredM
     Ok(models)
 }
 
-fn stage_rank(stage: Stage) -> usize {
+pub(crate) fn stage_rank(stage: Stage) -> usize {
     Stage::ALL
         .iter()
         .position(|candidate| *candidate == stage)

@@ -15,7 +15,7 @@ use super::experiments;
 use super::series::{self, NewChunk};
 use crate::{Result, RetentionPolicy, StoreError};
 
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 pub fn set(conn: &Connection, experiment_id: &str, policy: Option<RetentionPolicy>) -> Result<()> {
     let experiment = experiments::get(conn, experiment_id)?;

@@ -45,15 +45,15 @@ pub fn info_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, RawInfo)> {
 
 /// A `runs` row before its enums are checked.
 pub struct RawInfo {
-    run_id: String,
-    experiment_id: i64,
-    run_name: String,
-    user_id: String,
-    status: String,
-    start_time: i64,
-    end_time: Option<i64>,
-    artifact_uri: String,
-    lifecycle_stage: String,
+    pub(crate) run_id: String,
+    pub(crate) experiment_id: i64,
+    pub(crate) run_name: String,
+    pub(crate) user_id: String,
+    pub(crate) status: String,
+    pub(crate) start_time: i64,
+    pub(crate) end_time: Option<i64>,
+    pub(crate) artifact_uri: String,
+    pub(crate) lifecycle_stage: String,
 }
 
 impl RawInfo {

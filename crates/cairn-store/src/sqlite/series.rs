@@ -38,7 +38,7 @@ pub const COMPACT_SEGMENTS: i64 = 32;
 /// ...or its oldest raw segment is this old (milliseconds).
 pub const COMPACT_AFTER_MS: i64 = 1_000;
 /// Most raw points one compaction step folds in (bounds its memory).
-const COMPACT_BATCH_POINTS: i64 = 1 << 20;
+pub(crate) const COMPACT_BATCH_POINTS: i64 = 1 << 20;
 
 /// A point's optional links to a logged model and a dataset (MLflow 3).
 #[derive(Debug, Clone, PartialEq)]
@@ -203,23 +203,23 @@ pub struct ChunkRow {
 }
 
 impl ChunkRow {
-    fn first(&self) -> Point {
+    pub(crate) fn first(&self) -> Point {
         self.summary.first.unwrap_or(Point::new(0, 0, 0.0))
     }
 
-    fn last(&self) -> Point {
+    pub(crate) fn last(&self) -> Point {
         self.summary.last.unwrap_or(Point::new(0, 0, 0.0))
     }
 }
 
-const CHUNK_COLUMNS: &str = "id, min_step, max_step, min_time, max_time, count, nans, min_bits, \
+pub(crate) const CHUNK_COLUMNS: &str = "id, min_step, max_step, min_time, max_time, count, nans, min_bits, \
      max_bits, sum_bits, first_step, first_time, first_bits, last_step, last_time, last_bits, thinned";
 
 fn double(row: &Row<'_>, index: usize) -> rusqlite::Result<f64> {
     Ok(f64::from_bits(row.get::<_, i64>(index)? as u64))
 }
 
-fn bits(value: f64) -> i64 {
+pub(crate) fn bits(value: f64) -> i64 {
     value.to_bits() as i64
 }
 
@@ -266,7 +266,7 @@ pub fn chunks(conn: &Connection, series: i64, steps: Option<(i64, i64)>) -> Resu
     Ok(rows)
 }
 
-fn corrupt(error: codec::CodecError) -> StoreError {
+pub(crate) fn corrupt(error: codec::CodecError) -> StoreError {
     StoreError::Internal(error.to_string())
 }
 
@@ -415,7 +415,7 @@ pub fn summary(conn: &Connection, series: i64) -> Result<Summary> {
 }
 
 /// Bytes of a chunk's blob first read for its index; more is read when the index is longer.
-const INDEX_READ: usize = 1024;
+pub(crate) const INDEX_READ: usize = 1024;
 
 /// Reads parts of chunks' blobs through one incremental-blob handle (moved from chunk to chunk),
 /// so that a read touches only the pages of the bytes it asks for. Within a read transaction,
@@ -744,7 +744,7 @@ pub struct Plan {
 
 /// Splits sorted points into chunks: full ones from the start when `fill`, else evenly.
 /// `thinned` carries a retention resolution over to chunks made from thinned ones.
-fn split(points: &[Point], fill: bool, thinned: i64) -> Vec<NewChunk> {
+pub(crate) fn split(points: &[Point], fill: bool, thinned: i64) -> Vec<NewChunk> {
     if points.is_empty() {
         return Vec::new();
     }
