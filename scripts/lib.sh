@@ -71,6 +71,15 @@ build_web() {
 
 # Makes sure Debian's Chromium is installed (the browser tests drive it with playwright-core,
 # which cannot download a browser here) and exports CHROMIUM with its path.
+# Makes sure PostgreSQL's server binaries are installed (Debian's package; the tests start
+# throwaway clusters from /usr/lib/postgresql/<version>/bin themselves, never a system service).
+ensure_postgres() {
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "PostgreSQL not found: installing Debian's package" >&2
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  fi
+}
+
 ensure_chromium() {
   if ! command -v chromium >/dev/null 2>&1; then
     echo "chromium not found: installing Debian's package" >&2
