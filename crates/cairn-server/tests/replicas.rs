@@ -31,11 +31,15 @@ async fn replicas() -> Replicas {
     let url = tokio::task::spawn_blocking(|| TestCluster::shared().fresh_database())
         .await
         .unwrap();
+    replicas_on(&url).await
+}
+
+async fn replicas_on(url: &str) -> Replicas {
     let s3 = S3Server::start().await;
     let mut servers = Vec::new();
     let mut guards = Vec::new();
     for _ in 0..2 {
-        let store = PgStore::connect_with(&url, 8).await.expect("connect");
+        let store = PgStore::connect_with(url, 8).await.expect("connect");
         let (relay, incoming, guard) = store.start_relay().expect("relay");
         guards.push(guard);
         let blobs = Arc::new(s3.blob_store("replicas"));
@@ -183,32 +187,44 @@ async fn replicas_share_writes_names_keys_and_artifacts() {
     assert_eq!(response.text().await.unwrap(), "written through A");
 }
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A live stream of `run_id` on `server`, past its hello.
+async fn follow(server: &TestServer, run_id: &str) -> Socket {
+    let url = format!(
+        "{}/api/v1/stream?runs={run_id}",
+        server.base.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    assert_eq!(events(&mut socket).await[0]["type"], "hello");
+    socket
+}
+
+/// The events of the next frame (waiting at most 20 s).
+async fn events(socket: &mut Socket) -> Vec<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("an event within 20 s")
+            .expect("socket open")
+            .expect("a message");
+        if let Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            return frame["events"].as_array().unwrap().clone();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn live_events_reach_subscribers_of_the_other_replica() {
     let replicas = replicas().await;
     let (a, b) = (&replicas.a, &replicas.b);
     let run_id = a.new_run().await;
-    let url = format!(
-        "{}/api/v1/stream?runs={run_id}",
-        b.base.replace("http://", "ws://")
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connect");
-    let mut next = async || -> Vec<Value> {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-                .await
-                .expect("an event within 10 s")
-                .expect("socket open")
-                .expect("a message");
-            if let Message::Text(text) = message {
-                let frame: Value = serde_json::from_str(&text).unwrap();
-                return frame["events"].as_array().unwrap().clone();
-            }
-        }
-    };
-    assert_eq!(next().await[0]["type"], "hello");
+    let mut socket = follow(b, &run_id).await;
+    let mut next = async || events(&mut socket).await;
 
     let sent = Instant::now();
     let (status, body) = a
@@ -262,4 +278,87 @@ async fn live_events_reach_subscribers_of_the_other_replica() {
         }
     };
     assert_eq!(event["status"], "FINISHED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_restart_is_ridden_out_and_subscribers_resync() {
+    // A cluster of its own: the other tests keep theirs running.
+    let cluster = Arc::new(
+        tokio::task::spawn_blocking(TestCluster::start)
+            .await
+            .unwrap()
+            .expect("start a cluster"),
+    );
+    let url = tokio::task::spawn_blocking({
+        let cluster = Arc::clone(&cluster);
+        move || cluster.fresh_database()
+    })
+    .await
+    .unwrap();
+    let replicas = replicas_on(&url).await;
+    let (a, b) = (&replicas.a, &replicas.b);
+    let run_id = a.new_run().await;
+    let mut socket = follow(b, &run_id).await;
+    let path = format!("/api/v1/runs/{run_id}/metrics");
+    let point = |step: i64| json!({"metrics": [{"key": "loss", "steps": [step], "values": [0.5]}]});
+
+    let stopper = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || stopper.stop())
+        .await
+        .unwrap()
+        .expect("stop the database");
+    // Writes and reads are refused as unavailable, with a hint when to retry; never a 500.
+    let response = a
+        .client
+        .post(a.url(&path))
+        .json(&point(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let response = b
+        .client
+        .get(b.url(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+
+    let starter = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || starter.restart())
+        .await
+        .unwrap()
+        .expect("restart the database");
+    // B's relay reconnects and tells its subscribers they may have missed events.
+    loop {
+        if events(&mut socket)
+            .await
+            .iter()
+            .any(|e| e["type"] == "resync")
+        {
+            break;
+        }
+    }
+    // Without restarting either server: writes through A land and reach B's subscriber.
+    let (status, body) = a.post(&path, point(2)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let event = loop {
+        if let Some(event) = events(&mut socket)
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "points")
+        {
+            break event;
+        }
+    };
+    assert_eq!(event["steps"], json!([2]));
+    let (status, body) = b
+        .get(&format!(
+            "/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=loss"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["metrics"].as_array().map(Vec::len), Some(1), "{body}");
 }
