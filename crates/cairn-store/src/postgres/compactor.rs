@@ -125,7 +125,12 @@ fn run(pool: &Pool, commands: &Receiver<Command>, stopped: &AtomicBool) {
             // A database that is down fails every tick: say so once a minute.
             Err(error) if force.is_some() || now - last_error_log > 60_000 => {
                 last_error_log = now;
-                tracing::error!(%error, "metric compaction failed");
+                if error.kind() == crate::ErrorKind::Unavailable {
+                    // Not a fault of the server: the database is down or restarting.
+                    tracing::warn!(%error, "metric compaction waits for the database");
+                } else {
+                    tracing::error!(%error, "metric compaction failed");
+                }
             }
             Err(_) => {}
         }

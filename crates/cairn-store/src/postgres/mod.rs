@@ -67,12 +67,25 @@ const POOL_WAIT: Duration = Duration::from_secs(10);
 /// The marker a conversion puts on errors that a retry of the whole transaction may cure.
 const RETRYABLE: &str = "concurrent change: ";
 
+/// What went wrong, in words. The driver's own text names only the kind of failure ("db error",
+/// "error connecting to server"); the server's message, or the I/O error, is its source.
+fn describe(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    }
+}
+
 impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> Self {
         use postgres::error::SqlState;
+        let message = describe(&error);
         let Some(code) = error.code() else {
             // No SQLSTATE: the connection failed or closed (network, server gone).
-            return StoreError::Unavailable(format!("the database cannot be reached: {error}"));
+            return StoreError::Unavailable(format!("the database cannot be reached: {message}"));
         };
         let class = &code.code()[..2];
         if *code == SqlState::T_R_SERIALIZATION_FAILURE
@@ -80,7 +93,7 @@ impl From<postgres::Error> for StoreError {
             || *code == SqlState::UNIQUE_VIOLATION
             || *code == SqlState::LOCK_NOT_AVAILABLE
         {
-            StoreError::Busy(format!("{RETRYABLE}{error}"))
+            StoreError::Busy(format!("{RETRYABLE}{message}"))
         } else if class == "08" // connection exception
             || class == "53" // insufficient resources (disk full, out of memory, too many connections)
             || class == "57" // operator intervention (shutdown, cannot connect now)
@@ -88,10 +101,10 @@ impl From<postgres::Error> for StoreError {
         // a standby after failover
         {
             StoreError::Unavailable(format!(
-                "the database cannot take this request now: {error}"
+                "the database cannot take this request now: {message}"
             ))
         } else {
-            StoreError::Internal(format!("{error}"))
+            StoreError::Internal(message)
         }
     }
 }
