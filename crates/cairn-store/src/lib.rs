@@ -11,8 +11,11 @@
 //! - [`lineage`]: the [`LineageStore`] trait (the lineage graph's edges, derived and recorded).
 //! - [`relay`]: cross-replica fan-out of live events ([`Relay`]).
 //! - [`postgres`]: the PostgreSQL backend, for several servers sharing one database.
+//! - [`migrate`]: copying an embedded database into an empty PostgreSQL one, verified.
 //! - [`error`]: [`StoreError`] and its [`ErrorKind`].
 //! - [`sqlite`]: the embedded backend (WAL, one group-committing writer thread, a reader pool).
+//! - `sqlbuild`: the filter → SQL builders both backends share, written against a `Dialect`
+//!   that each backend's bound-parameter list implements.
 //! - [`conformance`]: the behaviour every backend must show, as a macro that expands to tests.
 //!
 //! **Architecture Invariant:** storage knows nothing of HTTP or JSON. It speaks `cairn-core` types;
@@ -41,9 +44,11 @@ pub mod comments;
 pub mod conformance;
 pub mod error;
 pub mod lineage;
+pub mod migrate;
 pub mod postgres;
 pub mod registry;
 pub mod relay;
+mod sqlbuild;
 pub mod sqlite;
 
 pub use access::AccessStore;

@@ -4,6 +4,7 @@
 //! Commands besides `server` live in their own modules:
 //! - [`gc`]: `cairn gc`, artifact garbage collection against the stores directly.
 //! - [`backup`]: `cairn backup` and `cairn restore`, online snapshots of an embedded install.
+//! - [`migrate`]: `cairn migrate`, an embedded install's metadata moved into PostgreSQL.
 //! - [`import`] and [`export`]: `cairn import mlflow|tensorboard|wandb` and `cairn export`,
 //!   clients of a running server.
 //! - [`artifacts`]: `cairn artifacts upload|download`, a client of a running server.
@@ -26,6 +27,7 @@ mod export;
 mod gc;
 mod import;
 mod legacy;
+mod migrate;
 mod reproduce;
 mod storage;
 mod users;
@@ -68,6 +70,9 @@ enum Command {
     /// Bring a backup folder back as a new embedded install, checking it holds everything the
     /// backup recorded.
     Restore(backup::RestoreArgs),
+    /// Move an embedded install's metadata (runs, metrics, registry, users...) into an empty
+    /// PostgreSQL database, verified table by table; artifact bytes stay where they are.
+    Migrate(migrate::MigrateArgs),
     /// Rebuild a run's code and environment from what the SDK recorded (git commit and diff,
     /// Python packages, command, environment variables); with --run, run it again as a new run
     /// linked to the original.
@@ -162,6 +167,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => export::run(args),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Reproduce(args) => reproduce::run(args),
         Command::User(args) => users::user(args),
         Command::Token(args) => users::token(args),

@@ -136,7 +136,7 @@ impl StoreTarget {
 }
 
 /// A connection string without its password, in URL or `key=value` form.
-fn redact_connection(text: &str) -> String {
+pub(crate) fn redact_connection(text: &str) -> String {
     if text.contains("://") {
         return cairn_core::redact::strip_url_credentials(text.to_string());
     }
