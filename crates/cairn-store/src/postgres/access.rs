@@ -1,23 +1,20 @@
 //! Teams, memberships, experiments' and registered models' access records and shares on
-//! PostgreSQL, and the readable-experiments condition searches add for a signed-in caller.
+//! PostgreSQL. The readable-experiments condition searches add for a signed-in caller is
+//! backend-neutral, in `crate::sqlbuild::access` (team ids bound as `= ANY($n)` arrays here).
 //!
 //! Differences from the embedded store, all for concurrent writers: a membership change locks
 //! its team's row (`FOR UPDATE`) before it counts the owners, so two changes cannot each leave
 //! the other's owner as the last one and both step down; deleting a team locks its row before it
 //! checks that no experiment belongs to it, and whatever points a record at a team locks that
 //! team's row `FOR KEY SHARE` (as the foreign key would), so a record never lands on a team being
-//! deleted — it waits and then answers `NotFound`. The readable condition binds team ids as
-//! arrays (`= ANY($n)`) instead of inlining them.
+//! deleted — it waits and then answers `NotFound`.
 
 use async_trait::async_trait;
-use cairn_core::access::{
-    ExperimentAccess, Member, Role, Share, ShareLevel, Team, Viewer, Visibility,
-};
+use cairn_core::access::{ExperimentAccess, Member, Role, Share, ShareLevel, Team, Visibility};
 use postgres::Transaction;
 use postgres::types::ToSql;
 
 use super::PgStore;
-use super::sql::Binds;
 use crate::access::AccessStore;
 use crate::{Result, StoreError};
 
@@ -335,68 +332,6 @@ fn experiments_with_locations(
         }
     }
     Ok(found)
-}
-
-/// The SQL condition (on `e.experiment_id`) that holds for the experiments `viewer` may read —
-/// `cairn_core::access::permission` at least `Read`, as set operations.
-pub fn readable_condition(viewer: &Viewer, binds: &mut Binds) -> Option<String> {
-    readable_sql(
-        viewer,
-        binds,
-        ("experiment_access", "experiment_id", "e.experiment_id"),
-        Some("experiment_shares"),
-    )
-}
-
-/// The same for registered models (on `r.id`), which have no shares.
-pub fn readable_model_condition(viewer: &Viewer, binds: &mut Binds) -> Option<String> {
-    readable_sql(
-        viewer,
-        binds,
-        ("registered_model_access", "registered_model", "r.id"),
-        None,
-    )
-}
-
-/// `permission >= Read` over an access table `(table, key column, outer key)` and, for
-/// experiments, its shares table (keyed by the same column).
-fn readable_sql(
-    viewer: &Viewer,
-    binds: &mut Binds,
-    (table, key, outer): (&str, &str, &str),
-    shares: Option<&str>,
-) -> Option<String> {
-    if viewer.is_admin {
-        return None;
-    }
-    let mut teams_with = |least: Role| {
-        let teams: Vec<i64> = viewer
-            .teams
-            .iter()
-            .filter(|(_, role)| **role >= least)
-            .map(|(team, _)| *team)
-            .collect();
-        binds.push(teams)
-    };
-    let all = teams_with(Role::Viewer);
-    let managing = teams_with(Role::Admin);
-    let writing = teams_with(Role::Member);
-    let user = binds.push(viewer.user_id);
-    let shared = match shares {
-        Some(shares) => format!(
-            "OR EXISTS (SELECT 1 FROM {shares} s WHERE s.{key} = {outer} AND s.team_id = ANY({all}))"
-        ),
-        None => String::new(),
-    };
-    Some(format!(
-        "(NOT EXISTS (SELECT 1 FROM {table} a WHERE a.{key} = {outer} AND a.team_id IS NOT NULL)
-          OR EXISTS (SELECT 1 FROM {table} a WHERE a.{key} = {outer}
-                     AND (a.visibility = 'public'
-                          OR a.team_id = ANY({managing})
-                          OR (a.visibility = 'team' AND a.team_id = ANY({all}))
-                          OR (a.creator_id = {user} AND a.team_id = ANY({writing}))))
-          {shared})"
-    ))
 }
 
 /// The registered model's id, its row locked against removal until the transaction ends.

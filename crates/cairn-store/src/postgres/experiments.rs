@@ -1,4 +1,5 @@
 //! Experiments: create, read, search, rename, delete/restore (cascading to runs), tags, keys.
+//! The search's WHERE and ORDER BY come from `crate::sqlbuild::experiments`, as for SQLite.
 //!
 //! The port of `sqlite::experiments`. What differs, and why:
 //! - the embedded store had one writer; here a new id (`max + 1`, as there) is taken under a
@@ -10,13 +11,11 @@
 
 use std::collections::HashMap;
 
-use cairn_core::filter::ast::{
-    ExperimentClause, ExperimentOrderKey, ExperimentTimeAttribute, StringPredicate,
-};
 use cairn_core::model::{Experiment, LifecycleStage, NewExperiment, Page, Tag};
 use postgres::{Row, Transaction};
 
 use super::sql::{self, Binds, IN_CHUNK};
+use crate::sqlbuild::{self, SearchSql};
 use crate::sqlite::token;
 use crate::{ArtifactLocation, ExperimentKeys, ExperimentSearch, Result, StoreError};
 
@@ -331,44 +330,6 @@ pub fn delete_tag(tx: &mut Transaction<'_>, experiment_id: &str, key: &str) -> R
     Ok(())
 }
 
-fn time_column(attribute: ExperimentTimeAttribute) -> &'static str {
-    match attribute {
-        ExperimentTimeAttribute::CreationTime => "e.creation_time",
-        ExperimentTimeAttribute::LastUpdateTime => "e.last_update_time",
-    }
-}
-
-fn clause_sql(clause: &ExperimentClause, binds: &mut Binds) -> String {
-    match clause {
-        ExperimentClause::Name(predicate) => sql::string_test("e.name", predicate, binds),
-        ExperimentClause::ExperimentId(predicate) => match predicate {
-            StringPredicate::IsNull => "false".to_string(),
-            StringPredicate::IsNotNull => "true".to_string(),
-            other => sql::string_test("(e.experiment_id::text COLLATE \"C\")", other, binds),
-        },
-        ExperimentClause::TimeAttribute {
-            attribute,
-            op,
-            value,
-        } => {
-            format!(
-                "{} {} {}",
-                time_column(*attribute),
-                sql::num_op(*op),
-                binds.push(*value)
-            )
-        }
-        ExperimentClause::Tag { key, predicate } => sql::key_value_clause(
-            "experiment_tags",
-            "experiment_id",
-            "e.experiment_id",
-            key,
-            predicate,
-            binds,
-        ),
-    }
-}
-
 pub fn search(tx: &mut Transaction<'_>, search: &ExperimentSearch) -> Result<Page<Experiment>> {
     let query_print = token::fingerprint(&format!(
         "experiments|{:?}|{:?}|{:?}|{:?}",
@@ -385,42 +346,9 @@ pub fn search(tx: &mut Transaction<'_>, search: &ExperimentSearch) -> Result<Pag
     };
 
     let mut binds = Binds::default();
-    let mut conditions: Vec<String> = sql::view_condition("e.lifecycle_stage", search.view)
-        .into_iter()
-        .collect();
-    conditions.extend(
-        search
-            .filter
-            .clauses
-            .iter()
-            .map(|clause| clause_sql(clause, &mut binds)),
-    );
-    if let Some(viewer) = &search.readable_by {
-        conditions.extend(super::access::readable_condition(viewer, &mut binds));
-    }
-    let where_sql = sql::where_all(&conditions);
-
-    let mut order: Vec<String> = search
-        .order_by
-        .iter()
-        .map(|entry| {
-            let column = match entry.key {
-                ExperimentOrderKey::Name => "e.name",
-                ExperimentOrderKey::ExperimentId => "e.experiment_id",
-                ExperimentOrderKey::CreationTime => "e.creation_time",
-                ExperimentOrderKey::LastUpdateTime => "e.last_update_time",
-            };
-            format!("{column} {}", if entry.ascending { "ASC" } else { "DESC" })
-        })
-        .collect();
-    if search.order_by.is_empty() {
-        order.push("e.creation_time DESC".to_string());
-    }
-    order.push("e.experiment_id ASC".to_string());
-
+    let SearchSql { where_sql, order } = sqlbuild::experiments::search_sql(search, &mut binds);
     let query = format!(
-        "SELECT {COLUMNS} FROM experiments e {where_sql} ORDER BY {} LIMIT {} OFFSET {}",
-        order.join(", "),
+        "SELECT {COLUMNS} FROM experiments e {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
         limit + 1,
         offset
     );

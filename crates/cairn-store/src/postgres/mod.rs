@@ -54,7 +54,7 @@ mod runs;
 pub mod schema;
 mod search;
 mod series;
-mod sql;
+pub(crate) mod sql;
 pub mod testing;
 
 /// How many times a write that lost a race is run again before the caller is told to retry.

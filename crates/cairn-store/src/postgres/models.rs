@@ -5,19 +5,17 @@
 //! `logged_model_metrics`, written by [`super::runs`]). "Latest" for filters and ordering uses the
 //! same rule as runs: largest step, then timestamp, then value (NaN highest); a NaN latest value
 //! satisfies no comparison. Ordering by a metric: numbers in the requested direction, then NaN,
-//! then models without the metric, in both directions.
+//! then models without the metric, in both directions. The search's WHERE and ORDER BY that
+//! implement this come from `crate::sqlbuild::models`, shared with SQLite.
 //!
 //! Differences from the embedded store: a change to a model locks its row (`FOR UPDATE`) when it
 //! checks that the model is live, so a concurrent delete waits instead of slipping between the
 //! check and the write; creating a model whose id another transaction takes meanwhile fails on
 //! the primary key, the write is run again and its check answers "already exists". `is_nan` is a
-//! BOOLEAN here, so the NaN rank of the metric order is `is_nan::int`.
+//! BOOLEAN here, so the NaN rank of the metric order is `is_nan::int` (`Dialect::bool_as_int`).
 
 use std::collections::HashMap;
 
-use cairn_core::filter::ast::{
-    LoggedModelClause, LoggedModelOrderKey, ModelStringAttribute, ModelTimeAttribute,
-};
 use cairn_core::model::{
     LifecycleStage, LoggedModel, LoggedModelStatus, Metric, NewLoggedModel, Page, Param, Tag,
 };
@@ -25,6 +23,7 @@ use postgres::{Row, Transaction};
 
 use super::experiments;
 use super::sql::{self, Binds, IN_CHUNK};
+use crate::sqlbuild::{self, SearchSql};
 use crate::sqlite::token;
 use crate::{LoggedModelSearch, Result, StoreError};
 
@@ -308,94 +307,6 @@ fn load_models(tx: &mut Transaction<'_>, raws: Vec<RawModel>) -> Result<Vec<Logg
     Ok(models)
 }
 
-/// `(SELECT <column> FROM the model's latest point of key [for a dataset])`.
-fn latest_subquery(
-    column: &str,
-    key: &str,
-    dataset_name: Option<&str>,
-    dataset_digest: Option<&str>,
-    binds: &mut Binds,
-) -> String {
-    let mut text = format!(
-        "(SELECT {column} FROM logged_model_metrics mm WHERE mm.model_id = m.model_id AND mm.key = {}",
-        binds.push(key.to_string())
-    );
-    if let Some(name) = dataset_name {
-        text.push_str(&format!(
-            " AND mm.dataset_name = {}",
-            binds.push(name.to_string())
-        ));
-    }
-    if let Some(digest) = dataset_digest {
-        text.push_str(&format!(
-            " AND mm.dataset_digest = {}",
-            binds.push(digest.to_string())
-        ));
-    }
-    text.push_str(
-        " ORDER BY mm.step DESC, mm.timestamp DESC, mm.is_nan DESC, mm.value DESC LIMIT 1)",
-    );
-    text
-}
-
-fn clause_sql(clause: &LoggedModelClause, binds: &mut Binds) -> String {
-    match clause {
-        LoggedModelClause::StringAttribute {
-            attribute,
-            predicate,
-        } => {
-            let column = match attribute {
-                ModelStringAttribute::ModelId => "m.model_id",
-                ModelStringAttribute::Name => "m.name",
-                ModelStringAttribute::ModelType => "m.model_type",
-                ModelStringAttribute::Status => "m.status",
-                ModelStringAttribute::SourceRunId => "m.source_run_id",
-            };
-            sql::string_test(column, predicate, binds)
-        }
-        LoggedModelClause::TimeAttribute {
-            attribute,
-            op,
-            value,
-        } => {
-            let column = match attribute {
-                ModelTimeAttribute::CreationTimestamp => "m.creation_timestamp",
-                ModelTimeAttribute::LastUpdatedTimestamp => "m.last_updated_timestamp",
-            };
-            format!("{column} {} {}", sql::num_op(*op), binds.push(*value))
-        }
-        // SQLite binds a NaN operand as NULL, which matches nothing; PostgreSQL would compare
-        // NaN as the largest number.
-        LoggedModelClause::Metric { value, .. } if value.is_nan() => "false".to_string(),
-        LoggedModelClause::Metric { key, op, value } => {
-            let latest = latest_subquery(
-                "CASE WHEN mm.is_nan THEN NULL ELSE mm.value END",
-                key,
-                None,
-                None,
-                binds,
-            );
-            format!("{latest} {} {}", sql::num_op(*op), binds.push(*value))
-        }
-        LoggedModelClause::Param { key, predicate } => sql::key_value_clause(
-            "logged_model_params",
-            "model_id",
-            "m.model_id",
-            key,
-            predicate,
-            binds,
-        ),
-        LoggedModelClause::Tag { key, predicate } => sql::key_value_clause(
-            "logged_model_tags",
-            "model_id",
-            "m.model_id",
-            key,
-            predicate,
-            binds,
-        ),
-    }
-}
-
 pub fn search(tx: &mut Transaction<'_>, search: &LoggedModelSearch) -> Result<Page<LoggedModel>> {
     let query_print = token::fingerprint(&format!(
         "models|{:?}|{:?}|{:?}",
@@ -420,58 +331,10 @@ pub fn search(tx: &mut Transaction<'_>, search: &LoggedModelSearch) -> Result<Pa
     }
 
     let mut binds = Binds::default();
-    let mut conditions = vec![
-        format!("m.experiment_id = ANY({})", binds.push(experiment_ids)),
-        "m.lifecycle_stage = 'active'".to_string(),
-    ];
-    conditions.extend(
-        search
-            .filter
-            .clauses
-            .iter()
-            .map(|clause| clause_sql(clause, &mut binds)),
-    );
-
-    let mut order = Vec::new();
-    for entry in &search.order_by {
-        let direction = if entry.ascending { "ASC" } else { "DESC" };
-        match &entry.key {
-            LoggedModelOrderKey::ModelId => order.push(format!("m.model_id {direction}")),
-            LoggedModelOrderKey::Name => order.push(format!("m.name {direction}")),
-            LoggedModelOrderKey::CreationTimestamp => {
-                order.push(format!("m.creation_timestamp {direction}"))
-            }
-            LoggedModelOrderKey::LastUpdatedTimestamp => {
-                order.push(format!("m.last_updated_timestamp {direction}"))
-            }
-            LoggedModelOrderKey::Status => order.push(format!("m.status {direction}")),
-            LoggedModelOrderKey::ModelType => {
-                order.push(format!("(m.model_type IS NULL), m.model_type {direction}"))
-            }
-            LoggedModelOrderKey::SourceRunId => order.push(format!(
-                "(m.source_run_id IS NULL), m.source_run_id {direction}"
-            )),
-            LoggedModelOrderKey::Metric {
-                key,
-                dataset_name,
-                dataset_digest,
-            } => {
-                let (name, digest) = (dataset_name.as_deref(), dataset_digest.as_deref());
-                let rank = latest_subquery("mm.is_nan::int", key, name, digest, &mut binds);
-                let value = latest_subquery("mm.value", key, name, digest, &mut binds);
-                order.push(format!("coalesce({rank}, 2) ASC, {value} {direction}"));
-            }
-        }
-    }
-    if search.order_by.is_empty() {
-        order.push("m.creation_timestamp DESC".to_string());
-    }
-    order.push("m.model_id ASC".to_string());
-
+    let SearchSql { where_sql, order } =
+        sqlbuild::models::search_sql(search, &experiment_ids, &mut binds);
     let query = format!(
-        "SELECT {COLUMNS} FROM logged_models m WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-        conditions.join(" AND "),
-        order.join(", "),
+        "SELECT {COLUMNS} FROM logged_models m {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
         limit + 1,
         offset
     );

@@ -8,27 +8,24 @@
 //!   again and its check sees the winner.
 //! - Deleting a model deletes its access row, then the model row; the schema's `ON DELETE
 //!   CASCADE` removes versions, tags and aliases.
-//! - `IN (?, …)` lists are `= ANY($n)` arrays.
+//! - `IN (?, …)` lists are `= ANY($n)` arrays (in the shared search builders, through
+//!   `postgres::sql::Binds`'s `Dialect`).
 //!
-//! Page sizes, stage order and page tokens are the embedded backend's.
+//! Page sizes, stage order and page tokens are the embedded backend's; the searches' WHERE and
+//! ORDER BY come from `crate::sqlbuild::registry`, as for SQLite.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use cairn_core::filter::ast::{
-    ModelVersionClause, ModelVersionOrderKey, RegisteredModelClause, RegisteredModelOrderKey,
-    VersionStringAttribute,
-};
 use cairn_core::model::{Page, Tag};
-use cairn_core::registry::{
-    ModelAlias, ModelVersion, NewModelVersion, PROMPT_TAG, RegisteredModel, Stage,
-};
+use cairn_core::registry::{ModelAlias, ModelVersion, NewModelVersion, RegisteredModel, Stage};
 use postgres::{Row, Transaction};
 
 use super::PgStore;
-use super::sql::{self, Binds, IN_CHUNK};
+use super::sql::{Binds, IN_CHUNK};
 use crate::registry::{ModelVersionSearch, RegisteredModelSearch, RegistryStore};
+use crate::sqlbuild::{self, SearchSql};
 use crate::sqlite::registry::{DEFAULT_MODELS_PAGE, DEFAULT_VERSIONS_PAGE, stage_rank};
 use crate::sqlite::token;
 use crate::{Result, StoreError};
@@ -268,20 +265,6 @@ pub fn delete_model_tag(tx: &mut Transaction<'_>, name: &str, key: &str, now: i6
     Ok(())
 }
 
-fn model_clause_sql(clause: &RegisteredModelClause, binds: &mut Binds) -> String {
-    match clause {
-        RegisteredModelClause::Name(predicate) => sql::string_test("r.name", predicate, binds),
-        RegisteredModelClause::Tag { key, predicate } => sql::key_value_clause(
-            "registered_model_tags",
-            "registered_model",
-            "r.id",
-            key,
-            predicate,
-            binds,
-        ),
-    }
-}
-
 pub fn search_models(
     tx: &mut Transaction<'_>,
     search: &RegisteredModelSearch,
@@ -300,44 +283,9 @@ pub fn search_models(
         search.max_results
     };
     let mut binds = Binds::default();
-    let mut conditions: Vec<String> = search
-        .filter
-        .clauses
-        .iter()
-        .map(|clause| model_clause_sql(clause, &mut binds))
-        .collect();
-    if search.exclude_prompts {
-        conditions.push(format!(
-            "NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.registered_model = r.id \
-             AND p.key = '{PROMPT_TAG}' AND p.value = 'true')"
-        ));
-    }
-    if let Some(viewer) = &search.readable_by {
-        conditions.extend(super::access::readable_model_condition(viewer, &mut binds));
-    }
-    let where_sql = sql::where_all(&conditions);
-    let mut order: Vec<String> = search
-        .order_by
-        .iter()
-        .map(|entry| {
-            let column = match entry.key {
-                RegisteredModelOrderKey::Name => "r.name",
-                RegisteredModelOrderKey::CreationTimestamp => "r.creation_timestamp",
-                RegisteredModelOrderKey::LastUpdatedTimestamp => "r.last_updated_timestamp",
-            };
-            format!("{column} {}", if entry.ascending { "ASC" } else { "DESC" })
-        })
-        .collect();
-    if !search
-        .order_by
-        .iter()
-        .any(|entry| entry.key == RegisteredModelOrderKey::Name)
-    {
-        order.push("r.name ASC".to_string());
-    }
+    let SearchSql { where_sql, order } = sqlbuild::registry::models_sql(search, &mut binds);
     let query = format!(
-        "SELECT {MODEL_COLUMNS} FROM registered_models r {where_sql} ORDER BY {} LIMIT {} OFFSET {}",
-        order.join(", "),
+        "SELECT {MODEL_COLUMNS} FROM registered_models r {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
         limit + 1,
         offset
     );
@@ -674,33 +622,6 @@ pub fn version_by_alias(tx: &mut Transaction<'_>, name: &str, alias: &str) -> Re
     get_version(tx, name, version)
 }
 
-fn version_clause_sql(clause: &ModelVersionClause, binds: &mut Binds) -> String {
-    match clause {
-        ModelVersionClause::StringAttribute {
-            attribute,
-            predicate,
-        } => {
-            let column = match attribute {
-                VersionStringAttribute::Name => "r.name",
-                VersionStringAttribute::RunId => "v.run_id",
-                VersionStringAttribute::SourcePath => "v.source",
-            };
-            sql::string_test(column, predicate, binds)
-        }
-        ModelVersionClause::VersionNumber { op, value } => {
-            format!("v.version {} {}", sql::num_op(*op), binds.push(*value))
-        }
-        ModelVersionClause::Tag { key, predicate } => {
-            let key_placeholder = binds.push(key.clone());
-            format!(
-                "EXISTS (SELECT 1 FROM model_version_tags t WHERE t.registered_model = v.registered_model \
-                 AND t.version = v.version AND t.key = {key_placeholder} AND {})",
-                sql::string_test("t.value", predicate, binds)
-            )
-        }
-    }
-}
-
 pub fn search_versions(
     tx: &mut Transaction<'_>,
     search: &ModelVersionSearch,
@@ -719,51 +640,10 @@ pub fn search_versions(
         search.max_results
     };
     let mut binds = Binds::default();
-    let mut conditions: Vec<String> = search
-        .filter
-        .clauses
-        .iter()
-        .map(|clause| version_clause_sql(clause, &mut binds))
-        .collect();
-    if search.exclude_prompts {
-        conditions.push(format!(
-            "NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.registered_model = r.id \
-             AND p.key = '{PROMPT_TAG}' AND p.value = 'true') \
-             AND NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE p.registered_model = v.registered_model \
-             AND p.version = v.version AND p.key = '{PROMPT_TAG}' AND p.value = 'true')"
-        ));
-    }
-    if let Some(viewer) = &search.readable_by {
-        conditions.extend(super::access::readable_model_condition(viewer, &mut binds));
-    }
-    let where_sql = sql::where_all(&conditions);
-    let mut order: Vec<String> = search
-        .order_by
-        .iter()
-        .map(|entry| {
-            let column = match entry.key {
-                ModelVersionOrderKey::Name => "r.name",
-                ModelVersionOrderKey::VersionNumber => "v.version",
-                ModelVersionOrderKey::CreationTimestamp => "v.creation_timestamp",
-                ModelVersionOrderKey::LastUpdatedTimestamp => "v.last_updated_timestamp",
-            };
-            format!("{column} {}", if entry.ascending { "ASC" } else { "DESC" })
-        })
-        .collect();
-    if search.order_by.is_empty() {
-        order.push("v.last_updated_timestamp DESC".to_string());
-    }
-    let named = |key| search.order_by.iter().any(|entry| entry.key == key);
-    if !named(ModelVersionOrderKey::Name) {
-        order.push("r.name ASC".to_string());
-    }
-    if !named(ModelVersionOrderKey::VersionNumber) {
-        order.push("v.version DESC".to_string());
-    }
+    let SearchSql { where_sql, order } = sqlbuild::registry::versions_sql(search, &mut binds);
     let query = format!(
         "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN registered_models r ON r.id = v.registered_model
-         {where_sql} ORDER BY {} LIMIT {} OFFSET {}",
-        order.join(", "),
+         {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
         limit + 1,
         offset
     );

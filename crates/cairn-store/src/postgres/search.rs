@@ -1,160 +1,24 @@
 //! `search_runs` compiled to one SQL query (then a set-based load of the page's runs); the
 //! PostgreSQL port of `sqlite/search.rs`, with the same semantics and order.
 //!
-//! Filtering: a clause on a param, tag or metric becomes an inner join on that table's
-//! `(run_id, key)` primary key (the key is unique per run, so a join never duplicates a run);
-//! `IS NULL` / `IS NOT NULL` and dataset clauses become `NOT EXISTS` / `EXISTS` probes; attribute
-//! clauses are conditions on `runs`. Values are always bound parameters. Unlike the embedded
-//! store, the join order is left to PostgreSQL's planner, which keeps per-column statistics
-//! (most common values, histograms) on the `(key, value)` indexes and reorders inner joins
-//! itself; the embedded store counts index ranges because SQLite has no such statistics.
-//! Semantics:
-//! - `!=`, `LIKE`, `IN`, `NOT IN` on params/tags/datasets match only runs that *have* the key;
-//!   `IS NULL` matches runs without it.
-//! - `LIKE` is case-sensitive; `ILIKE` folds case over all of Unicode like the reference
-//!   evaluator (both from [`sql::string_test`]).
-//! - metric clauses compare the latest value; a NaN latest value satisfies no comparison at all
-//!   (not even `!=`); a run without the metric never matches. A NaN operand matches nothing
-//!   either (SQLite binds NaN as NULL; PostgreSQL would compare NaN as the largest number).
-//!
-//! Ordering, exactly as the embedded store (PostgreSQL puts NULLs last in `ASC` and first in
-//! `DESC`, so missing values are always ranked explicitly before the value itself):
-//! - metric keys: first a rank, always ascending — 0 for a number, 1 for NaN, 2 for a missing
-//!   metric — then the number in the requested direction. So ASC is `-inf … +inf, NaN, missing`
-//!   and DESC is `+inf … -inf, NaN, missing`.
-//! - params, tags and nullable attributes (`end_time`): present values in the requested direction,
-//!   then missing ones, in both directions.
-//! - every order ends with `start_time DESC, run_uuid ASC`, which makes it total (stable pages).
+//! The clauses and the order are compiled by `crate::sqlbuild::runs`, shared with the embedded
+//! store (which documents the semantics); what is PostgreSQL's here is how the pieces are put
+//! together: every clause binds into one `Binds` (`$n` placeholders may appear in any order), key
+//! joins are plain inner `JOIN`s, and the join order is left to PostgreSQL's planner, which keeps
+//! per-column statistics (most common values, histograms) on the `(key, value)` indexes and
+//! reorders inner joins itself; the embedded store counts index ranges because SQLite has no
+//! such statistics.
 
-use cairn_core::filter::ast::{
-    DatasetField, RunClause, RunOrderAttribute, RunOrderKey, RunStringAttribute, RunTimeAttribute,
-    StringPredicate,
-};
 use cairn_core::model::{Page, Run};
 use postgres::Transaction;
 
 use super::runs;
 use super::sql::{self, Binds};
+use crate::sqlbuild::runs as runs_sql;
 use crate::sqlite::token;
 use crate::{Result, RunSearch};
 
 const DEFAULT_PAGE: usize = 1000;
-
-fn string_attribute(attribute: RunStringAttribute) -> &'static str {
-    match attribute {
-        RunStringAttribute::RunId => "r.run_uuid",
-        RunStringAttribute::RunName => "r.name",
-        RunStringAttribute::Status => "r.status",
-        RunStringAttribute::ArtifactUri => "r.artifact_uri",
-        RunStringAttribute::UserId => "r.user_id",
-    }
-}
-
-fn order_attribute(attribute: RunOrderAttribute) -> &'static str {
-    match attribute {
-        RunOrderAttribute::RunId => "r.run_uuid",
-        RunOrderAttribute::RunName => "r.name",
-        RunOrderAttribute::Status => "r.status",
-        RunOrderAttribute::ArtifactUri => "r.artifact_uri",
-        RunOrderAttribute::UserId => "r.user_id",
-        RunOrderAttribute::StartTime => "r.start_time",
-        RunOrderAttribute::EndTime => "r.end_time",
-        RunOrderAttribute::ExperimentId => "r.experiment_id",
-    }
-}
-
-fn dataset_clause(field: DatasetField, predicate: &StringPredicate, binds: &mut Binds) -> String {
-    let (join, column) = match field {
-        DatasetField::Name => ("", "d.name"),
-        DatasetField::Digest => ("", "d.digest"),
-        DatasetField::Context => (
-            " JOIN input_tags it ON it.input_id = di.id AND it.key = 'mlflow.data.context'",
-            "it.value",
-        ),
-    };
-    let base = format!(
-        "SELECT 1 FROM dataset_inputs di JOIN datasets d ON d.id = di.dataset_id{join} WHERE di.run_id = r.id"
-    );
-    match predicate {
-        StringPredicate::IsNull => format!("NOT EXISTS ({base})"),
-        StringPredicate::IsNotNull => format!("EXISTS ({base})"),
-        other => format!(
-            "EXISTS ({base} AND {})",
-            sql::string_test(column, other, binds)
-        ),
-    }
-}
-
-/// A filter clause compiled either to an inner join on a key that is unique per run (params,
-/// tags, latest metrics) or to a WHERE condition. Both carry `$n` placeholders into the one
-/// [`Binds`] of the query, so they may appear in the text in any order.
-enum Compiled {
-    /// `JOIN <join>`: table, alias and its conditions (key and value test).
-    Join(String),
-    Condition(String),
-}
-
-fn key_join(
-    table: &str,
-    alias: &str,
-    key: &str,
-    predicate: &StringPredicate,
-    binds: &mut Binds,
-) -> Compiled {
-    match predicate {
-        StringPredicate::IsNull | StringPredicate::IsNotNull => Compiled::Condition(
-            sql::key_value_clause(table, "run_id", "r.id", key, predicate, binds),
-        ),
-        other => {
-            let key = binds.push(key.to_string());
-            let test = sql::string_test(&format!("{alias}.value"), other, binds);
-            Compiled::Join(format!(
-                "{table} {alias} ON {alias}.run_id = r.id AND {alias}.key = {key} AND {test}"
-            ))
-        }
-    }
-}
-
-fn compile_clause(clause: &RunClause, alias: &str, binds: &mut Binds) -> Compiled {
-    let condition = match clause {
-        RunClause::Metric { key, op, value } => {
-            let key = binds.push(key.clone());
-            let test = if value.is_nan() {
-                "false".to_string()
-            } else {
-                format!(
-                    "NOT {alias}.is_nan AND {alias}.value {} {}",
-                    sql::num_op(*op),
-                    binds.push(*value)
-                )
-            };
-            return Compiled::Join(format!(
-                "latest_metrics {alias} ON {alias}.run_id = r.id AND {alias}.key = {key} AND {test}"
-            ));
-        }
-        RunClause::Param { key, predicate } => {
-            return key_join("params", alias, key, predicate, binds);
-        }
-        RunClause::Tag { key, predicate } => return key_join("tags", alias, key, predicate, binds),
-        RunClause::StringAttribute {
-            attribute,
-            predicate,
-        } => sql::string_test(string_attribute(*attribute), predicate, binds),
-        RunClause::TimeAttribute {
-            attribute,
-            op,
-            value,
-        } => {
-            let column = match attribute {
-                RunTimeAttribute::StartTime => "r.start_time",
-                RunTimeAttribute::EndTime => "r.end_time",
-            };
-            format!("{column} {} {}", sql::num_op(*op), binds.push(*value))
-        }
-        RunClause::Dataset { field, predicate } => dataset_clause(*field, predicate, binds),
-    };
-    Compiled::Condition(condition)
-}
 
 /// The FROM and WHERE parts of a run search (filter, experiments, view), shared by the search
 /// and its count, their values pushed to `binds`; `None` when no experiment id is valid
@@ -179,13 +43,14 @@ fn plan(search: &RunSearch, binds: &mut Binds) -> Option<Plan> {
     )];
     conditions.extend(sql::view_condition("r.lifecycle_stage", search.view));
     let mut from = String::from("runs r");
+    // Every clause binds into the one `binds` (`$n` placeholders may come in any order).
     for (index, clause) in search.filter.clauses.iter().enumerate() {
-        match compile_clause(clause, &format!("f{index}"), binds) {
-            Compiled::Join(join) => {
-                from.push_str(" JOIN ");
-                from.push_str(&join);
-            }
-            Compiled::Condition(condition) => conditions.push(condition),
+        let alias = format!("f{index}");
+        match runs_sql::compile_clause(clause, &alias, binds) {
+            runs_sql::Compiled::Join { table, on } => from.push_str(&format!(
+                " JOIN {table} {alias} ON {alias}.run_id = r.id AND {on}"
+            )),
+            runs_sql::Compiled::Condition(condition) => conditions.push(condition),
         }
     }
     Some(Plan { from, conditions })
@@ -229,49 +94,14 @@ pub fn search_runs(tx: &mut Transaction<'_>, search: &RunSearch) -> Result<Page<
         });
     };
 
-    let mut joins = String::new();
-    let mut order: Vec<String> = Vec::new();
-    for (index, entry) in search.order_by.iter().enumerate() {
-        let direction = if entry.ascending { "ASC" } else { "DESC" };
-        let alias = format!("o{index}");
-        match &entry.key {
-            RunOrderKey::Metric(key) => {
-                let key = binds.push(key.clone());
-                joins.push_str(&format!(" LEFT JOIN latest_metrics {alias} ON {alias}.run_id = r.id AND {alias}.key = {key}"));
-                order.push(format!(
-                    "CASE WHEN {alias}.run_id IS NULL THEN 2 WHEN {alias}.is_nan THEN 1 ELSE 0 END ASC, {alias}.value {direction}"
-                ));
-            }
-            RunOrderKey::Param(key) | RunOrderKey::Tag(key) => {
-                let table = if matches!(entry.key, RunOrderKey::Param(_)) {
-                    "params"
-                } else {
-                    "tags"
-                };
-                let key = binds.push(key.clone());
-                joins.push_str(&format!(
-                    " LEFT JOIN {table} {alias} ON {alias}.run_id = r.id AND {alias}.key = {key}"
-                ));
-                order.push(format!(
-                    "{alias}.value IS NULL ASC, {alias}.value {direction}"
-                ));
-            }
-            RunOrderKey::Attribute(attribute) => {
-                let column = order_attribute(*attribute);
-                order.push(format!("{column} IS NULL ASC, {column} {direction}"));
-            }
-        }
-    }
-    order.push("r.start_time DESC".to_string());
-    order.push("r.run_uuid ASC".to_string());
+    let (joins, order) = runs_sql::order_sql(&search.order_by, &mut binds);
 
     // Only run keys go through the sort: the sorter keeps every row up to the offset, so a deep
     // window (offset 90,000 of 100,000) costs far less when those rows are narrow. The page's
     // columns are read afterwards by key.
     let query = format!(
-        "SELECT r.id FROM {from}{joins} WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+        "SELECT r.id FROM {from}{joins} WHERE {} ORDER BY {order} LIMIT {} OFFSET {}",
         conditions.join(" AND "),
-        order.join(", "),
         limit + 1,
         offset
     );

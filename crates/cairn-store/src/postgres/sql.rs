@@ -1,7 +1,8 @@
-//! Small pieces shared by the PostgreSQL query builders: bound parameters with `$n`
-//! placeholders, string predicates, chunked `IN` lists. Backend-neutral helpers (`where_all`,
-//! `num_op`, `view_condition`, `parse_stage`, `split_value`, `join_value`, `now_ms`) are the
-//! embedded backend's, re-exported.
+//! Small pieces the PostgreSQL queries share: bound parameters with `$n` placeholders and the
+//! PostgreSQL side of [`Dialect`] (below), chunked `IN` lists. The filter → SQL builders are
+//! backend-neutral, in [`crate::sqlbuild`] (`string_test`, `key_value_clause`, `where_all`,
+//! `num_op`, `view_condition` re-exported from there); `parse_stage`, `split_value`,
+//! `join_value`, `now_ms` are the embedded backend's, re-exported.
 //!
 //! **Invariant:** user values only ever reach SQL as bound parameters; the SQL text is built
 //! from fixed fragments and placeholders.
@@ -12,12 +13,11 @@
 //! `to_lowercase` does, whatever the database's locale; PostgreSQL must be built with ICU (the
 //! Debian, Ubuntu and official container builds are).
 
-use cairn_core::filter::ast::{StringOp, StringPredicate};
 use postgres::types::ToSql;
 
-pub use crate::sqlite::sql::{
-    join_value, now_ms, num_op, parse_stage, split_value, view_condition, where_all,
-};
+use crate::sqlbuild::Dialect;
+pub use crate::sqlbuild::{view_condition, where_all};
+pub use crate::sqlite::sql::{join_value, now_ms, parse_stage, split_value};
 
 /// Ids bound per `= ANY($n)` array or `IN` list chunk.
 pub const IN_CHUNK: usize = 1000;
@@ -38,11 +38,6 @@ impl Binds {
         format!("${}", self.values.len())
     }
 
-    /// `ANY($n)` over a text array, for `column = ANY($n)` (or `!= ALL`, see `string_test`).
-    pub fn array(&mut self, items: &[String]) -> String {
-        self.push(items.to_vec())
-    }
-
     /// The parameters, as `query` wants them.
     pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.values
@@ -52,46 +47,63 @@ impl Binds {
     }
 }
 
-/// A boolean SQL expression over `column` for a predicate that is not `IS NULL` / `IS NOT NULL`
-/// (those depend on whether the row exists, which the caller decides).
-pub fn string_test(column: &str, predicate: &StringPredicate, binds: &mut Binds) -> String {
-    match predicate {
-        StringPredicate::Compare(op, value) => match op {
-            StringOp::Eq => format!("{column} = {}", binds.push(value.clone())),
-            StringOp::Ne => format!("{column} != {}", binds.push(value.clone())),
-            StringOp::Like => format!("{column} LIKE {} ESCAPE ''", binds.push(value.clone())),
-            StringOp::ILike => format!(
-                "lower({column} COLLATE \"und-x-icu\") LIKE lower({}::text COLLATE \"und-x-icu\") ESCAPE ''",
-                binds.push(value.clone())
-            ),
-        },
-        StringPredicate::In(items) => format!("{column} = ANY({})", binds.array(items)),
-        StringPredicate::NotIn(items) => format!("{column} != ALL({})", binds.array(items)),
-        StringPredicate::IsNull => format!("{column} IS NULL"),
-        StringPredicate::IsNotNull => format!("{column} IS NOT NULL"),
+impl Dialect for Binds {
+    fn bind_text(&mut self, value: &str) -> String {
+        self.push(value.to_string())
     }
-}
 
-/// A clause over a key/value child table: `IS NULL` means "has no such key", every other
-/// predicate (including `!=`) requires the key to be present.
-pub fn key_value_clause(
-    table: &str,
-    owner_column: &str,
-    owner: &str,
-    key: &str,
-    predicate: &StringPredicate,
-    binds: &mut Binds,
-) -> String {
-    let key_placeholder = binds.push(key.to_string());
-    let base = format!(
-        "SELECT 1 FROM {table} kv WHERE kv.{owner_column} = {owner} AND kv.key = {key_placeholder}"
-    );
-    match predicate {
-        StringPredicate::IsNull => format!("NOT EXISTS ({base})"),
-        StringPredicate::IsNotNull => format!("EXISTS ({base})"),
-        other => format!(
-            "EXISTS ({base} AND {})",
-            string_test("kv.value", other, binds)
-        ),
+    fn bind_int(&mut self, value: i64) -> String {
+        self.push(value)
+    }
+
+    fn bind_float(&mut self, value: f64) -> String {
+        self.push(value)
+    }
+
+    /// `column = ANY($n)` / `column != ALL($n)` over one text array.
+    fn text_in(&mut self, column: &str, items: &[String], negated: bool) -> String {
+        let array = self.push(items.to_vec());
+        if negated {
+            format!("{column} != ALL({array})")
+        } else {
+            format!("{column} = ANY({array})")
+        }
+    }
+
+    fn int_in(&mut self, column: &str, items: &[i64]) -> String {
+        format!("{column} = ANY({})", self.push(items.to_vec()))
+    }
+
+    /// `= ANY($n)` over a bound array.
+    fn int_set(&mut self, items: Vec<i64>) -> String {
+        format!("= ANY({})", self.push(items))
+    }
+
+    fn like(&mut self, column: &str, pattern: &str) -> String {
+        format!("{column} LIKE {} ESCAPE ''", self.push(pattern.to_string()))
+    }
+
+    fn ilike(&mut self, column: &str, pattern: &str) -> String {
+        format!(
+            "lower({column} COLLATE \"und-x-icu\") LIKE lower({}::text COLLATE \"und-x-icu\") ESCAPE ''",
+            self.push(pattern.to_string())
+        )
+    }
+
+    fn boolean(&self, value: bool) -> &'static str {
+        if value { "true" } else { "false" }
+    }
+
+    fn is_false(&self, column: &str) -> String {
+        format!("NOT {column}")
+    }
+
+    fn bool_as_int(&self, column: &str) -> String {
+        format!("{column}::int")
+    }
+
+    /// Cast to text and compared in the `"C"` collation, byte-wise as in the embedded store.
+    fn int_as_text(&self, column: &str) -> String {
+        format!("({column}::text COLLATE \"C\")")
     }
 }

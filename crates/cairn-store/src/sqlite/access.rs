@@ -1,14 +1,12 @@
-//! Teams, memberships, experiments' access records and shares on SQLite (migration 10), and the
-//! readable-experiments condition searches add for a signed-in caller.
+//! Teams, memberships, experiments' access records and shares on SQLite (migration 10). The
+//! readable-experiments condition searches add for a signed-in caller is backend-neutral, in
+//! `crate::sqlbuild::access`.
 
 use async_trait::async_trait;
-use cairn_core::access::{
-    ExperimentAccess, Member, Role, Share, ShareLevel, Team, Viewer, Visibility,
-};
+use cairn_core::access::{ExperimentAccess, Member, Role, Share, ShareLevel, Team, Visibility};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
-use super::sql::Binds;
 use crate::access::AccessStore;
 use crate::{Result, StoreError};
 
@@ -338,84 +336,6 @@ pub const MODEL_TABLES: &str = r#"
     );
     CREATE INDEX registered_model_access_team ON registered_model_access (team_id);
 "#;
-
-/// The SQL condition (on `e.experiment_id`) that holds for the experiments `viewer` may read —
-/// `cairn_core::access::permission` at least `Read`, as set operations.
-pub fn readable_condition(viewer: &Viewer, binds: &mut Binds) -> Option<String> {
-    readable_sql(
-        viewer,
-        binds,
-        ("experiment_access", "experiment_id", "e.experiment_id"),
-        Some("experiment_shares"),
-    )
-}
-
-/// The same for registered models (on `r.id`), which have no shares.
-pub fn readable_model_condition(viewer: &Viewer, binds: &mut Binds) -> Option<String> {
-    readable_sql(
-        viewer,
-        binds,
-        ("registered_model_access", "registered_model", "r.id"),
-        None,
-    )
-}
-
-/// `permission >= Read` over an access table `(table, key column, outer key)` and, for
-/// experiments, its shares table (keyed by the same column).
-fn readable_sql(
-    viewer: &Viewer,
-    binds: &mut Binds,
-    (table, key, outer): (&str, &str, &str),
-    shares: Option<&str>,
-) -> Option<String> {
-    if viewer.is_admin {
-        return None;
-    }
-    let list = |teams: Vec<i64>| {
-        if teams.is_empty() {
-            "NULL".to_string()
-        } else {
-            teams
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    let all = list(viewer.teams.keys().copied().collect());
-    let managing = list(
-        viewer
-            .teams
-            .iter()
-            .filter(|(_, role)| **role >= Role::Admin)
-            .map(|(team, _)| *team)
-            .collect(),
-    );
-    let writing = list(
-        viewer
-            .teams
-            .iter()
-            .filter(|(_, role)| **role >= Role::Member)
-            .map(|(team, _)| *team)
-            .collect(),
-    );
-    let user = binds.push(viewer.user_id);
-    let shared = match shares {
-        Some(shares) => format!(
-            "OR EXISTS (SELECT 1 FROM {shares} s WHERE s.{key} = {outer} AND s.team_id IN ({all}))"
-        ),
-        None => String::new(),
-    };
-    Some(format!(
-        "(NOT EXISTS (SELECT 1 FROM {table} a WHERE a.{key} = {outer} AND a.team_id IS NOT NULL)
-          OR EXISTS (SELECT 1 FROM {table} a WHERE a.{key} = {outer}
-                     AND (a.visibility = 'public'
-                          OR a.team_id IN ({managing})
-                          OR (a.visibility = 'team' AND a.team_id IN ({all}))
-                          OR (a.creator_id = {user} AND a.team_id IN ({writing}))))
-          {shared})"
-    ))
-}
 
 fn model_number(conn: &Connection, name: &str) -> Result<i64> {
     conn.prepare_cached("SELECT id FROM registered_models WHERE name = ?1")?

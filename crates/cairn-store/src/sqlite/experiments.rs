@@ -1,15 +1,14 @@
-//! Experiments: create, read, search, rename, delete/restore (cascading to runs), tags.
+//! Experiments: create, read, search, rename, delete/restore (cascading to runs), tags. The
+//! search's WHERE and ORDER BY come from `crate::sqlbuild::experiments`.
 
 use std::collections::HashMap;
 
-use cairn_core::filter::ast::{
-    ExperimentClause, ExperimentOrderKey, ExperimentTimeAttribute, StringPredicate,
-};
 use cairn_core::model::{Experiment, LifecycleStage, NewExperiment, Page, Tag};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{self, Binds, IN_CHUNK};
 use super::token;
+use crate::sqlbuild::{self, SearchSql};
 use crate::{ArtifactLocation, ExperimentKeys, ExperimentSearch, Result, StoreError};
 
 const DEFAULT_PAGE: usize = 1000;
@@ -285,44 +284,6 @@ pub fn delete_tag(conn: &Connection, experiment_id: &str, key: &str) -> Result<(
     Ok(())
 }
 
-fn time_column(attribute: ExperimentTimeAttribute) -> &'static str {
-    match attribute {
-        ExperimentTimeAttribute::CreationTime => "e.creation_time",
-        ExperimentTimeAttribute::LastUpdateTime => "e.last_update_time",
-    }
-}
-
-fn clause_sql(clause: &ExperimentClause, binds: &mut Binds) -> String {
-    match clause {
-        ExperimentClause::Name(predicate) => sql::string_test("e.name", predicate, binds),
-        ExperimentClause::ExperimentId(predicate) => match predicate {
-            StringPredicate::IsNull => "0".to_string(),
-            StringPredicate::IsNotNull => "1".to_string(),
-            other => sql::string_test("CAST(e.experiment_id AS TEXT)", other, binds),
-        },
-        ExperimentClause::TimeAttribute {
-            attribute,
-            op,
-            value,
-        } => {
-            format!(
-                "{} {} {}",
-                time_column(*attribute),
-                sql::num_op(*op),
-                binds.push(*value)
-            )
-        }
-        ExperimentClause::Tag { key, predicate } => sql::key_value_clause(
-            "experiment_tags",
-            "experiment_id",
-            "e.experiment_id",
-            key,
-            predicate,
-            binds,
-        ),
-    }
-}
-
 pub fn search(conn: &Connection, search: &ExperimentSearch) -> Result<Page<Experiment>> {
     let query_print = token::fingerprint(&format!(
         "experiments|{:?}|{:?}|{:?}|{:?}",
@@ -339,42 +300,9 @@ pub fn search(conn: &Connection, search: &ExperimentSearch) -> Result<Page<Exper
     };
 
     let mut binds = Binds::default();
-    let mut conditions: Vec<String> = sql::view_condition("e.lifecycle_stage", search.view)
-        .into_iter()
-        .collect();
-    conditions.extend(
-        search
-            .filter
-            .clauses
-            .iter()
-            .map(|clause| clause_sql(clause, &mut binds)),
-    );
-    if let Some(viewer) = &search.readable_by {
-        conditions.extend(super::access::readable_condition(viewer, &mut binds));
-    }
-    let where_sql = sql::where_all(&conditions);
-
-    let mut order: Vec<String> = search
-        .order_by
-        .iter()
-        .map(|entry| {
-            let column = match entry.key {
-                ExperimentOrderKey::Name => "e.name",
-                ExperimentOrderKey::ExperimentId => "e.experiment_id",
-                ExperimentOrderKey::CreationTime => "e.creation_time",
-                ExperimentOrderKey::LastUpdateTime => "e.last_update_time",
-            };
-            format!("{column} {}", if entry.ascending { "ASC" } else { "DESC" })
-        })
-        .collect();
-    if search.order_by.is_empty() {
-        order.push("e.creation_time DESC".to_string());
-    }
-    order.push("e.experiment_id ASC".to_string());
-
+    let SearchSql { where_sql, order } = sqlbuild::experiments::search_sql(search, &mut binds);
     let query = format!(
-        "SELECT {COLUMNS} FROM experiments e {where_sql} ORDER BY {} LIMIT {} OFFSET {}",
-        order.join(", "),
+        "SELECT {COLUMNS} FROM experiments e {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
         limit + 1,
         offset
     );

@@ -3,26 +3,22 @@
 //! A registered model's row has an integer id that its versions, tags and aliases reference, so
 //! a rename touches one row. `next_version` only grows: deleting the newest version does not
 //! give its number out again. Versions are loaded with their tags and aliases in a few set-based
-//! queries per page, never one query per version.
+//! queries per page, never one query per version. The searches' WHERE and ORDER BY come from
+//! `crate::sqlbuild::registry`.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use cairn_core::filter::ast::{
-    ModelVersionClause, ModelVersionOrderKey, RegisteredModelClause, RegisteredModelOrderKey,
-    VersionStringAttribute,
-};
 use cairn_core::model::{Page, Tag};
-use cairn_core::registry::{
-    ModelAlias, ModelVersion, NewModelVersion, PROMPT_TAG, RegisteredModel, Stage,
-};
+use cairn_core::registry::{ModelAlias, ModelVersion, NewModelVersion, RegisteredModel, Stage};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
 use super::sql::{self, Binds, IN_CHUNK};
 use super::token;
 use crate::registry::{ModelVersionSearch, RegisteredModelSearch, RegistryStore};
+use crate::sqlbuild::{self, SearchSql};
 use crate::{Result, StoreError};
 
 pub const TABLES: &str = r#"
@@ -302,20 +298,6 @@ pub fn delete_model_tag(conn: &Connection, name: &str, key: &str, now: i64) -> R
     Ok(())
 }
 
-fn model_clause_sql(clause: &RegisteredModelClause, binds: &mut Binds) -> String {
-    match clause {
-        RegisteredModelClause::Name(predicate) => sql::string_test("r.name", predicate, binds),
-        RegisteredModelClause::Tag { key, predicate } => sql::key_value_clause(
-            "registered_model_tags",
-            "registered_model",
-            "r.id",
-            key,
-            predicate,
-            binds,
-        ),
-    }
-}
-
 pub fn search_models(
     conn: &Connection,
     search: &RegisteredModelSearch,
@@ -334,44 +316,9 @@ pub fn search_models(
         search.max_results
     };
     let mut binds = Binds::default();
-    let mut conditions: Vec<String> = search
-        .filter
-        .clauses
-        .iter()
-        .map(|clause| model_clause_sql(clause, &mut binds))
-        .collect();
-    if search.exclude_prompts {
-        conditions.push(format!(
-            "NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.registered_model = r.id \
-             AND p.key = '{PROMPT_TAG}' AND p.value = 'true')"
-        ));
-    }
-    if let Some(viewer) = &search.readable_by {
-        conditions.extend(super::access::readable_model_condition(viewer, &mut binds));
-    }
-    let where_sql = sql::where_all(&conditions);
-    let mut order: Vec<String> = search
-        .order_by
-        .iter()
-        .map(|entry| {
-            let column = match entry.key {
-                RegisteredModelOrderKey::Name => "r.name",
-                RegisteredModelOrderKey::CreationTimestamp => "r.creation_timestamp",
-                RegisteredModelOrderKey::LastUpdatedTimestamp => "r.last_updated_timestamp",
-            };
-            format!("{column} {}", if entry.ascending { "ASC" } else { "DESC" })
-        })
-        .collect();
-    if !search
-        .order_by
-        .iter()
-        .any(|entry| entry.key == RegisteredModelOrderKey::Name)
-    {
-        order.push("r.name ASC".to_string());
-    }
+    let SearchSql { where_sql, order } = sqlbuild::registry::models_sql(search, &mut binds);
     let query = format!(
-        "SELECT {MODEL_COLUMNS} FROM registered_models r {where_sql} ORDER BY {} LIMIT {} OFFSET {}",
-        order.join(", "),
+        "SELECT {MODEL_COLUMNS} FROM registered_models r {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
         limit + 1,
         offset
     );
@@ -702,33 +649,6 @@ pub fn version_by_alias(conn: &Connection, name: &str, alias: &str) -> Result<Mo
     get_version(conn, name, version)
 }
 
-fn version_clause_sql(clause: &ModelVersionClause, binds: &mut Binds) -> String {
-    match clause {
-        ModelVersionClause::StringAttribute {
-            attribute,
-            predicate,
-        } => {
-            let column = match attribute {
-                VersionStringAttribute::Name => "r.name",
-                VersionStringAttribute::RunId => "v.run_id",
-                VersionStringAttribute::SourcePath => "v.source",
-            };
-            sql::string_test(column, predicate, binds)
-        }
-        ModelVersionClause::VersionNumber { op, value } => {
-            format!("v.version {} {}", sql::num_op(*op), binds.push(*value))
-        }
-        ModelVersionClause::Tag { key, predicate } => {
-            let key_placeholder = binds.push(key.clone());
-            format!(
-                "EXISTS (SELECT 1 FROM model_version_tags t WHERE t.registered_model = v.registered_model \
-                 AND t.version = v.version AND t.key = {key_placeholder} AND {})",
-                sql::string_test("t.value", predicate, binds)
-            )
-        }
-    }
-}
-
 pub fn search_versions(
     conn: &Connection,
     search: &ModelVersionSearch,
@@ -747,51 +667,10 @@ pub fn search_versions(
         search.max_results
     };
     let mut binds = Binds::default();
-    let mut conditions: Vec<String> = search
-        .filter
-        .clauses
-        .iter()
-        .map(|clause| version_clause_sql(clause, &mut binds))
-        .collect();
-    if search.exclude_prompts {
-        conditions.push(format!(
-            "NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.registered_model = r.id \
-             AND p.key = '{PROMPT_TAG}' AND p.value = 'true') \
-             AND NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE p.registered_model = v.registered_model \
-             AND p.version = v.version AND p.key = '{PROMPT_TAG}' AND p.value = 'true')"
-        ));
-    }
-    if let Some(viewer) = &search.readable_by {
-        conditions.extend(super::access::readable_model_condition(viewer, &mut binds));
-    }
-    let where_sql = sql::where_all(&conditions);
-    let mut order: Vec<String> = search
-        .order_by
-        .iter()
-        .map(|entry| {
-            let column = match entry.key {
-                ModelVersionOrderKey::Name => "r.name",
-                ModelVersionOrderKey::VersionNumber => "v.version",
-                ModelVersionOrderKey::CreationTimestamp => "v.creation_timestamp",
-                ModelVersionOrderKey::LastUpdatedTimestamp => "v.last_updated_timestamp",
-            };
-            format!("{column} {}", if entry.ascending { "ASC" } else { "DESC" })
-        })
-        .collect();
-    if search.order_by.is_empty() {
-        order.push("v.last_updated_timestamp DESC".to_string());
-    }
-    let named = |key| search.order_by.iter().any(|entry| entry.key == key);
-    if !named(ModelVersionOrderKey::Name) {
-        order.push("r.name ASC".to_string());
-    }
-    if !named(ModelVersionOrderKey::VersionNumber) {
-        order.push("v.version DESC".to_string());
-    }
+    let SearchSql { where_sql, order } = sqlbuild::registry::versions_sql(search, &mut binds);
     let query = format!(
         "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN registered_models r ON r.id = v.registered_model
-         {where_sql} ORDER BY {} LIMIT {} OFFSET {}",
-        order.join(", "),
+         {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
         limit + 1,
         offset
     );

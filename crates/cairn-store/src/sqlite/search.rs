@@ -1,31 +1,16 @@
 //! `search_runs` compiled to one SQL query (then a set-based load of the page's runs).
 //!
-//! Filtering: a clause on a param, tag or metric becomes an inner join on that table's
-//! `(run_id, key)` primary key (the key is unique per run, so a join never duplicates a run);
-//! `IS NULL` / `IS NOT NULL` and dataset clauses become `NOT EXISTS` / `EXISTS` probes; attribute
-//! clauses are conditions on `runs`. Values are always bound parameters. The join order is chosen
-//! here, not by SQLite: the clause whose `(key, value)` index range is smallest (counted, capped)
-//! drives the query when it is smaller than the experiments' run count, and the remaining joins
-//! are probed most selective first (`CROSS JOIN` fixes the order). Semantics:
-//! - `!=`, `LIKE`, `IN`, `NOT IN` on params/tags/datasets match only runs that *have* the key;
-//!   `IS NULL` matches runs without it.
-//! - `LIKE` is case-sensitive (compiled to `GLOB`), `ILIKE` is `cairn_ilike(x, p)`, the
-//!   reference evaluator's Unicode-aware match registered as a SQL function.
-//! - metric clauses compare the latest value; a NaN latest value satisfies no comparison at all
-//!   (not even `!=`); a run without the metric never matches.
-//!
-//! Ordering, exactly:
-//! - metric keys: first a rank, always ascending — 0 for a number, 1 for NaN, 2 for a missing
-//!   metric — then the number in the requested direction. So ASC is `-inf … +inf, NaN, missing`
-//!   and DESC is `+inf … -inf, NaN, missing`.
-//! - params, tags and nullable attributes (`end_time`): present values in the requested direction,
-//!   then missing ones, in both directions.
-//! - every order ends with `start_time DESC, run_uuid ASC`, which makes it total (stable pages).
+//! The clauses and the order are compiled by `crate::sqlbuild::runs` (shared with PostgreSQL;
+//! its docs give the filter and order semantics). What is SQLite's here is the join order: a
+//! clause on a param, tag or metric is an inner join on a key unique per run, and the clause
+//! whose `(key, value)` index range is smallest (counted, capped) drives the query when it is
+//! smaller than the experiments' run count; the remaining joins are probed most selective first
+//! (`CROSS JOIN` fixes the order). Each clause binds into its own `Binds`, as the `?`
+//! placeholders of the joins and of the WHERE land in the text in the order the plan decides.
+//! `LIKE` is case-sensitive (compiled to `GLOB`), `ILIKE` is `cairn_ilike(x, p)`, the reference
+//! evaluator's Unicode-aware match registered as a SQL function.
 
-use cairn_core::filter::ast::{
-    DatasetField, RunClause, RunOrderAttribute, RunOrderKey, RunStringAttribute, RunTimeAttribute,
-    StringPredicate,
-};
+use cairn_core::filter::ast::RunClause;
 use cairn_core::model::{Page, Run};
 use rusqlite::Connection;
 use rusqlite::types::Value;
@@ -33,54 +18,10 @@ use rusqlite::types::Value;
 use super::runs;
 use super::sql::{self, Binds};
 use super::token;
+use crate::sqlbuild;
 use crate::{Result, RunSearch};
 
 const DEFAULT_PAGE: usize = 1000;
-
-fn string_attribute(attribute: RunStringAttribute) -> &'static str {
-    match attribute {
-        RunStringAttribute::RunId => "r.run_uuid",
-        RunStringAttribute::RunName => "r.name",
-        RunStringAttribute::Status => "r.status",
-        RunStringAttribute::ArtifactUri => "r.artifact_uri",
-        RunStringAttribute::UserId => "r.user_id",
-    }
-}
-
-fn order_attribute(attribute: RunOrderAttribute) -> &'static str {
-    match attribute {
-        RunOrderAttribute::RunId => "r.run_uuid",
-        RunOrderAttribute::RunName => "r.name",
-        RunOrderAttribute::Status => "r.status",
-        RunOrderAttribute::ArtifactUri => "r.artifact_uri",
-        RunOrderAttribute::UserId => "r.user_id",
-        RunOrderAttribute::StartTime => "r.start_time",
-        RunOrderAttribute::EndTime => "r.end_time",
-        RunOrderAttribute::ExperimentId => "r.experiment_id",
-    }
-}
-
-fn dataset_clause(field: DatasetField, predicate: &StringPredicate, binds: &mut Binds) -> String {
-    let (join, column) = match field {
-        DatasetField::Name => ("", "d.name"),
-        DatasetField::Digest => ("", "d.digest"),
-        DatasetField::Context => (
-            " JOIN input_tags it ON it.input_id = di.id AND it.key = 'mlflow.data.context'",
-            "it.value",
-        ),
-    };
-    let base = format!(
-        "SELECT 1 FROM dataset_inputs di JOIN datasets d ON d.id = di.dataset_id{join} WHERE di.run_id = r.id"
-    );
-    match predicate {
-        StringPredicate::IsNull => format!("NOT EXISTS ({base})"),
-        StringPredicate::IsNotNull => format!("EXISTS ({base})"),
-        other => format!(
-            "EXISTS ({base} AND {})",
-            sql::string_test(column, other, binds)
-        ),
-    }
-}
 
 /// A filter clause on a key that is unique per run (params, tags, latest metrics): joining it
 /// never duplicates a run, and its `(key, value)` index can drive the whole query.
@@ -98,63 +39,19 @@ enum Compiled {
     Condition(String, Vec<Value>),
 }
 
-fn key_join(table: &'static str, alias: &str, key: &str, predicate: &StringPredicate) -> Compiled {
-    let mut binds = Binds::default();
-    match predicate {
-        StringPredicate::IsNull | StringPredicate::IsNotNull => {
-            let condition =
-                sql::key_value_clause(table, "run_id", "r.id", key, predicate, &mut binds);
-            Compiled::Condition(condition, binds.values)
-        }
-        other => {
-            let key = binds.push(key.to_string());
-            let test = sql::string_test(&format!("{alias}.value"), other, &mut binds);
-            Compiled::Join(KeyJoin {
-                table,
-                alias: alias.to_string(),
-                on: format!("{alias}.key = {key} AND {test}"),
-                binds: binds.values,
-            })
-        }
-    }
-}
-
 fn compile_clause(clause: &RunClause, alias: &str) -> Compiled {
     let mut binds = Binds::default();
-    let condition = match clause {
-        RunClause::Metric { key, op, value } => {
-            let key = binds.push(key.clone());
-            let value = binds.push(*value);
-            return Compiled::Join(KeyJoin {
-                table: "latest_metrics",
-                alias: alias.to_string(),
-                on: format!(
-                    "{alias}.key = {key} AND {alias}.is_nan = 0 AND {alias}.value {} {value}",
-                    sql::num_op(*op)
-                ),
-                binds: binds.values,
-            });
+    match sqlbuild::runs::compile_clause(clause, alias, &mut binds) {
+        sqlbuild::runs::Compiled::Join { table, on } => Compiled::Join(KeyJoin {
+            table,
+            alias: alias.to_string(),
+            on,
+            binds: binds.values,
+        }),
+        sqlbuild::runs::Compiled::Condition(condition) => {
+            Compiled::Condition(condition, binds.values)
         }
-        RunClause::Param { key, predicate } => return key_join("params", alias, key, predicate),
-        RunClause::Tag { key, predicate } => return key_join("tags", alias, key, predicate),
-        RunClause::StringAttribute {
-            attribute,
-            predicate,
-        } => sql::string_test(string_attribute(*attribute), predicate, &mut binds),
-        RunClause::TimeAttribute {
-            attribute,
-            op,
-            value,
-        } => {
-            let column = match attribute {
-                RunTimeAttribute::StartTime => "r.start_time",
-                RunTimeAttribute::EndTime => "r.end_time",
-            };
-            format!("{column} {} {}", sql::num_op(*op), binds.push(*value))
-        }
-        RunClause::Dataset { field, predicate } => dataset_clause(*field, predicate, &mut binds),
-    };
-    Compiled::Condition(condition, binds.values)
+    }
 }
 
 /// Rows a count may look at before it stops: enough to rank the candidates.
@@ -321,50 +218,16 @@ pub fn search_runs(conn: &Connection, search: &RunSearch) -> Result<Page<Run>> {
         });
     };
 
-    let mut joins = String::new();
+    // The joins come before the WHERE in the text, so their values are bound apart.
     let mut order_binds = Binds::default();
-    let mut order: Vec<String> = Vec::new();
-    for (index, entry) in search.order_by.iter().enumerate() {
-        let direction = if entry.ascending { "ASC" } else { "DESC" };
-        let alias = format!("o{index}");
-        match &entry.key {
-            RunOrderKey::Metric(key) => {
-                let key = order_binds.push(key.clone());
-                joins.push_str(&format!(" LEFT JOIN latest_metrics {alias} ON {alias}.run_id = r.id AND {alias}.key = {key}"));
-                order.push(format!(
-                    "CASE WHEN {alias}.run_id IS NULL THEN 2 WHEN {alias}.is_nan THEN 1 ELSE 0 END ASC, {alias}.value {direction}"
-                ));
-            }
-            RunOrderKey::Param(key) | RunOrderKey::Tag(key) => {
-                let table = if matches!(entry.key, RunOrderKey::Param(_)) {
-                    "params"
-                } else {
-                    "tags"
-                };
-                let key = order_binds.push(key.clone());
-                joins.push_str(&format!(
-                    " LEFT JOIN {table} {alias} ON {alias}.run_id = r.id AND {alias}.key = {key}"
-                ));
-                order.push(format!(
-                    "{alias}.value IS NULL ASC, {alias}.value {direction}"
-                ));
-            }
-            RunOrderKey::Attribute(attribute) => {
-                let column = order_attribute(*attribute);
-                order.push(format!("{column} IS NULL ASC, {column} {direction}"));
-            }
-        }
-    }
-    order.push("r.start_time DESC".to_string());
-    order.push("r.run_uuid ASC".to_string());
+    let (joins, order) = sqlbuild::runs::order_sql(&search.order_by, &mut order_binds);
 
     // Only run keys go through the sort: the sorter keeps every row up to the offset, so a deep
     // window (offset 90,000 of 100,000) costs far less when those rows are narrow. The page's
     // columns are read afterwards by key.
     let query = format!(
-        "SELECT r.id FROM {from}{joins} WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+        "SELECT r.id FROM {from}{joins} WHERE {} ORDER BY {order} LIMIT {} OFFSET {}",
         conditions.join(" AND "),
-        order.join(", "),
         limit + 1,
         offset
     );

@@ -1,14 +1,18 @@
-//! Small pieces shared by the query builders: bound parameters, string predicates, `LIKE`
-//! translation, lifecycle / view-type conditions, and chunked `IN (...)` lists.
+//! Small pieces the SQLite queries share: bound parameters (`?`) and the SQLite side of
+//! [`Dialect`] (`LIKE` as a case-sensitive `GLOB`, `ILIKE` as `cairn_ilike`, `IN (?, …)` lists,
+//! booleans as 0/1), lifecycle parsing, metric value splitting, chunked `IN (...)` lists. The
+//! filter → SQL builders themselves are backend-neutral, in [`crate::sqlbuild`]; the helpers
+//! re-exported from there keep their old paths.
 //!
 //! **Invariant:** user values only ever reach SQL as bound parameters (`?`); the SQL text is
-//! built from fixed fragments and placeholders.
+//! built from fixed fragments and placeholders (and team ids, which are the store's integers).
 
-use cairn_core::filter::ast::{NumOp, StringOp, StringPredicate};
-use cairn_core::model::{LifecycleStage, ViewType};
+use cairn_core::model::LifecycleStage;
 use rusqlite::types::Value;
 
 use crate::StoreError;
+use crate::sqlbuild::Dialect;
+pub use crate::sqlbuild::{view_condition, where_all};
 
 /// SQLite's default limit on bound variables is 32766; stay far below it.
 pub const IN_CHUNK: usize = 500;
@@ -33,6 +37,68 @@ impl Binds {
     }
 }
 
+impl Dialect for Binds {
+    fn bind_text(&mut self, value: &str) -> String {
+        self.push(value.to_string()).to_string()
+    }
+
+    fn bind_int(&mut self, value: i64) -> String {
+        self.push(value).to_string()
+    }
+
+    fn bind_float(&mut self, value: f64) -> String {
+        self.push(value).to_string()
+    }
+
+    fn text_in(&mut self, column: &str, items: &[String], negated: bool) -> String {
+        let not = if negated { "NOT " } else { "" };
+        format!("{column} {not}IN {}", self.list(items))
+    }
+
+    fn int_in(&mut self, column: &str, items: &[i64]) -> String {
+        self.values
+            .extend(items.iter().map(|item| Value::Integer(*item)));
+        format!("{column} IN {}", placeholders(items.len()))
+    }
+
+    /// Inlined literals (`IN (1, 2)`, `IN (NULL)` for none): they are the store's own integers.
+    fn int_set(&mut self, items: Vec<i64>) -> String {
+        if items.is_empty() {
+            "IN (NULL)".to_string()
+        } else {
+            let items: Vec<String> = items.iter().map(i64::to_string).collect();
+            format!("IN ({})", items.join(", "))
+        }
+    }
+
+    /// `GLOB`, as SQLite's `LIKE` is case-insensitive for ASCII.
+    fn like(&mut self, column: &str, pattern: &str) -> String {
+        format!("{column} GLOB {}", self.push(like_to_glob(pattern)))
+    }
+
+    /// `cairn_ilike(x, p)`, the reference evaluator's Unicode-aware match registered as a SQL
+    /// function.
+    fn ilike(&mut self, column: &str, pattern: &str) -> String {
+        format!("cairn_ilike({column}, {})", self.push(pattern.to_string()))
+    }
+
+    fn boolean(&self, value: bool) -> &'static str {
+        if value { "1" } else { "0" }
+    }
+
+    fn is_false(&self, column: &str) -> String {
+        format!("{column} = 0")
+    }
+
+    fn bool_as_int(&self, column: &str) -> String {
+        column.to_string()
+    }
+
+    fn int_as_text(&self, column: &str) -> String {
+        format!("CAST({column} AS TEXT)")
+    }
+}
+
 /// Translates a `LIKE` pattern (`%`, `_`) to a case-sensitive `GLOB` pattern (`*`, `?`), escaping
 /// GLOB's own metacharacters. SQLite's `LIKE` is case-insensitive for ASCII; `GLOB` is not.
 pub fn like_to_glob(pattern: &str) -> String {
@@ -48,77 +114,6 @@ pub fn like_to_glob(pattern: &str) -> String {
         }
     }
     glob
-}
-
-/// A boolean SQL expression over `column` for a predicate that is not `IS NULL` / `IS NOT NULL`
-/// (those depend on whether the row exists, which the caller decides).
-pub fn string_test(column: &str, predicate: &StringPredicate, binds: &mut Binds) -> String {
-    match predicate {
-        StringPredicate::Compare(op, value) => match op {
-            StringOp::Eq => format!("{column} = {}", binds.push(value.clone())),
-            StringOp::Ne => format!("{column} != {}", binds.push(value.clone())),
-            StringOp::Like => format!("{column} GLOB {}", binds.push(like_to_glob(value))),
-            StringOp::ILike => format!("cairn_ilike({column}, {})", binds.push(value.clone())),
-        },
-        StringPredicate::In(items) => format!("{column} IN {}", binds.list(items)),
-        StringPredicate::NotIn(items) => format!("{column} NOT IN {}", binds.list(items)),
-        StringPredicate::IsNull => format!("{column} IS NULL"),
-        StringPredicate::IsNotNull => format!("{column} IS NOT NULL"),
-    }
-}
-
-/// A clause over a key/value child table: `IS NULL` means "has no such key", every other
-/// predicate (including `!=`) requires the key to be present.
-pub fn key_value_clause(
-    table: &str,
-    owner_column: &str,
-    owner: &str,
-    key: &str,
-    predicate: &StringPredicate,
-    binds: &mut Binds,
-) -> String {
-    let key_placeholder = binds.push(key.to_string());
-    let base = format!(
-        "SELECT 1 FROM {table} kv WHERE kv.{owner_column} = {owner} AND kv.key = {key_placeholder}"
-    );
-    match predicate {
-        StringPredicate::IsNull => format!("NOT EXISTS ({base})"),
-        StringPredicate::IsNotNull => format!("EXISTS ({base})"),
-        other => format!(
-            "EXISTS ({base} AND {})",
-            string_test("kv.value", other, binds)
-        ),
-    }
-}
-
-/// `WHERE a AND b …`, or nothing when there are no conditions.
-pub fn where_all(conditions: &[String]) -> String {
-    if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    }
-}
-
-/// The SQL operator of a numeric comparison.
-pub fn num_op(op: NumOp) -> &'static str {
-    match op {
-        NumOp::Eq => "=",
-        NumOp::Ne => "!=",
-        NumOp::Lt => "<",
-        NumOp::Le => "<=",
-        NumOp::Gt => ">",
-        NumOp::Ge => ">=",
-    }
-}
-
-/// The condition on a `lifecycle_stage` column for a view type, if any.
-pub fn view_condition(column: &str, view: ViewType) -> Option<String> {
-    match view {
-        ViewType::ActiveOnly => Some(format!("{column} = 'active'")),
-        ViewType::DeletedOnly => Some(format!("{column} = 'deleted'")),
-        ViewType::All => None,
-    }
 }
 
 pub fn parse_stage(text: &str) -> Result<LifecycleStage, StoreError> {
