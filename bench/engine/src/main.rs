@@ -12,7 +12,10 @@
 //! - `stream` ([`stream`]): WebSocket subscribers following a run while it logs — delivery
 //!   latency, and the ingest rate with and without them.
 //! - `load` ([`load`]): 200 paced training clients plus 50 live viewers for 5 minutes — ingest
-//!   latency percentiles, errors, server memory over time (not part of `all`).
+//!   latency percentiles, errors, live delivery latency, server memory over time (not part of
+//!   `all`). With several `--url`s (replicas of one PostgreSQL database, as `bench/replicas`
+//!   starts them) the clients are spread over the servers and every viewer watches through
+//!   another server than the one its run is written through.
 //! - `all` (the default): the first four in that order.
 //!
 //! `--quick` runs everything at reduced scale (about a minute). The top of the output records the
@@ -71,12 +74,18 @@ struct Options {
     #[arg(long, global = true)]
     quick: bool,
     /// Target a running server instead of starting one (the size bench is skipped; runs are
-    /// added to its default experiment).
+    /// added to its default experiment). The load bench takes several (repeated, or `--urls
+    /// a,b`): replicas sharing one database.
+    #[arg(long, visible_alias = "urls", value_delimiter = ',', global = true)]
+    url: Vec<String>,
+    /// With --url: the server's process id, to report its CPU time and memory and wait for it to
+    /// idle; one per --url, in the same order.
+    #[arg(long, value_delimiter = ',', global = true, requires = "url")]
+    server_pid: Vec<u32>,
+    /// Load bench: the process id of PostgreSQL's postmaster, to report the CPU time of the
+    /// database (the postmaster and its backends) beside the servers'.
     #[arg(long, global = true)]
-    url: Option<String>,
-    /// With --url: the server's process id, to report its CPU time and wait for it to idle.
-    #[arg(long, global = true, requires = "url")]
-    server_pid: Option<u32>,
+    db_pid: Option<u32>,
     /// The cairn binary (default: `cairn` next to this program, i.e. target/release/cairn).
     #[arg(long, env = "CAIRN_BIN", global = true)]
     cairn_bin: Option<PathBuf>,
@@ -152,9 +161,13 @@ fn main() -> Result<()> {
 
 async fn run(bench: Bench, options: Options) -> Result<()> {
     let started = std::time::Instant::now();
-    let bin = match &options.url {
-        Some(_) => None,
-        None => Some(cairn_binary(&options)?),
+    if options.url.len() > 1 && bench != Bench::Load {
+        bail!("several --url are for the load bench only");
+    }
+    let bin = if options.url.is_empty() {
+        Some(cairn_binary(&options)?)
+    } else {
+        None
     };
     print_facts(bench, &options, bin.as_deref());
     let client = http::client(options.concurrency)?;
@@ -236,13 +249,19 @@ async fn run(bench: Bench, options: Options) -> Result<()> {
             interval: Duration::from_millis(options.load_interval_ms.max(1)),
             keys: options.load_keys,
             points: options.load_points,
+            db_pid: options.db_pid,
         };
         let client = http::client(options.clients)?;
-        with_server(&options, bin.as_deref(), "load", |target| {
-            let client = client.clone();
-            async move { load::run(&client, &target, &load_options).await }
-        })
-        .await?;
+        if bin.is_none() {
+            let targets = Target::existing(&options.url, &options.server_pid)?;
+            load::run(&client, &targets, &load_options).await?;
+        } else {
+            with_server(&options, bin.as_deref(), "load", |target| {
+                let client = client.clone();
+                async move { load::run(&client, &[target], &load_options).await }
+            })
+            .await?;
+        }
     }
     println!(
         "\n(done in {:.0} s; generator CPU {:.1} s in all)",
@@ -265,11 +284,10 @@ where
     Fut: std::future::Future<Output = Result<()>>,
 {
     let Some(bin) = bin else {
-        let url = options.url.clone().unwrap_or_default();
-        let target = Target {
-            url: url.trim_end_matches('/').to_string(),
-            pid: options.server_pid,
-        };
+        let target = Target::existing(&options.url, &options.server_pid)?
+            .into_iter()
+            .next()
+            .context("no --url")?;
         return bench(target).await;
     };
     let scratch = Scratch::new(label)?;
@@ -341,9 +359,7 @@ fn print_facts(bench: Bench, options: &Options, bin: Option<&std::path::Path>) {
         .filter(|l| l.starts_with("processor"))
         .count();
     let usable = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    let load = server::load_average();
     let commit = command_output("git", &["rev-parse", "--short", "HEAD"]).map_or_else(
         || "unknown".to_string(),
         |commit| {
@@ -373,9 +389,10 @@ fn print_facts(bench: Bench, options: &Options, bin: Option<&std::path::Path>) {
             bin.display()
         ),
         None => println!(
-            "- server: {} (existing; CPU time {})",
-            options.url.as_deref().unwrap_or(""),
-            if options.server_pid.is_some() {
+            "- server{}: {} (existing; CPU time {})",
+            if options.url.len() > 1 { "s" } else { "" },
+            options.url.join(", "),
+            if !options.server_pid.is_empty() {
                 "from --server-pid"
             } else {
                 "not measured"

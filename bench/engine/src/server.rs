@@ -1,7 +1,7 @@
 //! The server under test: starting `cairn server` on a free loopback port in a temp data folder,
 //! stopping it with SIGTERM (a clean shutdown, as an operator would), and the process facts the
-//! bench reads from `/proc`: CPU time of a process (utime + stime, all threads) and the size of
-//! the SQLite files.
+//! bench reads from `/proc`: CPU time of a process (utime + stime, all threads; with its children
+//! for PostgreSQL), memory, the load average, and the size of the SQLite files.
 //!
 //! The server's stderr (its log) goes to `server.log` beside the data folder; after each bench the
 //! log is scanned for ERROR/WARN lines and panics, which are reported under the tables.
@@ -21,6 +21,28 @@ use tempfile::TempDir;
 pub struct Target {
     pub url: String,
     pub pid: Option<u32>,
+}
+
+impl Target {
+    /// The servers `--url` names, each with the `--server-pid` at the same position (none given:
+    /// no pids; otherwise one per URL).
+    pub fn existing(urls: &[String], pids: &[u32]) -> Result<Vec<Target>> {
+        if !pids.is_empty() && pids.len() != urls.len() {
+            bail!(
+                "{} --server-pid for {} --url: give one per server, in the same order",
+                pids.len(),
+                urls.len()
+            );
+        }
+        Ok(urls
+            .iter()
+            .enumerate()
+            .map(|(index, url)| Target {
+                url: url.trim_end_matches('/').to_string(),
+                pid: pids.get(index).copied(),
+            })
+            .collect())
+    }
 }
 
 /// A temp folder holding `data/` (the server's `--data`) and `server.log`.
@@ -272,8 +294,9 @@ fn clock_ticks() -> f64 {
     })
 }
 
-/// User + system CPU seconds of a process (all its threads) from `/proc/<pid>/stat`.
-pub fn cpu_seconds(pid: &str) -> Result<f64> {
+/// The fields of `/proc/<pid>/stat` after the command name: index 0 is field 3 (state), so field
+/// `n` of proc(5) is index `n − 3`.
+fn stat_fields(pid: &str) -> Result<Vec<String>> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // The command name (field 2) is in parentheses and may contain spaces: split after it.
@@ -281,15 +304,61 @@ pub fn cpu_seconds(pid: &str) -> Result<f64> {
         .rsplit_once(')')
         .map(|(_, rest)| rest)
         .ok_or_else(|| anyhow!("unexpected {path}: {stat}"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
-    let ticks = |index: usize| -> Result<f64> {
-        fields
+    Ok(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// The sum of some clock-tick fields of [`stat_fields`], in seconds.
+fn stat_seconds(fields: &[String], indexes: &[usize]) -> Result<f64> {
+    let mut ticks = 0.0;
+    for &index in indexes {
+        ticks += fields
             .get(index)
             .and_then(|f| f.parse::<f64>().ok())
-            .ok_or_else(|| anyhow!("unexpected {path}: {stat}"))
-    };
-    Ok((ticks(11)? + ticks(12)?) / clock_ticks())
+            .ok_or_else(|| anyhow!("unexpected /proc stat fields: {}", fields.join(" ")))?;
+    }
+    Ok(ticks / clock_ticks())
+}
+
+/// utime (field 14) and stime (15).
+const OWN_TIME: [usize; 2] = [11, 12];
+/// cutime (16) and cstime (17): the time of children that exited and were waited for.
+const CHILDREN_TIME: [usize; 2] = [13, 14];
+/// ppid (field 4).
+const PPID: usize = 1;
+
+/// User + system CPU seconds of a process (all its threads) from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: &str) -> Result<f64> {
+    stat_seconds(&stat_fields(pid)?, &OWN_TIME)
+}
+
+/// CPU seconds of a process and its children: its own time, that of its children that have
+/// exited (cutime + cstime), and that of its living children — one level deep, which is all of
+/// PostgreSQL: the postmaster and the backends and workers it forks.
+pub fn tree_cpu_seconds(pid: u32) -> Option<f64> {
+    let parent = stat_fields(&pid.to_string()).ok()?;
+    let mut seconds =
+        stat_seconds(&parent, &OWN_TIME).ok()? + stat_seconds(&parent, &CHILDREN_TIME).ok()?;
+    let parent_pid = pid.to_string();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        // A process may exit between the listing and the read: skip it.
+        if let Ok(fields) = stat_fields(&name)
+            && fields.get(PPID) == Some(&parent_pid)
+        {
+            seconds += stat_seconds(&fields, &OWN_TIME).unwrap_or(0.0);
+        }
+    }
+    Some(seconds)
+}
+
+/// The load average over 1, 5 and 15 minutes, as `/proc/loadavg` gives it.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// CPU seconds of this bench process.
