@@ -1,15 +1,17 @@
 //! Live events between replicas over PostgreSQL's `LISTEN/NOTIFY`.
 //!
 //! Every replica listens on the channel `cairn_live` with one dedicated connection and sends its
-//! own events there. A notification's payload is `<origin>\n<run_id>\n<experiment_id>\n<json>`;
-//! `origin` is a random id per relay, so a replica skips its own events (it already delivered
-//! them locally). A payload over PostgreSQL's limit (8000 bytes) is stored in the unlogged
+//! own events there. A notification's payload is
+//! `<origin>.<sequence>\n<run_id>\n<experiment_id>\n<json>`; `origin` is a random id per relay,
+//! so a replica skips its own events (it already delivered them locally), and the sequence keeps
+//! identical events of one transaction apart (PostgreSQL folds identical payloads). A payload over PostgreSQL's limit (8000 bytes) is stored in the unlogged
 //! table `live_events` and the notification carries `@<id>` instead; rows older than a minute
 //! are deleted by the senders.
 //!
 //! Sending never waits for the database: events go through a bounded queue to a sender thread
-//! that sends whatever has queued in one transaction (notifications are delivered at commit, in
-//! order). When the queue is full, or the database is unreachable, events are dropped and the
+//! that sends whatever has queued in one transaction and one statement (notifications are
+//! delivered at commit, in order). The listener hands each notification on as soon as it
+//! arrives, with whatever else has already arrived. When the queue is full, or the database is unreachable, events are dropped and the
 //! other replicas receive a gap marker once the sender is back, so their subscribers resync.
 //! The listener reconnects by itself; after a reconnection it reports a [`Relayed::Gap`].
 
@@ -99,9 +101,10 @@ pub(crate) fn start(
     ))
 }
 
-fn payload(origin: &str, event: &RelayEvent) -> String {
+/// An event's part of a payload: `<run_id>\n<experiment_id>\n<json>`.
+fn payload(event: &RelayEvent) -> String {
     format!(
-        "{origin}\n{}\n{}\n{}",
+        "{}\n{}\n{}",
         event.run_id,
         event.experiment_id,
         String::from_utf8_lossy(&event.json)
@@ -116,6 +119,7 @@ fn send_loop(
     stop: &AtomicBool,
 ) {
     let mut last_cleanup = Instant::now();
+    let mut sequence = 0;
     while !stop.load(Ordering::Relaxed) {
         let first = match outgoing.recv_timeout(Duration::from_millis(200)) {
             Ok(event) => event,
@@ -132,7 +136,7 @@ fn send_loop(
         let gap = dropped.swap(false, Ordering::Relaxed);
         let cleanup = last_cleanup.elapsed() > Duration::from_secs(30);
         let sent = pool.take().and_then(|mut client| {
-            let outcome = send_batch(&mut client, origin, &batch, gap, cleanup);
+            let outcome = send_batch(&mut client, origin, &mut sequence, &batch, gap, cleanup);
             pool.give_back(client);
             outcome
         });
@@ -151,6 +155,7 @@ fn send_loop(
 fn send_batch(
     client: &mut Client,
     origin: &str,
+    sequence: &mut u64,
     batch: &[Outgoing],
     gap: bool,
     cleanup: bool,
@@ -163,23 +168,36 @@ fn send_batch(
             &[&(now - 60_000)],
         )?;
     }
+    // Each payload starts with `<origin>.<sequence>`: PostgreSQL delivers identical payloads of
+    // one transaction once, and two events may well be identical.
+    let mut texts = Vec::with_capacity(batch.len() + 1);
+    let mut next = |rest: &str| {
+        *sequence += 1;
+        format!("{origin}.{sequence}\n{rest}")
+    };
     if gap {
-        let text = format!("{origin}\n{GAP}");
-        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &text])?;
+        texts.push(next(GAP));
     }
     for Outgoing::Event(event) in batch {
-        let mut text = payload(origin, event);
-        if text.len() > INLINE_LIMIT {
-            let id: i64 = tx
-                .query_one(
-                    "INSERT INTO live_events (payload, created) VALUES ($1, $2) RETURNING id",
-                    &[&text, &now],
-                )?
-                .get(0);
-            text = format!("{origin}\n@{id}");
+        let text = next(&payload(event));
+        if text.len() <= INLINE_LIMIT {
+            texts.push(text);
+            continue;
         }
-        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &text])?;
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO live_events (payload, created) VALUES ($1, $2) RETURNING id",
+                &[&text, &now],
+            )?
+            .get(0);
+        texts.push(next(&format!("@{id}")));
     }
+    // One round trip for the whole batch; `unnest` reads the array in order, and notifications
+    // are delivered at commit in the order they were made.
+    tx.execute(
+        "SELECT pg_notify($1, text) FROM unnest($2::text[]) AS text",
+        &[&CHANNEL, &texts],
+    )?;
     tx.commit()?;
     Ok(())
 }
@@ -228,11 +246,18 @@ fn listen(
         let mut received = Vec::new();
         {
             let mut notifications = client.notifications();
-            let mut iter = notifications.timeout_iter(Duration::from_millis(250));
-            while let Some(notification) = iter.next()? {
-                received.push(notification.payload().to_string());
-                if received.len() >= BATCH {
-                    break;
+            // Wait for one (a while at most, to notice a stop), then take what else has
+            // arrived without waiting: events are handed on as soon as they come.
+            let first = notifications
+                .timeout_iter(Duration::from_millis(250))
+                .next()?;
+            if let Some(first) = first {
+                received.push(first.payload().to_string());
+                let mut pending = notifications.iter();
+                while received.len() < BATCH
+                    && let Some(notification) = pending.next()?
+                {
+                    received.push(notification.payload().to_string());
                 }
             }
         }
@@ -243,7 +268,7 @@ fn listen(
             let Some((sender, rest)) = text.split_once('\n') else {
                 continue;
             };
-            if sender == origin {
+            if sender.split('.').next() == Some(origin) {
                 continue;
             }
             let relayed = if rest == GAP {

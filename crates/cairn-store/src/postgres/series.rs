@@ -37,87 +37,119 @@ pub use crate::sqlite::series::{
 /// the caller's write transaction; `run` is the run's internal id, which the caller checked is
 /// active and holds `FOR SHARE` (`runs::require_active`), so that its deletion waits for this
 /// append while other appends to it do not.
+///
+/// Three statements whatever the number of keys (each over arrays, `unnest`ed): the series rows,
+/// the raw segments, the latest values; plus one per linked point, which are rare. Batches of one
+/// key are merged first, since one statement may not update a row twice.
 pub fn append(
     tx: &mut Transaction<'_>,
     run: i64,
-    mut batches: Vec<Batch>,
+    batches: Vec<Batch>,
     now: i64,
 ) -> Result<Appended> {
     // One lock order for every append: series rows by key.
-    batches.sort_by(|a, b| a.key.cmp(&b.key));
-    let upsert_series = tx.prepare(
+    // A batch's own exact duplicates count once (as in the embedded store, per batch).
+    let mut appended = Appended::default();
+    let mut merged: std::collections::BTreeMap<String, Batch> = std::collections::BTreeMap::new();
+    for mut batch in batches {
+        normalize(&mut batch.points);
+        appended.points += batch.points.len();
+        match merged.get_mut(&batch.key) {
+            Some(into) => {
+                into.points.extend(batch.points);
+                into.links.extend(batch.links);
+            }
+            None => {
+                merged.insert(batch.key.clone(), batch);
+            }
+        }
+    }
+    let mut batches: Vec<Batch> = merged.into_values().collect();
+    for batch in &mut batches {
+        normalize(&mut batch.points);
+    }
+    batches.retain(|batch| !batch.points.is_empty());
+    if batches.is_empty() {
+        return Ok(appended);
+    }
+    let keys: Vec<&str> = batches.iter().map(|b| b.key.as_str()).collect();
+    let counts: Vec<i64> = batches.iter().map(|b| b.points.len() as i64).collect();
+    let rows = tx.query(
         "INSERT INTO metric_series (run_id, key, raw_points, raw_segments, raw_since)
-         VALUES ($1, $2, $3, 1, $4)
+         SELECT $1, k, c, 1, $4 FROM unnest($2::text[], $3::bigint[]) AS u(k, c)
          ON CONFLICT (run_id, key) DO UPDATE SET
              raw_points = metric_series.raw_points + excluded.raw_points,
              raw_segments = metric_series.raw_segments + 1,
              raw_since = coalesce(metric_series.raw_since, excluded.raw_since)
-         RETURNING id, raw_points, raw_segments",
+         RETURNING key, id, raw_points, raw_segments",
+        &[&run, &keys, &counts, &now],
     )?;
-    let insert_raw =
-        tx.prepare("INSERT INTO metric_raw (series_id, points, data) VALUES ($1, $2, $3)")?;
-    let upsert_latest = tx.prepare(
+    let mut series_of = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let (key, series, raw_points, raw_segments): (&str, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        series_of.insert(key.to_string(), series);
+        appended.compact |= raw_points >= COMPACT_POINTS || raw_segments >= COMPACT_SEGMENTS;
+    }
+    let series: Vec<i64> = keys
+        .iter()
+        .map(|key| {
+            series_of.get(*key).copied().ok_or_else(|| {
+                StoreError::Internal(format!("no series row came back for key {key}"))
+            })
+        })
+        .collect::<Result<_>>()?;
+    let data: Vec<Vec<u8>> = batches.iter().map(|b| codec::encode(&b.points)).collect();
+    tx.execute(
+        "INSERT INTO metric_raw (series_id, points, data)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])",
+        &[&series, &counts, &data],
+    )?;
+    let latest: Vec<_> = batches.iter().filter_map(|b| b.points.last()).collect();
+    let steps: Vec<i64> = latest.iter().map(|p| p.step).collect();
+    let times: Vec<i64> = latest.iter().map(|p| p.timestamp).collect();
+    let (nans, values): (Vec<bool>, Vec<f64>) =
+        latest.iter().map(|p| sql::split_value(p.value)).unzip();
+    tx.execute(
         "INSERT INTO latest_metrics (run_id, key, step, timestamp, is_nan, value)
-         VALUES ($1, $2, $3, $4, $5, $6)
+         SELECT $1, k, s, t, n, v
+         FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::boolean[], $6::float8[])
+             AS u(k, s, t, n, v)
          ON CONFLICT (run_id, key) DO UPDATE SET
              step = excluded.step, timestamp = excluded.timestamp, is_nan = excluded.is_nan,
              value = excluded.value
          WHERE (excluded.step, excluded.timestamp, excluded.is_nan, excluded.value)
              > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.is_nan,
                 latest_metrics.value)",
+        &[&run, &keys, &steps, &times, &nans, &values],
     )?;
-    let upsert_link = tx.prepare(
-        "INSERT INTO metric_point_links
-             (series_id, step, timestamp, is_nan, value, model_id, dataset_name, dataset_digest)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (series_id, step, timestamp, is_nan, value) DO UPDATE SET
-             model_id = excluded.model_id, dataset_name = excluded.dataset_name,
-             dataset_digest = excluded.dataset_digest",
-    )?;
-    let mut appended = Appended::default();
-    for mut batch in batches {
-        normalize(&mut batch.points);
-        let Some(latest) = batch.points.last().copied() else {
-            continue;
-        };
-        let count = batch.points.len() as i64;
-        let row = tx.query_one(&upsert_series, &[&run, &batch.key, &count, &now])?;
-        let (series, raw_points, raw_segments): (i64, i64, i64) =
-            (row.get(0), row.get(1), row.get(2));
-        tx.execute(
-            &insert_raw,
-            &[&series, &count, &codec::encode(&batch.points)],
+    if batches.iter().any(|b| !b.links.is_empty()) {
+        let upsert_link = tx.prepare(
+            "INSERT INTO metric_point_links
+                 (series_id, step, timestamp, is_nan, value, model_id, dataset_name, dataset_digest)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (series_id, step, timestamp, is_nan, value) DO UPDATE SET
+                 model_id = excluded.model_id, dataset_name = excluded.dataset_name,
+                 dataset_digest = excluded.dataset_digest",
         )?;
-        let (is_nan, value) = sql::split_value(latest.value);
-        tx.execute(
-            &upsert_latest,
-            &[
-                &run,
-                &batch.key,
-                &latest.step,
-                &latest.timestamp,
-                &is_nan,
-                &value,
-            ],
-        )?;
-        for link in &batch.links {
-            let (is_nan, value) = sql::split_value(link.point.value);
-            tx.execute(
-                &upsert_link,
-                &[
-                    &series,
-                    &link.point.step,
-                    &link.point.timestamp,
-                    &is_nan,
-                    &value,
-                    &link.model_id,
-                    &link.dataset_name,
-                    &link.dataset_digest,
-                ],
-            )?;
+        for (batch, series) in batches.iter().zip(&series) {
+            for link in &batch.links {
+                let (is_nan, value) = sql::split_value(link.point.value);
+                tx.execute(
+                    &upsert_link,
+                    &[
+                        series,
+                        &link.point.step,
+                        &link.point.timestamp,
+                        &is_nan,
+                        &value,
+                        &link.model_id,
+                        &link.dataset_name,
+                        &link.dataset_digest,
+                    ],
+                )?;
+            }
         }
-        appended.points += batch.points.len();
-        appended.compact |= raw_points >= COMPACT_POINTS || raw_segments >= COMPACT_SEGMENTS;
     }
     Ok(appended)
 }
