@@ -18,7 +18,7 @@ use postgres::Transaction;
 use postgres::types::ToSql;
 
 use super::PgStore;
-use crate::sqlite::lineage::{End, Found};
+use crate::sqlite::lineage::{End, Found, artifact_label, node_infos};
 use crate::{LineageStore, Result, StoreError};
 
 /// A per-node limit as bound: SQLite reads a `usize::MAX` limit (`-1`) as none, PostgreSQL
@@ -427,40 +427,11 @@ pub fn describe(tx: &mut Transaction<'_>, nodes: &[Node]) -> Result<Vec<NodeInfo
             )?
             .map(|row| row.get(0));
         if let Some(path) = path {
-            let label = path
-                .split_once("/artifacts/")
-                .map_or(path.as_str(), |(_, below)| below)
-                .to_string();
+            let label = artifact_label(&path);
             known.insert(Node::new(NodeKind::Artifact, digest), (label, None));
         }
     }
-    Ok(nodes
-        .iter()
-        .map(|node| {
-            let (label, experiment_id) = known.remove(node).unwrap_or_else(|| {
-                let label = match node.kind {
-                    NodeKind::Dataset => node
-                        .id
-                        .rsplit_once('@')
-                        .map_or(node.id.clone(), |(name, _)| name.to_string()),
-                    NodeKind::ModelVersion => node
-                        .id
-                        .rsplit_once('/')
-                        .map_or(node.id.clone(), |(name, version)| {
-                            format!("{name} v{version}")
-                        }),
-                    NodeKind::Commit => node.id.chars().take(12).collect(),
-                    _ => node.id.clone(),
-                };
-                (label, None)
-            });
-            NodeInfo {
-                node: node.clone(),
-                label,
-                experiment_id,
-            }
-        })
-        .collect())
+    Ok(node_infos(nodes, known))
 }
 
 #[async_trait]

@@ -23,8 +23,8 @@ use postgres::{Row, Transaction};
 
 use super::sql;
 use crate::sqlite::series::{
-    CHUNK_COLUMNS, CHUNK_POINTS, COMPACT_AFTER_MS, COMPACT_BATCH_POINTS, COMPACT_SEGMENTS,
-    INDEX_READ, bits, corrupt, split,
+    CHUNK_COLUMNS, COMPACT_AFTER_MS, COMPACT_BATCH_POINTS, COMPACT_SEGMENTS, INDEX_READ, bits,
+    corrupt,
 };
 use crate::{PointsRead, Result, RunBuckets, SeriesRequest, SeriesSummary, StoreError, XAxis};
 
@@ -662,60 +662,18 @@ pub fn pending(tx: &mut Transaction<'_>, now: i64, force: bool, limit: usize) ->
         .collect())
 }
 
-/// Plans folding (up to a bound of) a series' raw segments into its chunks. Each raw point goes to
-/// the last chunk starting at or before it (or the first chunk); a chunk receiving points is
-/// decoded, merged and re-split, except that points beyond a full last chunk start new chunks.
+/// Plans folding (up to a bound of) a series' raw segments into its chunks (the fold itself is
+/// the embedded store's `plan_fold`).
 pub fn plan(tx: &mut Transaction<'_>, series: i64) -> Result<Option<Plan>> {
     let tail = raw_tail(tx, series, COMPACT_BATCH_POINTS)?;
     if tail.ids.is_empty() {
         return Ok(None);
     }
     let chunks = chunks(tx, series, None)?;
-    let mut plan = Plan {
-        series,
-        raw_ids: tail.ids,
-        raw_points: tail.points_logged,
-        ..Plan::default()
-    };
-    let raw = tail.points;
-    if chunks.is_empty() {
-        plan.points = raw.len();
-        plan.new_chunks = split(&raw, true, 0);
-        return Ok(Some(plan));
-    }
-    // Raw points per target chunk, in order.
-    let mut start = 0;
-    for (index, chunk) in chunks.iter().enumerate() {
-        let end = match chunks.get(index + 1) {
-            Some(next) => {
-                let next_first = next.first();
-                start + raw[start..].partition_point(|p| p.cmp_canonical(&next_first).is_lt())
-            }
-            None => raw.len(),
-        };
-        let assigned = &raw[start..end];
-        start = end;
-        if assigned.is_empty() {
-            continue;
-        }
-        let is_last = index + 1 == chunks.len();
-        let beyond = assigned[0].cmp_canonical(&chunk.last()).is_gt();
-        if is_last && beyond && chunk.summary.count as usize >= CHUNK_POINTS {
-            plan.points += assigned.len();
-            plan.new_chunks.extend(split(assigned, true, 0));
-            continue;
-        }
-        let mut merged = Vec::with_capacity(chunk.summary.count as usize + assigned.len());
-        decode_chunk(tx, chunk.id, &mut merged)?;
-        let before = merged.len();
-        merged.extend_from_slice(assigned);
-        normalize(&mut merged);
-        plan.points += merged.len() - before;
-        plan.replaced_chunks.push(chunk.id);
-        plan.new_chunks
-            .extend(split(&merged, is_last && beyond, chunk.thinned));
-    }
-    Ok(Some(plan))
+    crate::sqlite::series::plan_fold(series, tail, &chunks, |chunk, out| {
+        decode_chunk(tx, chunk, out)
+    })
+    .map(Some)
 }
 
 /// Locks a series' row for a change to its chunks; `false` when the series is gone.

@@ -459,14 +459,27 @@ pub fn describe(conn: &Connection, nodes: &[Node]) -> Result<Vec<NodeInfo>> {
             .query_row(params![digest], |row| row.get(0))
             .optional()?;
         if let Some(path) = path {
-            let label = path
-                .split_once("/artifacts/")
-                .map_or(path.as_str(), |(_, below)| below)
-                .to_string();
+            let label = artifact_label(&path);
             known.insert(Node::new(NodeKind::Artifact, digest), (label, None));
         }
     }
-    Ok(nodes
+    Ok(node_infos(nodes, known))
+}
+
+/// The file name a stored artifact is shown by: its path below the owner's `artifacts/` folder.
+pub(crate) fn artifact_label(path: &str) -> String {
+    path.split_once("/artifacts/")
+        .map_or(path, |(_, below)| below)
+        .to_string()
+}
+
+/// Each node described, in order: from what the store found (`known`), else a label made from the
+/// node's id alone (a dataset's name, `model vN`, a short commit).
+pub(crate) fn node_infos(
+    nodes: &[Node],
+    mut known: HashMap<Node, (String, Option<String>)>,
+) -> Vec<NodeInfo> {
+    nodes
         .iter()
         .map(|node| {
             let (label, experiment_id) = known.remove(node).unwrap_or_else(|| {
@@ -492,7 +505,7 @@ pub fn describe(conn: &Connection, nodes: &[Node]) -> Result<Vec<NodeInfo>> {
                 experiment_id,
             }
         })
-        .collect())
+        .collect()
 }
 
 #[async_trait]

@@ -759,15 +759,28 @@ pub(crate) fn split(points: &[Point], fill: bool, thinned: i64) -> Vec<NewChunk>
         .collect()
 }
 
-/// Plans folding (up to a bound of) a series' raw segments into its chunks. Each raw point goes to
-/// the last chunk starting at or before it (or the first chunk); a chunk receiving points is
-/// decoded, merged and re-split, except that points beyond a full last chunk start new chunks.
+/// Plans folding (up to a bound of) a series' raw segments into its chunks.
 pub fn plan(conn: &Connection, series: i64) -> Result<Option<Plan>> {
     let tail = raw_tail(conn, series, COMPACT_BATCH_POINTS)?;
     if tail.ids.is_empty() {
         return Ok(None);
     }
     let chunks = chunks(conn, series, None)?;
+    plan_fold(series, tail, &chunks, |chunk, out| {
+        decode_chunk(conn, chunk, out)
+    })
+    .map(Some)
+}
+
+/// The fold of raw points into chunks, whatever the backend: each raw point goes to the last
+/// chunk starting at or before it (or the first chunk); a chunk receiving points is decoded
+/// (`decode`), merged and re-split, except that points beyond a full last chunk start new chunks.
+pub(crate) fn plan_fold(
+    series: i64,
+    tail: RawTail,
+    chunks: &[ChunkRow],
+    mut decode: impl FnMut(i64, &mut Vec<Point>) -> Result<()>,
+) -> Result<Plan> {
     let mut plan = Plan {
         series,
         raw_ids: tail.ids,
@@ -778,7 +791,7 @@ pub fn plan(conn: &Connection, series: i64) -> Result<Option<Plan>> {
     if chunks.is_empty() {
         plan.points = raw.len();
         plan.new_chunks = split(&raw, true, 0);
-        return Ok(Some(plan));
+        return Ok(plan);
     }
     // Raw points per target chunk, in order.
     let mut start = 0;
@@ -803,7 +816,7 @@ pub fn plan(conn: &Connection, series: i64) -> Result<Option<Plan>> {
             continue;
         }
         let mut merged = Vec::with_capacity(chunk.summary.count as usize + assigned.len());
-        decode_chunk(conn, chunk.id, &mut merged)?;
+        decode(chunk.id, &mut merged)?;
         let before = merged.len();
         merged.extend_from_slice(assigned);
         normalize(&mut merged);
@@ -812,7 +825,7 @@ pub fn plan(conn: &Connection, series: i64) -> Result<Option<Plan>> {
         plan.new_chunks
             .extend(split(&merged, is_last && beyond, chunk.thinned));
     }
-    Ok(Some(plan))
+    Ok(plan)
 }
 
 /// Inserts an encoded chunk with its summary columns.
