@@ -2,8 +2,11 @@
 //! crosses a threshold, or a running run goes silent.
 //!
 //! One task watches the live bus — only while some rule exists, because subscribing makes every
-//! ingest encode its event — and checks silence every 30 seconds. A rule fires at most once per
-//! run (the store remembers the pair). Each firing is delivered in its own task: a POST of the
+//! ingest encode its event — and checks silence every 30 seconds. It reloads the rules when they
+//! change here and every 30 seconds besides, so rules made through another server on the same
+//! database are watched too. A rule fires at most once per run: the store remembers the pair, and
+//! only the server whose claim of the pair was new delivers (replicas seeing the same event race
+//! for that claim). Each firing is delivered in its own task: a POST of the
 //! rule's format (generic JSON, or Slack's `{"text"}`), retried with exponential backoff (1, 2,
 //! 4, 8 s; five attempts) while the webhook fails or is unreachable, every attempt recorded in
 //! the rule's delivery log.
@@ -27,7 +30,8 @@ use crate::live::Hub;
 use crate::tracking::now_ms;
 use cairn_core::access::Permission;
 
-/// How often running runs are checked for silence.
+/// How often running runs are checked for silence, and the rules reloaded (other servers on the
+/// same database may have changed them).
 const SILENCE_CHECK: Duration = Duration::from_secs(30);
 /// Delivery attempts per firing, and the first pause between them (doubling).
 const ATTEMPTS: u32 = 5;
@@ -179,14 +183,23 @@ impl Alerts {
                 }
             };
             if rules.is_empty() {
-                self.changed.notified().await;
+                tokio::select! {
+                    () = self.changed.notified() => {}
+                    () = tokio::time::sleep(SILENCE_CHECK) => {}
+                }
                 continue;
             }
             let mut events = hub.subscribe();
+            let loaded = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     () = self.changed.notified() => break,
-                    _ = silence.tick() => self.check_silence(&rules, now_ms()).await,
+                    _ = silence.tick() => {
+                        self.check_silence(&rules, now_ms()).await;
+                        if loaded.elapsed() >= SILENCE_CHECK {
+                            break;
+                        }
+                    }
                     event = events.recv() => match event {
                         Ok(event) if event.gap => {}
                         Ok(event) => self.on_event(&rules, &event.run_id, &event.experiment_id, &event.json).await,

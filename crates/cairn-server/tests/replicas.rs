@@ -8,9 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_blob::testing::S3Server;
+use cairn_core::alerts::{AlertRule, Condition, Format};
+use cairn_core::model::NewExperiment;
 use cairn_store::postgres::PgStore;
 use cairn_store::postgres::relay::RelayGuard;
 use cairn_store::postgres::testing::TestCluster;
+use cairn_store::{AlertStore, ArtifactLocation, MetaStore};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -361,4 +364,102 @@ async fn a_database_restart_is_ridden_out_and_subscribers_resync() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["metrics"].as_array().map(Vec::len), Some(1), "{body}");
+}
+
+/// A webhook on loopback that answers 200 and keeps every request it got.
+async fn webhook() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let requests: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&requests);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = vec![0u8; 65536];
+            let n = socket.read(&mut buffer).await.unwrap_or(0);
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    (url, requests)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_alert_fires_once_though_both_replicas_see_the_event() {
+    let url = tokio::task::spawn_blocking(|| TestCluster::shared().fresh_database())
+        .await
+        .unwrap();
+    // The rule exists before the replicas start, so both watch it from the first event on.
+    let (hook, requests) = webhook().await;
+    let setup = PgStore::connect_with(&url, 2).await.expect("connect");
+    let experiment_id = setup
+        .create_experiment(
+            NewExperiment {
+                name: "alerts".into(),
+                artifact_location: None,
+                tags: vec![],
+                creation_time: 1,
+                access: None,
+            },
+            ArtifactLocation::UnderRoot("mlflow-artifacts:".into()),
+        )
+        .await
+        .unwrap();
+    let rule = setup
+        .create_alert(AlertRule {
+            id: 0,
+            experiment_id: experiment_id.clone(),
+            name: "loss too high".into(),
+            condition: Condition::MetricAbove {
+                key: "loss".into(),
+                threshold: 1.0,
+            },
+            webhook_url: hook,
+            format: Format::Json,
+            created: 0,
+        })
+        .await
+        .unwrap();
+    drop(setup);
+    let replicas = replicas_on(&url).await;
+    let (a, b) = (&replicas.a, &replicas.b);
+
+    let (status, body) = a
+        .post(
+            "/api/2.0/mlflow/runs/create",
+            json!({"experiment_id": experiment_id, "start_time": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let run_id = body["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    // Written through A: A sees the point on its own bus, B through the relay.
+    let (status, body) = a
+        .post(
+            &format!("/api/v1/runs/{run_id}/metrics"),
+            json!({"metrics": [{"key": "loss", "steps": [1], "values": [5.0]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while requests.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give a second delivery, if any, time to arrive as well.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = requests.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "one delivery: {got:?}");
+    assert!(got[0].contains(&run_id), "{}", got[0]);
+    let (status, body) = b
+        .get(&format!("/api/v1/alerts/{}/deliveries", rule.id))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["deliveries"].as_array().map(Vec::len),
+        Some(1),
+        "{body}"
+    );
 }
