@@ -26,7 +26,7 @@ use crate::sqlite::series::{
     CHUNK_COLUMNS, COMPACT_AFTER_MS, COMPACT_BATCH_POINTS, COMPACT_SEGMENTS, INDEX_READ, bits,
     corrupt,
 };
-use crate::{PointsRead, Result, RunBuckets, SeriesRequest, SeriesSummary, StoreError, XAxis};
+use crate::{PointsRead, Result, RunBuckets, SeriesRequest, SeriesSummary, StoreError};
 
 pub use crate::sqlite::series::{
     Appended, Batch, COMPACT_POINTS, ChunkRow, Extent, Link, NewChunk, Piece, Plan, RawTail,
@@ -529,53 +529,23 @@ pub fn run_row(tx: &mut Transaction<'_>, run_id: &str) -> Result<Option<(i64, i6
         .map(|row| (row.get(0), row.get(1))))
 }
 
-/// A view's grid (from the request, else the extent of every listed run's data) and its runs.
+/// A view's grid (from the request, else the extent of every listed run's data) and its runs (the
+/// planning itself is the embedded store's `plan_view_with`).
 pub fn plan_view(
     tx: &mut Transaction<'_>,
     request: &SeriesRequest,
 ) -> Result<(Option<Grid>, Vec<ViewTarget>)> {
-    let mut targets = Vec::with_capacity(request.run_ids.len());
-    let mut data_range: Option<(i64, i64)> = None;
-    for run_id in &request.run_ids {
+    crate::sqlite::series::plan_view_with(request, |run_id, want_extent| {
         let Some((run, start_time)) = run_row(tx, run_id)? else {
-            targets.push(ViewTarget {
-                run_id: run_id.clone(),
-                found: false,
-                series: None,
-                axis: Axis::Step,
-            });
-            continue;
-        };
-        let axis = match request.x {
-            XAxis::Step => Axis::Step,
-            XAxis::Time => Axis::Time,
-            XAxis::Relative => Axis::Relative { origin: start_time },
+            return Ok(None);
         };
         let series = series_id(tx, run, &request.key)?;
-        if let Some(series) = series
-            && (request.from.is_none() || request.to.is_none())
-            && let Some((steps, times)) = extent(tx, series)?
-        {
-            let (lo, hi) = axis.range(steps, times);
-            data_range = Some(match data_range {
-                Some((a, b)) => (a.min(lo), b.max(hi)),
-                None => (lo, hi),
-            });
-        }
-        targets.push(ViewTarget {
-            run_id: run_id.clone(),
-            found: true,
-            series,
-            axis,
-        });
-    }
-    let from = request.from.or(data_range.map(|r| r.0));
-    let to = request.to.or(data_range.map(|r| r.1));
-    let grid = match (from, to) {
-        (Some(from), Some(to)) => Some(Grid::new(from, to, request.buckets)),
-        _ => None,
-    };
-    Ok((grid, targets))
+        let extent = match series {
+            Some(series) if want_extent => extent(tx, series)?,
+            _ => None,
+        };
+        Ok(Some((start_time, series, extent)))
+    })
 }
 
 /// Downsamples the targets onto the grid.

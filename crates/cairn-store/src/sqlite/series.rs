@@ -578,10 +578,34 @@ pub fn plan_view(
     conn: &Connection,
     request: &SeriesRequest,
 ) -> Result<(Option<Grid>, Vec<ViewTarget>)> {
+    plan_view_with(request, |run_id, want_extent| {
+        let Some((run, start_time)) = run_row(conn, run_id)? else {
+            return Ok(None);
+        };
+        let series = series_id(conn, run, &request.key)?;
+        let extent = match series {
+            Some(series) if want_extent => extent(conn, series)?,
+            _ => None,
+        };
+        Ok(Some((start_time, series, extent)))
+    })
+}
+
+/// What a view plan needs of one run: its start time, the id of the requested key's series, and
+/// that series' extent when asked for.
+pub(crate) type ViewRun = (i64, Option<i64>, Option<Extent>);
+
+/// Plans a view whatever the backend: `lookup(run_id, want_extent)` reads one run (`None`: no
+/// such run); the extent is wanted only when the request leaves a bound open.
+pub(crate) fn plan_view_with(
+    request: &SeriesRequest,
+    mut lookup: impl FnMut(&str, bool) -> Result<Option<ViewRun>>,
+) -> Result<(Option<Grid>, Vec<ViewTarget>)> {
+    let want_extent = request.from.is_none() || request.to.is_none();
     let mut targets = Vec::with_capacity(request.run_ids.len());
     let mut data_range: Option<(i64, i64)> = None;
     for run_id in &request.run_ids {
-        let Some((run, start_time)) = run_row(conn, run_id)? else {
+        let Some((start_time, series, extent)) = lookup(run_id, want_extent)? else {
             targets.push(ViewTarget {
                 run_id: run_id.clone(),
                 found: false,
@@ -595,11 +619,7 @@ pub fn plan_view(
             XAxis::Time => Axis::Time,
             XAxis::Relative => Axis::Relative { origin: start_time },
         };
-        let series = series_id(conn, run, &request.key)?;
-        if let Some(series) = series
-            && (request.from.is_none() || request.to.is_none())
-            && let Some((steps, times)) = extent(conn, series)?
-        {
+        if let Some((steps, times)) = extent {
             let (lo, hi) = axis.range(steps, times);
             data_range = Some(match data_range {
                 Some((a, b)) => (a.min(lo), b.max(hi)),
