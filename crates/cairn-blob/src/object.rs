@@ -17,12 +17,15 @@
 //! because `MultipartStore::put_part` takes the part's bytes as one payload: the caller chooses
 //! the part size, so it bounds that memory.
 //!
-//! **Committing** is `HEAD` on the final key, then `copy` from staging and `DELETE` of the staged
+//! **Committing** is `HEAD` on the final key, then a copy from staging and `DELETE` of the staged
 //! object. Two concurrent commits of one digest may both copy; the bytes are identical, so the
-//! result is the same. Note that AWS S3's `CopyObject` copies at most 5 GiB in one request and
-//! `object_store` does not expose the multipart `UploadPartCopy`, so on AWS S3 itself a blob larger
-//! than 5 GiB cannot be committed by this backend (S3-compatible servers differ; GCS and Azure have
-//! no such limit).
+//! result is the same. The copy is the backend's own (`CopyObject` on S3, no bytes through Cairn)
+//! up to the store's copy limit. AWS S3's `CopyObject` copies at most 5 GiB and `object_store` does
+//! not expose the multipart `UploadPartCopy`, so on `s3://` stores a larger blob is copied by
+//! streaming the staged object into a multipart upload at the final key ([`S3_COPY_LIMIT`],
+//! [`ObjectBlobStore::with_copy_limit`]): its bytes pass through Cairn once more, are hashed on the
+//! way and must match the digest, and the final key appears only when the upload completes, so a
+//! failed copy leaves nothing behind at it.
 //!
 //! **Uploads in parts** map to the backend's multipart uploads (`MultipartStore`): the state kept by
 //! the caller is the backend's upload id, a part's receipt holds the part's ETag (`content_id`) and
@@ -70,6 +73,12 @@ pub const PART_SIZE: usize = 8 << 20;
 /// Parts of a staged body being sent at once (memory is bounded by about
 /// `(PARTS_IN_FLIGHT + 1) * PART_SIZE`).
 pub const PARTS_IN_FLIGHT: usize = 2;
+/// The largest object AWS S3 copies with one `CopyObject`: larger blobs are committed by a
+/// streamed copy (see the module's docs). The default copy limit of `s3://` stores.
+pub const S3_COPY_LIMIT: u64 = 5 << 30;
+/// Most parts in one S3 multipart upload: a streamed copy's parts grow beyond [`PART_SIZE`] for
+/// objects larger than this many parts of it.
+const MAX_PARTS: u64 = 10_000;
 
 const STAGING: &str = "staging";
 const UPLOADS: &str = "uploads";
@@ -83,6 +92,8 @@ pub struct ObjectBlobStore {
     multipart: Option<Arc<dyn MultipartStore>>,
     /// The same backend (and prefix) for presigned URLs, when it can sign them.
     signer: Option<Arc<dyn Signer>>,
+    /// Blobs larger than this are committed by a streamed copy instead of the backend's copy.
+    copy_limit: Option<u64>,
     description: String,
 }
 
@@ -92,6 +103,7 @@ impl fmt::Debug for ObjectBlobStore {
             .field("description", &self.description)
             .field("multipart", &self.multipart.is_some())
             .field("signer", &self.signer.is_some())
+            .field("copy_limit", &self.copy_limit)
             .finish()
     }
 }
@@ -109,8 +121,18 @@ impl ObjectBlobStore {
             store,
             multipart,
             signer,
+            copy_limit: None,
             description: description.into(),
         }
+    }
+
+    /// Sets the size above which committing a blob copies it by streaming (GET of the staged
+    /// object into a multipart upload at the final key) rather than with the backend's own copy;
+    /// `None`: always the backend's copy. `s3://` stores start with [`S3_COPY_LIMIT`]; an
+    /// S3-compatible server that copies objects of any size may lift it, tests lower it.
+    pub fn with_copy_limit(mut self, limit: Option<u64>) -> Self {
+        self.copy_limit = limit;
+        self
     }
 
     /// An empty store in memory (for tests and trials).
@@ -159,7 +181,7 @@ impl ObjectBlobStore {
                     builder = builder.with_config(config_key, value);
                 }
                 let store = builder.build().map_err(config)?;
-                Ok(Self::cloud(store, prefix, description))
+                Ok(Self::cloud(store, prefix, description).with_copy_limit(Some(S3_COPY_LIMIT)))
             }
             "gs" => {
                 let mut builder = GoogleCloudStorageBuilder::from_env()
@@ -262,26 +284,43 @@ impl ObjectBlobStore {
                 let chunk = chunk.map_err(BlobError::Aborted)?;
                 check_limit(hasher.len() + chunk.len() as u64, limit)?;
                 hasher.update(&chunk);
-                writer
-                    .wait_for_capacity(PARTS_IN_FLIGHT)
-                    .await
-                    .map_err(map_error)?;
-                writer.put(chunk);
+                send_part(&mut writer, chunk).await?;
             }
             check_size(hasher.len(), limit)
         }
         .await;
-        match streamed {
-            // `finish` aborts the upload itself when a part or the completion fails.
-            Ok(()) => writer.finish().await.map(|_| ()).map_err(map_error),
-            Err(error) => {
-                // Let the parts in flight land before aborting: a part request cut mid-body can
-                // leave the server's temporary file behind, which the abort does not know of.
-                let _ = writer.wait_for_capacity(0).await;
-                let _ = writer.abort().await;
-                Err(error)
+        finish_or_abort(writer, streamed).await
+    }
+
+    /// Copies the staged object `from` to `to` through this process: its bytes are streamed into
+    /// a multipart upload at `to`, hashed on the way, and the upload completes only if they are
+    /// the `staged` blob's bytes (otherwise it is aborted and `to` never appears).
+    async fn stream_copy(&self, from: &Path, to: &Path, staged: &Staged) -> Result<()> {
+        let mut stream = self.store.get(from).await.map_err(map_error)?.into_stream();
+        let part_size = (PART_SIZE as u64).max(staged.size.div_ceil(MAX_PARTS)) as usize;
+        let upload = self.store.put_multipart(to).await.map_err(map_error)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
+        let mut hasher = StreamHasher::new();
+        let copied = async {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(map_error)?;
+                hasher.update(&chunk);
+                send_part(&mut writer, chunk).await?;
             }
+            let digest = hasher.finalize();
+            if hasher.len() != staged.size || digest != staged.digest {
+                return Err(BlobError::Io(std::io::Error::other(format!(
+                    "the staged object {from} changed before it was committed: {} bytes hashing \
+                     to {digest}, expected {} bytes hashing to {}",
+                    hasher.len(),
+                    staged.size,
+                    staged.digest
+                ))));
+            }
+            Ok(())
         }
+        .await;
+        finish_or_abort(writer, copied).await
     }
 
     /// Reads an object once to hash it (uploads whose parts could not be hashed on their own).
@@ -292,6 +331,31 @@ impl ObjectBlobStore {
             hasher.update(&chunk.map_err(map_error)?);
         }
         Ok((hasher.finalize(), hasher.len()))
+    }
+}
+
+/// Hands `chunk` to a multipart upload once fewer than [`PARTS_IN_FLIGHT`] parts are being sent.
+async fn send_part(writer: &mut WriteMultipart, chunk: Bytes) -> Result<()> {
+    writer
+        .wait_for_capacity(PARTS_IN_FLIGHT)
+        .await
+        .map_err(map_error)?;
+    writer.put(chunk);
+    Ok(())
+}
+
+/// Completes a multipart upload whose body was `sent` whole, or aborts it.
+async fn finish_or_abort(mut writer: WriteMultipart, sent: Result<()>) -> Result<()> {
+    match sent {
+        // `finish` aborts the upload itself when a part or the completion fails.
+        Ok(()) => writer.finish().await.map(|_| ()).map_err(map_error),
+        Err(error) => {
+            // Let the parts in flight land before aborting: a part request cut mid-body can
+            // leave the server's temporary file behind, which the abort does not know of.
+            let _ = writer.wait_for_capacity(0).await;
+            let _ = writer.abort().await;
+            Err(error)
+        }
     }
 }
 
@@ -445,7 +509,11 @@ impl BlobStore for ObjectBlobStore {
         let stored = match self.store.head(&to).await {
             Ok(_) => false,
             Err(error) if is_not_found(&error) => {
-                self.store.copy(&from, &to).await.map_err(map_error)?;
+                if self.copy_limit.is_some_and(|limit| staged.size > limit) {
+                    self.stream_copy(&from, &to, &staged).await?;
+                } else {
+                    self.store.copy(&from, &to).await.map_err(map_error)?;
+                }
                 true
             }
             Err(error) => return Err(map_error(error)),

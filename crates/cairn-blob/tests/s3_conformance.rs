@@ -20,6 +20,19 @@ async fn make_store() -> (ObjectBlobStore, S3Server) {
 // `s3s_fs_refuses_aborting_an_unknown_upload` below pins the server's answer.
 cairn_blob::blob_conformance_tests!(async make_store(); skip: [upload_abort_of_unknown_upload_is_fine]);
 
+/// The same checks with every commit copied by streaming (a copy limit of 0 bytes), the path
+/// `s3://` stores take for blobs over AWS S3's 5 GiB `CopyObject` limit.
+mod streamed_commits {
+    use super::*;
+
+    async fn make_store() -> (ObjectBlobStore, S3Server) {
+        let (store, server) = super::make_store().await;
+        (store.with_copy_limit(Some(0)), server)
+    }
+
+    cairn_blob::blob_conformance_tests!(async make_store(); skip: [upload_abort_of_unknown_upload_is_fine]);
+}
+
 /// What the skipped check meets on s3s-fs: the second abort is refused as unavailable (403).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3s_fs_refuses_aborting_an_unknown_upload() {
@@ -189,4 +202,90 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         out.push(path);
     }
     out
+}
+
+/// The files under `dir`, relative to it, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<String> = walk(dir)
+        .into_iter()
+        .filter(|path| path.is_file())
+        .map(|path| {
+            path.strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A blob over the copy limit (here 1 MiB; on AWS S3 5 GiB) is copied through Cairn in parts and
+/// reads back byte for byte; the staged object is gone and only the blob's key is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_over_the_copy_limit_is_committed_by_streaming() {
+    let server = S3Server::start().await;
+    let store = server.blob_store("big").with_copy_limit(Some(1 << 20));
+    let bytes = cairn_blob::conformance::data(20 << 20, 5);
+    let staged = store
+        .stage(cairn_blob::conformance::body(&bytes), None)
+        .await
+        .unwrap();
+    let digest = staged.digest;
+    assert!(store.commit(staged).await.unwrap());
+    assert_eq!(store.size(&digest).await.unwrap(), Some(20 << 20));
+    let mut body = store.get(&digest, None).await.unwrap().body;
+    let mut read = Vec::new();
+    while let Some(chunk) = body.next().await {
+        read.extend_from_slice(&chunk.unwrap());
+    }
+    assert!(
+        read == bytes,
+        "the committed blob differs from what was staged"
+    );
+    let prefix = server.dir().join("data").join(S3Server::BUCKET).join("big");
+    assert_eq!(files_under(&prefix), vec![digest.object_key()]);
+    // A second commit of the same bytes finds the blob and copies nothing.
+    let again = store
+        .stage(cairn_blob::conformance::body(&bytes), None)
+        .await
+        .unwrap();
+    assert!(!store.commit(again).await.unwrap());
+    assert_eq!(files_under(&prefix), vec![digest.object_key()]);
+}
+
+/// A streamed copy checks what it copies: a staged object changed after it was hashed (bytes
+/// altered in the bucket) is refused, and nothing appears at the blob's key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staged_object_changed_before_a_streamed_commit_is_refused() {
+    let server = S3Server::start().await;
+    let store = server.blob_store("checked").with_copy_limit(Some(0));
+    let bytes = cairn_blob::conformance::data(3 << 20, 6);
+    let staged = store
+        .stage(cairn_blob::conformance::body(&bytes), None)
+        .await
+        .unwrap();
+    let digest = staged.digest;
+    let prefix = server
+        .dir()
+        .join("data")
+        .join(S3Server::BUCKET)
+        .join("checked");
+    let staged_file = prefix.join(&staged.token);
+    let mut altered = bytes.clone();
+    altered[1 << 20] ^= 0xff;
+    std::fs::write(&staged_file, &altered).unwrap();
+    let error = store.commit(staged).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("changed before it was committed"),
+        "{error}"
+    );
+    assert_eq!(store.size(&digest).await.unwrap(), None);
+    assert!(store.list().await.unwrap().is_empty());
+    // The aborted copy left no parts behind; the staged object waits for the sweep.
+    let left = files_under(&prefix);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with("staging/"), "{left:?}");
 }
