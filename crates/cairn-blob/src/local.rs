@@ -11,6 +11,14 @@
 //! before they become visible; a blob appears by `link(2)` from staging, which never replaces an
 //! existing blob, so concurrent commits of one digest are safe.
 //!
+//! Bodies of a known length of at least [`DIRECT_FROM`] that start at an offset aligned to
+//! [`ALIGN`] (every part of a large upload, a large `PUT`) are written with `O_DIRECT`, from one
+//! aligned buffer per body, bypassing the page cache: a 10 GB upload then costs neither a copy
+//! into the cache nor the kernel's work of allocating, dirtying, flushing and reclaiming 10 GB of
+//! cache pages, which measured as most of the server's CPU time on the reference VM (see
+//! [`DirectWriter`]). The last bytes (less than one aligned block) go through the cache. A
+//! filesystem without `O_DIRECT` gets buffered writes.
+//!
 //! This backend is written against the filesystem directly rather than through `object_store`'s
 //! `LocalFileSystem`: parts written in place at their offsets, no-clobber linking and control over
 //! fsync are what make a 10 GB upload one pass over the disk.
@@ -18,7 +26,7 @@
 use std::fs::File;
 use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -36,6 +44,15 @@ use crate::{
 
 /// Bytes hashed and written per blocking call.
 const BATCH: usize = 1 << 20;
+/// Offset, length and address alignment of `O_DIRECT` writes (the largest logical block size of
+/// common disks).
+const ALIGN: usize = 4096;
+/// Size of the aligned buffer of an `O_DIRECT` body: one write per this many bytes.
+const DIRECT_BUFFER: usize = 2 << 20;
+/// Buffers of finished `O_DIRECT` bodies kept for the next ones.
+const SPARE_BUFFERS: usize = 8;
+/// Bodies shorter than this are written through the page cache.
+pub const DIRECT_FROM: u64 = 1 << 20;
 /// Chunk size of streamed reads.
 const READ_CHUNK: usize = 1 << 20;
 /// Bytes written between two flushes of an upload's file (see [`WriteBehind`]).
@@ -98,6 +115,13 @@ impl Feed for StreamHasher {
     }
 }
 
+impl Feed for blake3::Hasher {
+    fn feed(&mut self, data: &[u8]) -> Result<()> {
+        self.update(data);
+        Ok(())
+    }
+}
+
 impl Feed for Option<PartHasher> {
     fn feed(&mut self, data: &[u8]) -> Result<()> {
         match self {
@@ -107,13 +131,12 @@ impl Feed for Option<PartHasher> {
     }
 }
 
-/// Writes `body` into `file` from `offset` on, feeding every byte to `feed`. At most `limit`
+/// Writes `body` through `sink` from `offset` on, feeding every byte to `feed`. At most `limit`
 /// bytes are accepted. Chunks are gathered (not copied) into batches of about [`BATCH`] bytes;
-/// each batch is hashed and written with one vectored write on the blocking pool while the next
-/// one is being received.
+/// each batch is hashed and written on the blocking pool while the next one is being received.
 async fn pump<F: Feed>(
     mut body: ByteStream,
-    file: Arc<File>,
+    sink: Sink,
     offset: u64,
     limit: Option<u64>,
     feed: F,
@@ -121,8 +144,8 @@ async fn pump<F: Feed>(
     let mut written = 0u64;
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batch_len = 0usize;
-    let mut in_flight: Option<tokio::task::JoinHandle<Result<(F, WriteBehind)>>> = None;
-    let mut feed_slot = Some((feed, WriteBehind::new(offset)));
+    let mut in_flight: Option<tokio::task::JoinHandle<Result<(F, Sink)>>> = None;
+    let mut feed_slot = Some((feed, sink));
     let mut ended = false;
     while !ended {
         match body.next().await {
@@ -151,13 +174,12 @@ async fn pump<F: Feed>(
             continue;
         }
         let chunks = std::mem::take(&mut batch);
-        let (mut current, mut behind) = match in_flight.take() {
+        let (mut current, mut sink) = match in_flight.take() {
             Some(job) => job
                 .await
                 .map_err(|e| BlobError::Io(std::io::Error::other(e)))??,
             None => feed_slot.take().expect("feed is either here or in flight"),
         };
-        let file = file.clone();
         let at = offset + written;
         written += batch_len as u64;
         batch_len = 0;
@@ -165,21 +187,226 @@ async fn pump<F: Feed>(
             for chunk in &chunks {
                 current.feed(chunk)?;
             }
-            write_all_at(&file, &chunks, at)?;
-            behind.wrote(
-                &file,
-                at + chunks.iter().map(|c| c.len() as u64).sum::<u64>(),
-            )?;
-            Ok((current, behind))
+            sink.write(&chunks, at)?;
+            Ok((current, sink))
         }));
     }
-    let (feed, _) = match in_flight {
+    let (feed, sink) = match in_flight {
         Some(job) => job
             .await
             .map_err(|e| BlobError::Io(std::io::Error::other(e)))??,
         None => feed_slot.take().expect("feed not sent"),
     };
+    blocking(move || Ok(sink.finish()?)).await?;
     Ok((written, feed))
+}
+
+/// Writes `body` into the existing file at `path` from `offset` on, as this store writes its own
+/// files (hashing and writing overlapped with receiving; `O_DIRECT` when `len`, the number of
+/// bytes expected, is known and large enough and `offset` is aligned), feeding every byte to
+/// `hasher`, then fsyncs the file. Returns the number of bytes written and the hasher. An error
+/// of the body itself is [`BlobError::Aborted`]. For clients that download large files
+/// (`cairn artifacts download`).
+pub async fn write_file(
+    path: &Path,
+    offset: u64,
+    len: Option<u64>,
+    body: ByteStream,
+    hasher: blake3::Hasher,
+) -> Result<(u64, blake3::Hasher)> {
+    let path = path.to_path_buf();
+    let (file, sink) = blocking(move || {
+        let file = Arc::new(File::options().write(true).open(&path)?);
+        let sink = Sink::open(&path, file.clone(), offset, len);
+        Ok((file, sink))
+    })
+    .await?;
+    let (written, hasher) = pump(body, sink, offset, None, hasher).await?;
+    blocking(move || Ok(file.sync_all()?)).await?;
+    Ok((written, hasher))
+}
+
+/// Where [`pump`] writes: the file through the page cache (with [`WriteBehind`]), or an
+/// `O_DIRECT` [`DirectWriter`] for bodies that qualify (see the module's docs).
+struct Sink {
+    file: Arc<File>,
+    direct: Option<DirectWriter>,
+    behind: WriteBehind,
+}
+
+impl Sink {
+    /// A sink writing into `file` (opened for writing at `path`) from `offset` on; `len`, when
+    /// known, is the number of bytes that will be written.
+    fn open(path: &Path, file: Arc<File>, offset: u64, len: Option<u64>) -> Self {
+        let direct = len
+            .filter(|len| *len >= DIRECT_FROM && offset.is_multiple_of(ALIGN as u64))
+            .and_then(|_| DirectWriter::open(path, offset));
+        Sink {
+            file,
+            direct,
+            behind: WriteBehind::new(offset),
+        }
+    }
+
+    /// Writes `chunks`, which follow the bytes written so far, starting at `at`.
+    fn write(&mut self, chunks: &[Bytes], at: u64) -> std::io::Result<()> {
+        if let Some(direct) = &mut self.direct {
+            for chunk in chunks {
+                if let Err(error) = direct.put(chunk) {
+                    // A filesystem that opens files with O_DIRECT but refuses the writes (other
+                    // alignment rules): what the buffer holds, and the rest, go through the cache.
+                    if error.raw_os_error() != Some(nix::libc::EINVAL) {
+                        return Err(error);
+                    }
+                    let (pending, pending_at) = direct.pending();
+                    self.file.write_all_at(pending, pending_at)?;
+                    let done = pending_at + pending.len() as u64;
+                    self.direct = None;
+                    return self.write_buffered(chunks, at, done, chunk_end(chunks, at));
+                }
+            }
+            return Ok(());
+        }
+        let end = chunk_end(chunks, at);
+        self.write_buffered(chunks, at, at, end)
+    }
+
+    /// Writes the bytes of `chunks` (which start at `at` and end at `end`) from `from` on
+    /// through the page cache.
+    fn write_buffered(
+        &mut self,
+        chunks: &[Bytes],
+        at: u64,
+        from: u64,
+        end: u64,
+    ) -> std::io::Result<()> {
+        let mut position = at;
+        let mut rest: Vec<Bytes> = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let chunk_end = position + chunk.len() as u64;
+            if chunk_end > from {
+                let skip = from.saturating_sub(position) as usize;
+                rest.push(chunk.slice(skip..));
+            }
+            position = chunk_end;
+        }
+        write_all_at(&self.file, &rest, from)?;
+        self.behind.wrote(&self.file, end)
+    }
+
+    /// Writes what is still buffered (an `O_DIRECT` body's last, unaligned bytes).
+    fn finish(self) -> std::io::Result<()> {
+        if let Some(direct) = self.direct {
+            direct.finish(&self.file)?;
+        }
+        Ok(())
+    }
+}
+
+fn chunk_end(chunks: &[Bytes], at: u64) -> u64 {
+    at + chunks.iter().map(|c| c.len() as u64).sum::<u64>()
+}
+
+/// Writes a body with `O_DIRECT` from an aligned buffer of [`DIRECT_BUFFER`] bytes: whole buffers
+/// are written as they fill; the aligned part of the last one at [`finish`](Self::finish), and its
+/// remaining bytes (less than [`ALIGN`]) through the page cache. Measured on the reference VM
+/// (3 GB written in 8 MiB writes into a preallocated file, then `fdatasync`): 2.9–3.5 GB/s with
+/// 0.1 s of system time for `O_DIRECT`, 0.4–1.3 GB/s with 1.9–7.4 s of system time through the
+/// page cache.
+struct DirectWriter {
+    file: File,
+    /// Over-allocated by [`ALIGN`] bytes so that an aligned window of [`DIRECT_BUFFER`] bytes
+    /// fits at `start`.
+    buffer: Vec<u8>,
+    start: usize,
+    /// Bytes in the window.
+    len: usize,
+    /// Where the window's first byte goes in the file.
+    at: u64,
+}
+
+impl DirectWriter {
+    /// `None` when the filesystem refuses `O_DIRECT` (tmpfs on older kernels, some network
+    /// filesystems): the caller writes through the page cache.
+    fn open(path: &Path, at: u64) -> Option<Self> {
+        let file = File::options()
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_DIRECT.bits())
+            .open(path)
+            .ok()?;
+        let buffer = SPARE
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_else(|| vec![0u8; DIRECT_BUFFER + ALIGN]);
+        let start = buffer.as_ptr().align_offset(ALIGN);
+        Some(DirectWriter {
+            file,
+            buffer,
+            start,
+            len: 0,
+            at,
+        })
+    }
+
+    fn put(&mut self, mut data: &[u8]) -> std::io::Result<()> {
+        while !data.is_empty() {
+            let take = (DIRECT_BUFFER - self.len).min(data.len());
+            let window = self.start + self.len;
+            self.buffer[window..window + take].copy_from_slice(&data[..take]);
+            self.len += take;
+            data = &data[take..];
+            if self.len == DIRECT_BUFFER {
+                self.write_aligned()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the window's whole aligned blocks and keeps the rest at its start.
+    fn write_aligned(&mut self) -> std::io::Result<()> {
+        let aligned = self.len / ALIGN * ALIGN;
+        if aligned == 0 {
+            return Ok(());
+        }
+        let window = &self.buffer[self.start..self.start + aligned];
+        let written = self.file.write_at(window, self.at)?;
+        if written != aligned {
+            // Short O_DIRECT writes happen only when the disk is full.
+            return Err(std::io::Error::from_raw_os_error(nix::libc::ENOSPC));
+        }
+        self.buffer
+            .copy_within(self.start + aligned..self.start + self.len, self.start);
+        self.at += aligned as u64;
+        self.len -= aligned;
+        Ok(())
+    }
+
+    /// The bytes not written yet, and where they go.
+    fn pending(&self) -> (&[u8], u64) {
+        (&self.buffer[self.start..self.start + self.len], self.at)
+    }
+
+    fn finish(mut self, buffered: &File) -> std::io::Result<()> {
+        self.write_aligned()?;
+        let (rest, at) = self.pending();
+        buffered.write_all_at(rest, at)
+    }
+}
+
+/// Spare buffers for [`DirectWriter`]s: at most [`SPARE_BUFFERS`] are kept, so memory stays
+/// bounded by the bodies being written plus that many, whichever threads the bodies were written
+/// on.
+static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+impl Drop for DirectWriter {
+    fn drop(&mut self) {
+        if let Ok(mut spare) = SPARE.lock()
+            && spare.len() < SPARE_BUFFERS
+        {
+            spare.push(std::mem::take(&mut self.buffer));
+        }
+    }
 }
 
 /// Flushes written bytes to disk every [`WRITE_BEHIND`] bytes and drops them from the page
@@ -195,7 +422,7 @@ impl WriteBehind {
         WriteBehind { flushed: offset }
     }
 
-    fn wrote(&mut self, file: &File, end: u64) -> Result<()> {
+    fn wrote(&mut self, file: &File, end: u64) -> std::io::Result<()> {
         if end < self.flushed + WRITE_BEHIND {
             return Ok(());
         }
@@ -281,13 +508,17 @@ impl BlobStore for LocalBlobStore {
     async fn stage(&self, body: ByteStream, expected_size: Option<u64>) -> Result<Staged> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let path = self.staging_path(&token)?;
-        let file = {
+        let (file, sink) = {
             let path = path.clone();
-            Arc::new(blocking(move || Ok(File::create(&path)?)).await?)
+            blocking(move || {
+                let file = Arc::new(File::create(&path)?);
+                let sink = Sink::open(&path, file.clone(), 0, expected_size);
+                Ok((file, sink))
+            })
+            .await?
         };
         let result = async {
-            let (size, hasher) =
-                pump(body, file.clone(), 0, expected_size, StreamHasher::new()).await?;
+            let (size, hasher) = pump(body, sink, 0, expected_size, StreamHasher::new()).await?;
             if expected_size.is_some_and(|e| e != size) {
                 return Err(BlobError::invalid(format!(
                     "the body has {size} bytes, {} were declared",
@@ -441,7 +672,7 @@ impl BlobStore for LocalBlobStore {
         body: ByteStream,
     ) -> Result<PartReceipt> {
         let data = self.upload_dir(id)?.join("data");
-        let file = blocking(move || {
+        let sink = blocking(move || {
             let file = match File::options().write(true).open(&data) {
                 Ok(file) => file,
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -458,12 +689,12 @@ impl BlobStore for LocalBlobStore {
             {
                 return Err(BlobError::NoSpace);
             }
-            Ok(file)
+            Ok(Sink::open(&data, Arc::new(file), offset, Some(size)))
         })
         .await?;
         let (written, hasher) = pump(
             body,
-            Arc::new(file),
+            sink,
             offset,
             Some(size),
             PartHasher::new(offset, size),
@@ -585,14 +816,196 @@ impl BlobStore for LocalBlobStore {
 
 /// One pass over the joined file, for uploads whose parts could not be hashed on their own.
 fn hash_file(file: &File, size: u64) -> Result<Digest> {
-    let mut hasher = StreamHasher::new();
-    let mut buffer = vec![0u8; READ_CHUNK];
-    let mut at = 0;
-    while at < size {
-        let want = (size - at).min(READ_CHUNK as u64) as usize;
-        file.read_exact_at(&mut buffer[..want], at)?;
-        hasher.update(&buffer[..want]);
-        at += want as u64;
+    hash_file_with_progress(file, size, &|_| {})
+}
+
+/// Below this size a file is hashed on one thread.
+const PARALLEL_HASH_FROM: u64 = 64 << 20;
+
+/// The digest of the first `size` bytes of `file`, read once. A large file is cut into one range
+/// per available core (at multiples of 1 KiB), each read and hashed on its own thread into
+/// BLAKE3 subtree chaining values ([`PartHasher`]) and joined with [`combine`], so hashing runs at
+/// the speed of all cores rather than one. `progress` is told of every range read (from any of
+/// those threads).
+pub fn hash_file_with_progress(
+    file: &File,
+    size: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Digest> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let ranges = if size < PARALLEL_HASH_FROM || threads < 2 {
+        1
+    } else {
+        threads.min(size / (PARALLEL_HASH_FROM / 2))
+    };
+    let step = (size / ranges).div_ceil(crate::hash::CHUNK) * crate::hash::CHUNK;
+    let hash_range = |start: u64| -> Result<PartHashes> {
+        let end = (start + step).min(size);
+        let mut hasher = PartHasher::new(start, end - start).expect("ranges start at 1 KiB");
+        let mut buffer = vec![0u8; READ_CHUNK];
+        let mut at = start;
+        while at < end {
+            let want = (end - at).min(READ_CHUNK as u64) as usize;
+            file.read_exact_at(&mut buffer[..want], at)?;
+            hasher.update(&buffer[..want])?;
+            progress(want as u64);
+            at += want as u64;
+        }
+        hasher.finish()
+    };
+    let starts: Vec<u64> = (0..ranges)
+        .map(|i| i * step)
+        .filter(|start| *start < size || *start == 0)
+        .collect();
+    let parts = std::thread::scope(|scope| {
+        let handles: Vec<_> = starts[1..]
+            .iter()
+            .map(|start| scope.spawn(move || hash_range(*start)))
+            .collect();
+        let mut parts = vec![hash_range(starts[0])];
+        for handle in handles {
+            parts.push(handle.join().expect("a hashing thread panicked"));
+        }
+        parts
+    });
+    let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+    combine(size, &parts).ok_or_else(|| BlobError::Io(std::io::Error::other("ranges do not tile")))
+}
+
+/// Streams `range` of the file at `path`: [`READ_CHUNK`]-byte chunks read on one blocking thread
+/// a few chunks ahead of the consumer. For clients that send large files
+/// (`cairn artifacts upload`).
+pub fn read_file_range(path: &Path, range: Range<u64>) -> std::io::Result<ByteStream> {
+    Ok(read_stream(File::open(path)?, range))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `len` pseudo-random bytes.
+    fn bytes(len: usize, seed: u8) -> Vec<u8> {
+        crate::conformance::data(len, seed)
     }
-    Ok(hasher.finalize())
+
+    /// `data` cut into chunks of the given sizes, cycled.
+    fn chunks(data: &[u8], sizes: &[usize]) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        let mut rest = data;
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let take = (*size).max(1).min(rest.len());
+            out.push(Bytes::copy_from_slice(&rest[..take]));
+            rest = &rest[take..];
+        }
+        out
+    }
+
+    /// Writes `data` at `offset` of the file at `path` through a sink, in batches of `batch`
+    /// chunks, as [`pump`] does; says whether the sink wrote with O_DIRECT.
+    fn write_through_sink(path: &Path, offset: u64, data: &[u8], sizes: &[usize]) -> bool {
+        let file = Arc::new(File::options().write(true).open(path).unwrap());
+        let mut sink = Sink::open(path, file, offset, Some(data.len() as u64));
+        let direct = sink.direct.is_some();
+        let mut at = offset;
+        for batch in chunks(data, sizes).chunks(3) {
+            sink.write(batch, at).unwrap();
+            at = chunk_end(batch, at);
+        }
+        sink.finish().unwrap();
+        direct
+    }
+
+    #[test]
+    fn large_aligned_bodies_are_written_with_o_direct_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        File::create(&path).unwrap();
+        // Three parts of one file, written out of order: aligned starts, an unaligned length
+        // (its last bytes go through the cache), odd chunk sizes straddling the buffer's end.
+        let part = DIRECT_BUFFER + 3 * ALIGN;
+        let data = bytes(2 * part + 1_234_567, 7);
+        let tail = &data[2 * part..];
+        let direct = [
+            write_through_sink(&path, 2 * part as u64, tail, &[65_536, 1_000, 7]),
+            write_through_sink(&path, 0, &data[..part], &[1 << 20, 4095, 333_333]),
+            write_through_sink(&path, part as u64, &data[part..2 * part], &[part]),
+        ];
+        // O_DIRECT is used wherever the filesystem of the temp dir takes it (ext4, xfs, recent
+        // tmpfs); elsewhere the same bytes are written through the cache.
+        if DirectWriter::open(&path, 0).is_some() {
+            assert_eq!(direct, [true; 3]);
+        }
+        assert!(std::fs::read(&path).unwrap() == data, "the file differs");
+    }
+
+    #[test]
+    fn small_or_unaligned_bodies_go_through_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        File::create(&path).unwrap();
+        let file = Arc::new(File::options().write(true).open(&path).unwrap());
+        assert!(
+            Sink::open(&path, file.clone(), 0, Some(DIRECT_FROM - 1))
+                .direct
+                .is_none()
+        );
+        assert!(
+            Sink::open(&path, file.clone(), 1024, Some(8 << 20))
+                .direct
+                .is_none()
+        );
+        assert!(Sink::open(&path, file, 0, None).direct.is_none());
+        let data = bytes(3 << 20, 9);
+        assert!(!write_through_sink(&path, 1024, &data, &[100_000]));
+        let mut expected = vec![0u8; 1024];
+        expected.extend_from_slice(&data);
+        assert!(std::fs::read(&path).unwrap() == expected);
+    }
+
+    #[test]
+    fn files_are_hashed_on_every_core_to_the_same_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let big = PARALLEL_HASH_FROM as usize * 2 + 3 * 1024 + 7;
+        for len in [0, 1, 1024, 1025, 70_000, big] {
+            let data = bytes(len, 3);
+            std::fs::write(&path, &data).unwrap();
+            let file = File::open(&path).unwrap();
+            let seen = std::sync::atomic::AtomicU64::new(0);
+            let digest = hash_file_with_progress(&file, len as u64, &|n| {
+                seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            })
+            .unwrap();
+            assert_eq!(digest, Digest::of(&data), "{len} bytes");
+            assert_eq!(seen.into_inner(), len as u64);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Whatever the chunking and the length, a body written at an aligned offset reads back
+        /// exactly, and nothing before it is touched.
+        #[test]
+        fn any_chunking_reads_back(
+            len in 1usize..(DIRECT_BUFFER * 2 + 10_000),
+            blocks in 0u64..4,
+            sizes in proptest::collection::vec(1usize..700_000, 1..6),
+            seed in any::<u8>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("data");
+            let offset = blocks * ALIGN as u64;
+            let before = vec![0xAB; offset as usize];
+            std::fs::write(&path, &before).unwrap();
+            let data = bytes(len, seed);
+            write_through_sink(&path, offset, &data, &sizes);
+            let read = std::fs::read(&path).unwrap();
+            prop_assert!(read[..offset as usize] == before[..]);
+            prop_assert!(read[offset as usize..] == data[..]);
+        }
+    }
 }

@@ -19,7 +19,6 @@ use futures::StreamExt;
 use indicatif::{HumanBytes, ProgressBar};
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, RANGE};
-use tokio::io::AsyncWriteExt;
 
 use super::client::{Api, RemoteFile};
 use super::progress;
@@ -241,41 +240,39 @@ async fn fetch(
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| Digest::parse(v.trim_start_matches("W/").trim_matches('"')));
-        let mut out = if append {
+        if append {
             resumed_at = written;
             if api.verbose {
                 progress::note(&bar, &format!("{}: resuming at byte {written}", file.path));
             }
-            tokio::fs::OpenOptions::new()
-                .append(true)
-                .open(partial)
-                .await
-                .with_context(|| format!("cannot write {}", partial.display()))?
         } else {
             (hasher, written) = (blake3::Hasher::new(), 0);
             tokio::fs::File::create(partial)
                 .await
-                .with_context(|| format!("cannot write {}", partial.display()))?
-        };
-        bar.set_position(written);
-        let mut body = response.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.with_context(|| {
-                format!(
-                    "the download of {} broke off; run the same command again to resume",
-                    file.path
-                )
-            })?;
-            out.write_all(&chunk)
-                .await
                 .with_context(|| format!("cannot write {}", partial.display()))?;
-            hasher.update(&chunk);
-            written += chunk.len() as u64;
-            bar.set_position(written);
         }
-        out.flush().await?;
-        out.sync_all().await?;
-        drop(out);
+        bar.set_position(written);
+        let progress = bar.clone();
+        let body = response.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            progress.inc(chunk.len() as u64);
+            Ok(chunk)
+        });
+        let expected = file.size.checked_sub(written);
+        let (_, hashed) =
+            cairn_blob::local::write_file(partial, written, expected, Box::pin(body), hasher)
+                .await
+                .map_err(|error| match error {
+                    cairn_blob::BlobError::Aborted(cause) => {
+                        anyhow::anyhow!(cause).context(format!(
+                            "the download of {} broke off; run the same command again to resume",
+                            file.path
+                        ))
+                    }
+                    other => anyhow::anyhow!(other)
+                        .context(format!("cannot write {}", partial.display())),
+                })?;
+        hasher = hashed;
     }
     finish(&bar);
     let actual = digest_of(&hasher);

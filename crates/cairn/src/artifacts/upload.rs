@@ -20,7 +20,6 @@
 //! upload starts over. The file is removed once the upload completes.
 
 use std::collections::BTreeSet;
-use std::io::{Read, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,8 +32,6 @@ use indicatif::{HumanBytes, ProgressBar};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use super::client::{Api, is_not_found, is_transient};
 use super::progress;
@@ -307,23 +304,12 @@ async fn hash_file(path: &Path, label: &str) -> anyhow::Result<(Digest, u64)> {
     let path = path.to_path_buf();
     let counter = bar.clone();
     let result = tokio::task::spawn_blocking(move || -> anyhow::Result<(Digest, u64)> {
-        let mut file = std::fs::File::open(&path)
+        let file = std::fs::File::open(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let mut hasher = blake3::Hasher::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        let mut total = 0u64;
-        loop {
-            let read = file
-                .read(&mut buffer)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-            total += read as u64;
-            counter.inc(read as u64);
-        }
-        Ok((Digest::from_bytes(*hasher.finalize().as_bytes()), total))
+        let size = file.metadata()?.len();
+        let digest = cairn_blob::local::hash_file_with_progress(&file, size, &|n| counter.inc(n))
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok((digest, size))
     })
     .await?;
     bar.finish_and_clear();
@@ -555,17 +541,13 @@ async fn send_part(
         attempt += 1;
         let counted = Arc::new(AtomicU64::new(0));
         let result = async {
-            let mut file = tokio::fs::File::open(local)
-                .await
+            let file = cairn_blob::local::read_file_range(local, offset..offset + length)
                 .with_context(|| format!("cannot read {}", local.display()))?;
-            file.seek(SeekFrom::Start(offset)).await?;
             let (bar, counted) = (bar.clone(), counted.clone());
-            let body = ReaderStream::with_capacity(file.take(length), 256 << 10).inspect_ok(
-                move |chunk| {
-                    bar.inc(chunk.len() as u64);
-                    counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                },
-            );
+            let body = file.inspect_ok(move |chunk| {
+                bar.inc(chunk.len() as u64);
+                counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            });
             let response = api
                 .http()
                 .put(url.clone())
