@@ -14,6 +14,24 @@ async fn make_store() -> (ObjectBlobStore, S3Server) {
     (store, server)
 }
 
+/// Stages `bytes` in `store`.
+async fn stage(store: &ObjectBlobStore, bytes: &[u8]) -> cairn_blob::Staged {
+    store
+        .stage(cairn_blob::conformance::body(bytes), None)
+        .await
+        .unwrap()
+}
+
+/// The whole blob `digest`.
+async fn read_all(store: &ObjectBlobStore, digest: &Digest) -> Vec<u8> {
+    let mut body = store.get(digest, None).await.unwrap().body;
+    let mut read = Vec::new();
+    while let Some(chunk) = body.next().await {
+        read.extend_from_slice(&chunk.unwrap());
+    }
+    read
+}
+
 // s3s-fs answers AbortMultipartUpload for an upload id it does not know (one already aborted) with
 // 403 AccessDenied, where S3 answers 404 NoSuchUpload (which ObjectBlobStore treats as done).
 // Treating 403 as done would hide real permission errors, so that one check is skipped here;
@@ -53,10 +71,7 @@ async fn objects_live_under_the_prefix() {
         format!("s3://{}/some/prefix", S3Server::BUCKET)
     );
     let bytes = cairn_blob::conformance::data(2000, 1);
-    let staged = store
-        .stage(cairn_blob::conformance::body(&bytes), None)
-        .await
-        .unwrap();
+    let staged = stage(&store, &bytes).await;
     assert!(staged.token.starts_with("staging/"), "{}", staged.token);
     let digest = staged.digest;
     store.commit(staged).await.unwrap();
@@ -78,10 +93,7 @@ async fn objects_live_under_the_prefix() {
 async fn presigned_get_reads_the_blob() {
     let (store, server) = make_store().await;
     let bytes = cairn_blob::conformance::data(70_000, 2);
-    let staged = store
-        .stage(cairn_blob::conformance::body(&bytes), None)
-        .await
-        .unwrap();
+    let staged = stage(&store, &bytes).await;
     let digest = staged.digest;
     store.commit(staged).await.unwrap();
     let presigned = store
@@ -118,18 +130,10 @@ async fn aws_environment_variables_configure_the_store() {
     if let Some(url) = std::env::var_os("CAIRN_S3_ENV_TEST_URL") {
         let store = ObjectBlobStore::from_url(url.to_str().unwrap(), Vec::new()).unwrap();
         let bytes = cairn_blob::conformance::data(3000, 3);
-        let staged = store
-            .stage(cairn_blob::conformance::body(&bytes), None)
-            .await
-            .unwrap();
+        let staged = stage(&store, &bytes).await;
         let digest = staged.digest;
         assert!(store.commit(staged).await.unwrap());
-        let mut body = store.get(&digest, None).await.unwrap().body;
-        let mut read = Vec::new();
-        while let Some(chunk) = body.next().await {
-            read.extend_from_slice(&chunk.unwrap());
-        }
-        assert_eq!(read, bytes);
+        assert_eq!(read_all(&store, &digest).await, bytes);
         return;
     }
     let server = S3Server::start().await;
@@ -227,29 +231,18 @@ async fn a_blob_over_the_copy_limit_is_committed_by_streaming() {
     let server = S3Server::start().await;
     let store = server.blob_store("big").with_copy_limit(Some(1 << 20));
     let bytes = cairn_blob::conformance::data(20 << 20, 5);
-    let staged = store
-        .stage(cairn_blob::conformance::body(&bytes), None)
-        .await
-        .unwrap();
+    let staged = stage(&store, &bytes).await;
     let digest = staged.digest;
     assert!(store.commit(staged).await.unwrap());
     assert_eq!(store.size(&digest).await.unwrap(), Some(20 << 20));
-    let mut body = store.get(&digest, None).await.unwrap().body;
-    let mut read = Vec::new();
-    while let Some(chunk) = body.next().await {
-        read.extend_from_slice(&chunk.unwrap());
-    }
     assert!(
-        read == bytes,
+        read_all(&store, &digest).await == bytes,
         "the committed blob differs from what was staged"
     );
     let prefix = server.dir().join("data").join(S3Server::BUCKET).join("big");
     assert_eq!(files_under(&prefix), vec![digest.object_key()]);
     // A second commit of the same bytes finds the blob and copies nothing.
-    let again = store
-        .stage(cairn_blob::conformance::body(&bytes), None)
-        .await
-        .unwrap();
+    let again = stage(&store, &bytes).await;
     assert!(!store.commit(again).await.unwrap());
     assert_eq!(files_under(&prefix), vec![digest.object_key()]);
 }
@@ -261,10 +254,7 @@ async fn a_staged_object_changed_before_a_streamed_commit_is_refused() {
     let server = S3Server::start().await;
     let store = server.blob_store("checked").with_copy_limit(Some(0));
     let bytes = cairn_blob::conformance::data(3 << 20, 6);
-    let staged = store
-        .stage(cairn_blob::conformance::body(&bytes), None)
-        .await
-        .unwrap();
+    let staged = stage(&store, &bytes).await;
     let digest = staged.digest;
     let prefix = server
         .dir()
