@@ -106,14 +106,7 @@ async fn replicas_share_writes_names_keys_and_artifacts() {
     );
 
     // A run made through A, logged to through B, read and searched through both.
-    let (status, body) = a
-        .post(
-            "/api/2.0/mlflow/runs/create",
-            json!({"experiment_id": experiment_id, "start_time": 1}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let run_id = body["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let run_id = a.new_run_in(&experiment_id).await;
     let (status, body) = b
         .post(
             "/api/2.0/mlflow/runs/log-batch",
@@ -428,14 +421,7 @@ async fn an_alert_fires_once_though_both_replicas_see_the_event() {
     let replicas = replicas_on(&url).await;
     let (a, b) = (&replicas.a, &replicas.b);
 
-    let (status, body) = a
-        .post(
-            "/api/2.0/mlflow/runs/create",
-            json!({"experiment_id": experiment_id, "start_time": 1}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let run_id = body["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let run_id = a.new_run_in(&experiment_id).await;
     // Written through A: A sees the point on its own bus, B through the relay.
     let (status, body) = a
         .post(

@@ -93,10 +93,15 @@ impl TestServer {
     }
 
     pub async fn new_run(&self) -> String {
+        self.new_run_in("0").await
+    }
+
+    /// Creates a run in experiment `experiment_id` and returns its id.
+    pub async fn new_run_in(&self, experiment_id: &str) -> String {
         let (status, body) = self
             .post(
                 "/api/2.0/mlflow/runs/create",
-                json!({"experiment_id": "0", "start_time": 1}),
+                json!({"experiment_id": experiment_id, "start_time": 1}),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
