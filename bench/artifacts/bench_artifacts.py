@@ -4,12 +4,17 @@
 Run through ``bench/artifacts/run`` (it builds the binaries and picks the venv). In order:
 
 1. the disk: ``dd`` sequential write (``conv=fdatasync``) and read (after dropping the page cache)
-   of a file as large as the test file, in the same work folder;
+   of a file as large as the test file, in the same work folder, both through the page cache and
+   with ``O_DIRECT``; the faster of the two is the disk's speed the transfers are held to (on the
+   reference VM the page-cache path swings between a quarter of the raw disk's speed and all of it);
 2. hashing: ``cairn-hash-bench speed`` (BLAKE3 vs SHA-256, one thread, 1 GiB in memory);
 3. Cairn, a fresh server (and data folder) per part: (a) the official mlflow client's
    ``log_artifact`` / ``download_artifacts`` of the test file, (b) the native path
    (``cairn artifacts upload|download``, or the native routes driven from Python), each with the
    server's RSS sampled every 100 ms, (d) deduplication: the same file uploaded to a second run;
+   each download is made twice: to a file in the work folder (the client writes the same disk the
+   server reads, so the disk's read+write speed bounds it) and to ``--remote-dir`` (default
+   /dev/shm, memory), as a client on another machine would, so only the server's disk is read;
 4. MLflow's own server with the same client calls.
 
 Every download is checked against the source's BLAKE3 digest and size. Sizes are in bytes; MB/s
@@ -383,6 +388,7 @@ class Bench:
         self.servers: list[Server] = []
         self.cache_drop_ok = None
         self.native_mode = None
+        self.remote_dir = None
 
     # ------------------------------------------------------------------ helpers
     def problem(self, what: str) -> None:
@@ -559,22 +565,13 @@ class Bench:
         out["upload"] = up
         if "error" in up:
             return out
-        dst = os.path.join(self.work, f"dl-{label}")
-        os.makedirs(dst)
-        cmd_down = f"MlflowClient().download_artifacts({run_id!r}, {CLIENT_FILE!r}, {dst!r})"
-        down = self.transfer(
+        self.downloads(
+            out,
             f"{label} mlflow-client download",
             server,
-            "download",
-            lambda: self.mlflow_download(server, run_id, dst),
-            cmd_down,
+            lambda folder: self.mlflow_download(server, run_id, folder),
+            lambda folder: f"MlflowClient().download_artifacts({run_id!r}, {CLIENT_FILE!r}, {folder!r})",
         )
-        out["download"] = down
-        if "error" not in down:
-            down["verified"] = self.check_download(
-                f"{label} mlflow-client download", os.path.join(dst, CLIENT_FILE), cmd_down
-            )
-        shutil.rmtree(dst, ignore_errors=True)
         # The server alone: one plain GET with the bytes thrown away, so neither a Python client
         # nor the disk's write speed bounds the number.
         url = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{server.experiment_id}/{run_id}/artifacts/{CLIENT_FILE}"
@@ -583,6 +580,25 @@ class Bench:
             f"{label} raw GET (curl to /dev/null)", server, "download", lambda: self.curl_get(url), cmd_raw
         )
         return out
+
+    def downloads(self, out: dict, label: str, server: Server, fetch, cmd) -> None:
+        """The two downloads of the test file: into the work folder (``out["download"]``), then
+        into ``--remote-dir`` (``out["download_remote"]``). ``fetch(folder)`` downloads the file
+        into folder (under its own name); ``cmd(folder)`` is that as a command, for reports."""
+        targets = [("download", self.work, "")]
+        if self.remote_dir:
+            targets.append(("download_remote", self.remote_dir, f" to {self.remote_dir}"))
+        for key, base, where in targets:
+            folder = tempfile.mkdtemp(prefix="dl-", dir=base)
+            try:
+                t = self.transfer(label + where, server, "download", lambda f=folder: fetch(f), cmd(folder))
+                if "error" not in t:
+                    t["verified"] = self.check_download(label + where, os.path.join(folder, CLIENT_FILE), cmd(folder))
+                out[key] = t
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            if "error" in t:
+                return
 
     def curl_get(self, url: str) -> dict:
         p = run_cmd(["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{size_download}", url])
@@ -649,24 +665,22 @@ class Bench:
         out["upload"] = up
         if "error" in up:
             return out
-        dst = os.path.join(self.work, "dl-native.bin")
-        cmd_down = (
-            f"{self.cairn_bin} artifacts download {run_id} {CLIENT_FILE} --output {dst} --server {server.url}"
-            if self.native_mode == "cli"
-            else f"GET {server.url}/api/v1/runs/{run_id}/files/{CLIENT_FILE}"
-        )
-        down = self.transfer(
+
+        def cmd_down(folder: str) -> str:
+            dst = os.path.join(folder, CLIENT_FILE)
+            if self.native_mode == "cli":
+                return (
+                    f"{self.cairn_bin} artifacts download {run_id} {CLIENT_FILE} --output {dst} --server {server.url}"
+                )
+            return f"GET {server.url}/api/v1/runs/{run_id}/files/{CLIENT_FILE} > {dst}"
+
+        self.downloads(
+            out,
             "cairn native download",
             server,
-            "download",
-            lambda: self.do_native_download(server, run_id, CLIENT_FILE, dst),
+            lambda folder: self.do_native_download(server, run_id, CLIENT_FILE, os.path.join(folder, CLIENT_FILE)),
             cmd_down,
         )
-        out["download"] = down
-        if "error" not in down:
-            down["verified"] = self.check_download("cairn native download", dst, cmd_down)
-        if os.path.exists(dst):
-            os.remove(dst)
         return out
 
     def dedup(self) -> dict:
@@ -750,6 +764,12 @@ class Bench:
         if free < need and not a.force:
             log(f"need about {need / 1e9:.1f} GB free in {base}, there are {free / 1e9:.1f} GB (--force to try anyway)")
             return 2
+        if a.remote_dir:
+            room = shutil.disk_usage(a.remote_dir).free if os.path.isdir(a.remote_dir) else 0
+            if room >= self.size + (256 << 20):
+                self.remote_dir = a.remote_dir
+            else:
+                log(f"   {a.remote_dir}: {room / 1e9:.1f} GB free, too little: downloads go to the work folder only")
         self.work = tempfile.mkdtemp(prefix="cairn-artifact-bench-", dir=base)
         disk = DiskWatch(self.work)
         disk.start()
@@ -796,13 +816,21 @@ class Bench:
         # 1. the disk
         log("== 1. disk baseline (dd, 16 MiB blocks)")
         f = os.path.join(self.work, "dd.bin")
-        writes, reads, copies = [], [], []
+        writes, reads, copies, dwrites, dreads = [], [], [], [], []
+        count = f"count={self.size // BLOCK}"
         for _ in range(a.dd_repeats):
-            n, s = dd(["if=/dev/zero", f"of={f}", f"bs={BLOCK}", f"count={self.size // BLOCK}", "conv=fdatasync"])
+            n, s = dd(["if=/dev/zero", f"of={f}", f"bs={BLOCK}", count, "conv=fdatasync"])
             writes.append(n / MB / s)
             self.cache_drop_ok = drop_caches()
             n, s = dd([f"if={f}", "of=/dev/null", f"bs={BLOCK}"])
             reads.append(n / MB / s)
+            # the raw disk, without the page cache (what Cairn's O_DIRECT writes are up against)
+            os.remove(f)
+            n, s = dd(["if=/dev/zero", f"of={f}", f"bs={BLOCK}", count, "oflag=direct", "conv=fdatasync"])
+            dwrites.append(n / MB / s)
+            drop_caches()
+            n, s = dd([f"if={f}", "of=/dev/null", f"bs={BLOCK}", "iflag=direct"])
+            dreads.append(n / MB / s)
             # what a download to a file on the same disk does: read the bytes and write them again
             # (no fsync: downloads do not sync either)
             drop_caches()
@@ -813,9 +841,13 @@ class Bench:
             os.remove(copy)
         self.res["dd_write"], self.res["dd_read"] = statistics.median(writes), statistics.median(reads)
         self.res["dd_copy"] = statistics.median(copies)
+        self.res["dd_write_direct"], self.res["dd_read_direct"] = statistics.median(dwrites), statistics.median(dreads)
+        self.res["disk_write"] = max(self.res["dd_write"], self.res["dd_write_direct"])
+        self.res["disk_read"] = max(self.res["dd_read"], self.res["dd_read_direct"])
         log(
             f"   write {self.res['dd_write']:.0f} MB/s, read {self.res['dd_read']:.0f} MB/s, "
-            f"copy {self.res['dd_copy']:.0f} MB/s"
+            f"copy {self.res['dd_copy']:.0f} MB/s; O_DIRECT write {self.res['dd_write_direct']:.0f} MB/s, "
+            f"read {self.res['dd_read_direct']:.0f} MB/s"
             f"{'' if self.cache_drop_ok else ' (page cache NOT dropped: the read is from memory)'}"
             f"{f' (median of {a.dd_repeats})' if a.dd_repeats > 1 else ''}"
         )
@@ -892,11 +924,14 @@ class Bench:
         def verdict(ok: bool | None) -> str:
             return "—" if ok is None else ("PASS" if ok else "MISS")
 
-        dw, dr = r.get("dd_write"), r.get("dd_read")
+        dw, dr, dc = r.get("dd_write"), r.get("dd_read"), r.get("dd_copy")
         rows.append(("disk: dd write, conv=fdatasync", f"{fmt(dw)} MB/s", "", ""))
         rows.append(("disk: dd read" + ("" if self.cache_drop_ok else " (page cache!)"), f"{fmt(dr)} MB/s", "", ""))
-        dc = r.get("dd_copy")
+        rows.append(("disk: dd write, oflag=direct conv=fdatasync", f"{fmt(r.get('dd_write_direct'))} MB/s", "", ""))
+        rows.append(("disk: dd read, iflag=direct", f"{fmt(r.get('dd_read_direct'))} MB/s", "", ""))
         rows.append(("disk: dd copy, read + write (what a download does)", f"{fmt(dc)} MB/s", "", ""))
+        # the transfers are held to the faster of the two ways dd goes
+        dw, dr = r.get("disk_write"), r.get("disk_read")
         h = r.get("hash")
         if h:
             rows.append(
@@ -910,37 +945,44 @@ class Bench:
                     "",
                 )
             )
+        remote = f" to {self.remote_dir}" if self.remote_dir else ""
 
         def transfer_rows(prefix: str, pair: dict | None, bar: bool) -> None:
             if not pair:
                 return
-            for direction, ref, ref_name in (("upload", dw, "dd write"), ("download", dr, "dd read")):
-                t = pair.get(direction)
+            # (key, what, reference, its name, whether the bar is judged on this row)
+            kinds = (
+                ("upload", "upload", dw, "disk write", bar),
+                ("download", "download to the work folder's disk", dr, "disk read", bar and not remote),
+                ("download_remote", f"download{remote}", dr, "disk read", bar),
+            )
+            for key, what, ref, ref_name, judged in kinds:
+                t = pair.get(key)
                 if not t:
                     continue
                 if "error" in t:
-                    rows.append((f"{prefix} {direction}", "ERR", t["error"][:80], ""))
+                    rows.append((f"{prefix} {what}", "ERR", t["error"][:80], ""))
                     continue
                 how = ""
-                if "multipart_upload" in t and direction == "upload":
+                if "multipart_upload" in t and key == "upload":
                     how = f" (multipart, {t['parts']} parts)" if t["multipart_upload"] else " (one PUT)"
-                if "multipart_download" in t and direction == "download":
+                if "multipart_download" in t and key != "upload":
                     how = " (ranged parallel GETs)" if t["multipart_download"] else " (one GET)"
                 ratio = t["mb_s"] / ref if ref else None
                 bad = "" if t.get("verified", True) else " WRONG BYTES"
                 rows.append(
                     (
-                        f"{prefix} {direction}{how}",
+                        f"{prefix} {what}{how}",
                         f"{t['mb_s']:.0f} MB/s ({t['seconds']:.1f} s){bad}",
                         f"{fmt(ratio and ratio * 100)}% of {ref_name}"
-                        + (f"; {t['mb_s_sync']:.0f} MB/s incl. fsync" if direction == "upload" else "")
-                        + (f"; {t['mb_s'] / dc * 100:.0f}% of dd copy" if direction == "download" and dc else ""),
-                        verdict(ratio >= 0.8 if (bar and ratio is not None) else None) + " (≥80%)" * bar,
+                        + (f"; {t['mb_s_sync']:.0f} MB/s incl. fsync" if key == "upload" else "")
+                        + (f"; {t['mb_s'] / dc * 100:.0f}% of dd copy" if key == "download" and dc else ""),
+                        verdict(ratio >= 0.8 if (judged and ratio is not None) else None) + " (≥80%)" * judged,
                     )
                 )
                 rows.append(
                     (
-                        f"{prefix} {direction}: server RSS; CPU",
+                        f"{prefix} {what}: server RSS; CPU",
                         f"{t['rss_base_mb']:.0f} MB → +{t['rss_growth_mb']:.0f} MB",
                         f"CPU s: server {t['server_cpu_s']:.1f}, client {t['client_cpu_s']:.1f} (whole process)",
                         (verdict(t["rss_growth_mb"] <= 100) + " (≤100 MB)") if bar else "",
@@ -978,17 +1020,21 @@ class Bench:
             )
         transfer_rows("MLflow, mlflow client:", r.get("mlflow"), False)
         cc, ml = r.get("cairn_client") or {}, r.get("mlflow") or {}
-        for direction in ("upload", "download"):
-            a, b = cc.get(direction), ml.get(direction)
+        for key, what in (
+            ("upload", "upload"),
+            ("download", "download to the work folder's disk"),
+            ("download_remote", f"download{remote}"),
+        ):
+            a, b = cc.get(key), ml.get(key)
             if a and b and "error" not in a and "error" not in b:
                 ratio = a["mb_s"] / b["mb_s"]
-                bar = direction == "download"
+                judged = key == ("download_remote" if remote else "download")
                 rows.append(
                     (
-                        f"Cairn / MLflow, {direction} (same client calls)",
+                        f"Cairn / MLflow, {what} (same client calls)",
                         f"{ratio:.1f}×",
                         "",
-                        (verdict(ratio >= 5) + " (≥5×)") if bar else "",
+                        (verdict(ratio >= 5) + " (≥5×)") if judged else "",
                     )
                 )
         for name, key in (("Cairn", "cairn_client"), ("MLflow", "mlflow")):
@@ -1099,6 +1145,12 @@ def main() -> int:
     ap.add_argument("--dedup-gb", type=float, default=1.0, help="dedup test file size in GB (default 1)")
     ap.add_argument("--skip-mlflow", action="store_true", help="do not measure MLflow's own server")
     ap.add_argument("--dir", help="where the work folder goes (default: the system temp dir, /tmp)")
+    ap.add_argument(
+        "--remote-dir",
+        default="/dev/shm",
+        help="a second download target off the work folder's disk, standing for a client on another "
+        "machine (default /dev/shm, memory; '' for none)",
+    )
     ap.add_argument(
         "--native",
         choices=["auto", "cli", "python"],

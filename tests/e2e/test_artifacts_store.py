@@ -9,6 +9,7 @@ features (native routes, dedup, gc) are skipped there.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import mlflow
@@ -101,6 +102,23 @@ def test_range_requests(ctx):
     assert (r.status_code, r.content) == (206, data[9990:])
     r = requests.get(base, headers={"Range": "bytes=20000-"}, timeout=30)
     assert r.status_code == 416
+
+
+def test_large_file_reads_back_whole_and_in_ranges(ctx):
+    """A file large enough that Cairn reads it from the disk with O_DIRECT (64 MiB and more):
+    whole, from an unaligned offset to the end, and in ranges across its buffer boundaries."""
+    base = f"{ctx.url}/api/2.0/mlflow-artifacts/artifacts/{ctx.experiment_id}/large/f.bin"
+    size = 70 * MIB + 4099
+    data = random.Random(11).randbytes(size)
+    assert requests.put(base, data=data, timeout=120).status_code == 200
+    r = requests.get(base, timeout=120)
+    assert r.status_code == 200
+    assert len(r.content) == size and r.content == data
+    for first, last in ((1000, size - 1), (4095, 2 * MIB + 4), (2 * MIB - 1, 2 * MIB), (size - 5000, size - 1)):
+        r = requests.get(base, headers={"Range": f"bytes={first}-{last}"}, timeout=120)
+        assert r.status_code == 206
+        assert r.headers["Content-Range"] == f"bytes {first}-{last}/{size}"
+        assert r.content == data[first : last + 1], (first, last)
 
 
 @cairn_only

@@ -16,8 +16,11 @@
 //! aligned buffer per body, bypassing the page cache: a 10 GB upload then costs neither a copy
 //! into the cache nor the kernel's work of allocating, dirtying, flushing and reclaiming 10 GB of
 //! cache pages, which measured as most of the server's CPU time on the reference VM (see
-//! [`DirectWriter`]). The last bytes (less than one aligned block) go through the cache. A
-//! filesystem without `O_DIRECT` gets buffered writes.
+//! [`DirectWriter`]). Such a body is hashed from the aligned buffer, slice by slice right after
+//! each slice is copied there, so its bytes come from memory once. The last bytes (less than one
+//! aligned block) go through the cache. A filesystem without `O_DIRECT` gets buffered writes.
+//! Reads of at least [`DIRECT_READ_FROM`] bytes of a blob go straight from the disk into aligned
+//! buffers with `O_DIRECT` as well (see [`read_direct`]); shorter ones use the page cache.
 //!
 //! This backend is written against the filesystem directly rather than through `object_store`'s
 //! `LocalFileSystem`: parts written in place at their offsets, no-clobber linking and control over
@@ -42,11 +45,15 @@ use crate::{
     StoredBlob,
 };
 
-/// Bytes hashed and written per blocking call.
-const BATCH: usize = 1 << 20;
+/// Bytes hashed and written per blocking call. (2 MiB rather than 1 MiB measured about 3% less
+/// server CPU and 5–10% faster uploads on the reference VM: half the hops to the blocking pool.)
+const BATCH: usize = 2 << 20;
 /// Offset, length and address alignment of `O_DIRECT` writes (the largest logical block size of
 /// common disks).
 const ALIGN: usize = 4096;
+/// Bytes an `O_DIRECT` body copies into its buffer before hashing them there (fits the L2 cache;
+/// divides [`DIRECT_BUFFER`]).
+const FEED_SLICE: usize = 64 << 10;
 /// Size of the aligned buffer of an `O_DIRECT` body: one write per this many bytes.
 const DIRECT_BUFFER: usize = 2 << 20;
 /// Buffers of finished `O_DIRECT` bodies kept for the next ones.
@@ -55,6 +62,9 @@ const SPARE_BUFFERS: usize = 8;
 pub const DIRECT_FROM: u64 = 1 << 20;
 /// Chunk size of streamed reads.
 const READ_CHUNK: usize = 1 << 20;
+/// Reads of at least this many bytes of a blob go straight from the disk (`O_DIRECT`); shorter
+/// ones, likelier to be read again soon, through the page cache.
+const DIRECT_READ_FROM: u64 = 64 << 20;
 /// Bytes written between two flushes of an upload's file (see [`WriteBehind`]).
 const WRITE_BEHIND: u64 = 64 << 20;
 /// Chunks a streamed read may have ready before the consumer takes them.
@@ -184,10 +194,7 @@ async fn pump<F: Feed>(
         written += batch_len as u64;
         batch_len = 0;
         in_flight = Some(tokio::task::spawn_blocking(move || {
-            for chunk in &chunks {
-                current.feed(chunk)?;
-            }
-            sink.write(&chunks, at)?;
+            sink.write(&chunks, at, &mut current)?;
             Ok((current, sink))
         }));
     }
@@ -248,50 +255,56 @@ impl Sink {
         }
     }
 
-    /// Writes `chunks`, which follow the bytes written so far, starting at `at`.
-    fn write(&mut self, chunks: &[Bytes], at: u64) -> std::io::Result<()> {
+    /// Writes `chunks`, which follow the bytes written so far, starting at `at`, feeding every
+    /// byte to `feed` first.
+    fn write<F: Feed>(&mut self, chunks: &[Bytes], at: u64, feed: &mut F) -> Result<()> {
         if let Some(direct) = &mut self.direct {
             for chunk in chunks {
-                if let Err(error) = direct.put(chunk) {
+                match direct.put(chunk, feed) {
+                    Ok(()) => {}
                     // A filesystem that opens files with O_DIRECT but refuses the writes (other
-                    // alignment rules): what the buffer holds, and the rest, go through the cache.
-                    if error.raw_os_error() != Some(nix::libc::EINVAL) {
-                        return Err(error);
+                    // alignment rules): what the buffer holds (fed already), and the rest, go
+                    // through the cache.
+                    Err(BlobError::Io(error))
+                        if error.raw_os_error() == Some(nix::libc::EINVAL) =>
+                    {
+                        let (pending, pending_at) = direct.pending();
+                        self.file.write_all_at(pending, pending_at)?;
+                        let done = pending_at + pending.len() as u64;
+                        self.direct = None;
+                        return self.write_buffered(chunks, at, done, feed);
                     }
-                    let (pending, pending_at) = direct.pending();
-                    self.file.write_all_at(pending, pending_at)?;
-                    let done = pending_at + pending.len() as u64;
-                    self.direct = None;
-                    return self.write_buffered(chunks, at, done, chunk_end(chunks, at));
+                    Err(error) => return Err(error),
                 }
             }
             return Ok(());
         }
-        let end = chunk_end(chunks, at);
-        self.write_buffered(chunks, at, at, end)
+        self.write_buffered(chunks, at, at, feed)
     }
 
-    /// Writes the bytes of `chunks` (which start at `at` and end at `end`) from `from` on
+    /// Feeds the bytes of `chunks` (which start at `at`) from `from` on to `feed` and writes them
     /// through the page cache.
-    fn write_buffered(
+    fn write_buffered<F: Feed>(
         &mut self,
         chunks: &[Bytes],
         at: u64,
         from: u64,
-        end: u64,
-    ) -> std::io::Result<()> {
+        feed: &mut F,
+    ) -> Result<()> {
         let mut position = at;
         let mut rest: Vec<Bytes> = Vec::with_capacity(chunks.len());
         for chunk in chunks {
             let chunk_end = position + chunk.len() as u64;
             if chunk_end > from {
                 let skip = from.saturating_sub(position) as usize;
-                rest.push(chunk.slice(skip..));
+                let tail = chunk.slice(skip..);
+                feed.feed(&tail)?;
+                rest.push(tail);
             }
             position = chunk_end;
         }
         write_all_at(&self.file, &rest, from)?;
-        self.behind.wrote(&self.file, end)
+        Ok(self.behind.wrote(&self.file, position)?)
     }
 
     /// Writes what is still buffered (an `O_DIRECT` body's last, unaligned bytes).
@@ -303,10 +316,6 @@ impl Sink {
     }
 }
 
-fn chunk_end(chunks: &[Bytes], at: u64) -> u64 {
-    at + chunks.iter().map(|c| c.len() as u64).sum::<u64>()
-}
-
 /// Writes a body with `O_DIRECT` from an aligned buffer of [`DIRECT_BUFFER`] bytes: whole buffers
 /// are written as they fill; the aligned part of the last one at [`finish`](Self::finish), and its
 /// remaining bytes (less than [`ALIGN`]) through the page cache. Measured on the reference VM
@@ -315,11 +324,8 @@ fn chunk_end(chunks: &[Bytes], at: u64) -> u64 {
 /// page cache.
 struct DirectWriter {
     file: File,
-    /// Over-allocated by [`ALIGN`] bytes so that an aligned window of [`DIRECT_BUFFER`] bytes
-    /// fits at `start`.
-    buffer: Vec<u8>,
-    start: usize,
-    /// Bytes in the window.
+    buffer: AlignedBuffer,
+    /// Bytes in the buffer.
     len: usize,
     /// Where the window's first byte goes in the file.
     at: u64,
@@ -334,26 +340,25 @@ impl DirectWriter {
             .custom_flags(nix::fcntl::OFlag::O_DIRECT.bits())
             .open(path)
             .ok()?;
-        let buffer = SPARE
-            .lock()
-            .ok()
-            .and_then(|mut spare| spare.pop())
-            .unwrap_or_else(|| vec![0u8; DIRECT_BUFFER + ALIGN]);
-        let start = buffer.as_ptr().align_offset(ALIGN);
         Some(DirectWriter {
             file,
-            buffer,
-            start,
+            buffer: AlignedBuffer::take(),
             len: 0,
             at,
         })
     }
 
-    fn put(&mut self, mut data: &[u8]) -> std::io::Result<()> {
+    /// Copies `data` into the buffer, writing it out whenever it is full. Each slice of at most
+    /// [`FEED_SLICE`] bytes is fed to `feed` right after it is copied, from the buffer, while it
+    /// is still in the CPU's cache: the hash then costs no second trip to memory.
+    fn put<F: Feed>(&mut self, mut data: &[u8], feed: &mut F) -> Result<()> {
         while !data.is_empty() {
-            let take = (DIRECT_BUFFER - self.len).min(data.len());
-            let window = self.start + self.len;
-            self.buffer[window..window + take].copy_from_slice(&data[..take]);
+            // Slices end at multiples of FEED_SLICE in the buffer, which are multiples of the
+            // hash's 1 KiB chunks in the body: the slicing splits none of them.
+            let take = (FEED_SLICE - self.len % FEED_SLICE).min(data.len());
+            let copied = &mut self.buffer.bytes_mut()[self.len..self.len + take];
+            copied.copy_from_slice(&data[..take]);
+            feed.feed(copied)?;
             self.len += take;
             data = &data[take..];
             if self.len == DIRECT_BUFFER {
@@ -369,14 +374,14 @@ impl DirectWriter {
         if aligned == 0 {
             return Ok(());
         }
-        let window = &self.buffer[self.start..self.start + aligned];
-        let written = self.file.write_at(window, self.at)?;
+        let written = self
+            .file
+            .write_at(&self.buffer.bytes()[..aligned], self.at)?;
         if written != aligned {
             // Short O_DIRECT writes happen only when the disk is full.
             return Err(std::io::Error::from_raw_os_error(nix::libc::ENOSPC));
         }
-        self.buffer
-            .copy_within(self.start + aligned..self.start + self.len, self.start);
+        self.buffer.bytes_mut().copy_within(aligned..self.len, 0);
         self.at += aligned as u64;
         self.len -= aligned;
         Ok(())
@@ -384,7 +389,7 @@ impl DirectWriter {
 
     /// The bytes not written yet, and where they go.
     fn pending(&self) -> (&[u8], u64) {
-        (&self.buffer[self.start..self.start + self.len], self.at)
+        (&self.buffer.bytes()[..self.len], self.at)
     }
 
     fn finish(mut self, buffered: &File) -> std::io::Result<()> {
@@ -394,17 +399,44 @@ impl DirectWriter {
     }
 }
 
-/// Spare buffers for [`DirectWriter`]s: at most [`SPARE_BUFFERS`] are kept, so memory stays
-/// bounded by the bodies being written plus that many, whichever threads the bodies were written
-/// on.
+/// [`DIRECT_BUFFER`] bytes at an address aligned to [`ALIGN`], as `O_DIRECT` reads and writes
+/// need. Buffers come from a pool of spares and go back to it when dropped: at most
+/// [`SPARE_BUFFERS`] are kept, so memory stays bounded by the buffers in use plus that many,
+/// whichever threads used them.
+struct AlignedBuffer {
+    /// Over-allocated by [`ALIGN`] bytes so that the aligned window fits at `start`.
+    vec: Vec<u8>,
+    start: usize,
+}
+
 static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 
-impl Drop for DirectWriter {
+impl AlignedBuffer {
+    fn take() -> Self {
+        let vec = SPARE
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_else(|| vec![0u8; DIRECT_BUFFER + ALIGN]);
+        let start = vec.as_ptr().align_offset(ALIGN);
+        AlignedBuffer { vec, start }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.vec[self.start..self.start + DIRECT_BUFFER]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.vec[self.start..self.start + DIRECT_BUFFER]
+    }
+}
+
+impl Drop for AlignedBuffer {
     fn drop(&mut self) {
         if let Ok(mut spare) = SPARE.lock()
             && spare.len() < SPARE_BUFFERS
         {
-            spare.push(std::mem::take(&mut self.buffer));
+            spare.push(std::mem::take(&mut self.vec));
         }
     }
 }
@@ -470,14 +502,36 @@ fn modified_ms(metadata: &std::fs::Metadata) -> i64 {
 /// Reads `range` of `file` in [`READ_CHUNK`] pieces on one blocking thread that stays up to
 /// [`READ_AHEAD`] chunks ahead of the consumer, so reading the disk overlaps with sending. The
 /// thread stops as soon as the stream is dropped (the client went away).
-fn read_stream(mut file: std::fs::File, range: Range<u64>) -> ByteStream {
+/// Streams `range` of `file` from a blocking thread, [`READ_AHEAD`] chunks ahead of the
+/// consumer. With `direct`, the same file at that path is first opened with `O_DIRECT` and, when
+/// the filesystem takes it, the range is read straight from the disk into aligned buffers (see
+/// [`read_direct`]).
+fn read_stream(mut file: File, range: Range<u64>, direct: Option<PathBuf>) -> ByteStream {
     let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
     tokio::task::spawn_blocking(move || {
-        if let Err(error) = file_seek(&mut file, range.start) {
+        let mut start = range.start;
+        let direct = direct.and_then(|path| {
+            File::options()
+                .read(true)
+                .custom_flags(nix::fcntl::OFlag::O_DIRECT.bits())
+                .open(path)
+                .ok()
+        });
+        if let Some(direct) = direct {
+            match read_direct(&direct, range.clone(), &sender) {
+                Ok(Some(refused_at)) => start = refused_at,
+                Ok(None) => return,
+                Err(error) => {
+                    let _ = sender.blocking_send(Err(error));
+                    return;
+                }
+            }
+        }
+        if let Err(error) = file_seek(&mut file, start) {
             let _ = sender.blocking_send(Err(error));
             return;
         }
-        let mut remaining = range.end - range.start;
+        let mut remaining = range.end - start;
         while remaining > 0 {
             let want = remaining.min(READ_CHUNK as u64) as usize;
             let mut buffer = vec![0u8; want];
@@ -493,6 +547,74 @@ fn read_stream(mut file: std::fs::File, range: Range<u64>) -> ByteStream {
         receiver,
         |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
     ))
+}
+
+/// Sends `range` of `file`, opened with `O_DIRECT`, to `sender` in chunks of up to
+/// [`DIRECT_BUFFER`] bytes, each read from the disk straight into a pooled [`AlignedBuffer`] that
+/// the chunk then owns (no copy out of the page cache: on the reference VM, reading 3 GB through
+/// the cache cost 3.3 s of CPU, with `O_DIRECT` 0.2 s, at the same or better speed). Returns
+/// `None` when done or when the receiver went away, and `Some(position)` when the filesystem
+/// refused the reads (`EINVAL`): the bytes before `position` were sent, the caller sends the rest.
+fn read_direct(
+    file: &File,
+    range: Range<u64>,
+    sender: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) -> std::io::Result<Option<u64>> {
+    // Reads start at aligned offsets; the first chunk skips what lies before the range.
+    let mut position = range.start - range.start % ALIGN as u64;
+    while position < range.end {
+        let mut buffer = AlignedBuffer::take();
+        let wanted = (range.end - position).min(DIRECT_BUFFER as u64) as usize;
+        let length = wanted.next_multiple_of(ALIGN).min(DIRECT_BUFFER);
+        let read = match read_at_most(file, &mut buffer.bytes_mut()[..length], position) {
+            Ok(read) => read,
+            Err(error) if error.raw_os_error() == Some(nix::libc::EINVAL) => {
+                return Ok(Some(position.max(range.start)));
+            }
+            Err(error) => return Err(error),
+        };
+        if read < wanted {
+            // The file ended before the range did: it was truncated underneath the store.
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let skip = range.start.saturating_sub(position) as usize;
+        let chunk = Bytes::from_owner(DirectChunk {
+            buffer,
+            bytes: skip..wanted,
+        });
+        if sender.blocking_send(Ok(chunk)).is_err() {
+            return Ok(None);
+        }
+        position += wanted as u64;
+    }
+    Ok(None)
+}
+
+/// Reads into `buffer` at `at` until it is full or the file ends; returns the bytes read.
+fn read_at_most(file: &File, buffer: &mut [u8], at: u64) -> std::io::Result<usize> {
+    let mut read = 0;
+    while read < buffer.len() {
+        match file.read_at(&mut buffer[read..], at + read as u64) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(read)
+}
+
+/// Part of an [`AlignedBuffer`] handed out as [`Bytes`]; the buffer returns to the pool when the
+/// last reference is dropped.
+struct DirectChunk {
+    buffer: AlignedBuffer,
+    bytes: Range<usize>,
+}
+
+impl AsRef<[u8]> for DirectChunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.buffer.bytes()[self.bytes.clone()]
+    }
 }
 
 fn file_seek(file: &mut File, at: u64) -> std::io::Result<u64> {
@@ -587,10 +709,11 @@ impl BlobStore for LocalBlobStore {
         };
         let size = file.metadata()?.len();
         let range = clamp_range(range, size)?;
+        let direct = (range.end - range.start >= DIRECT_READ_FROM).then_some(path);
         Ok(Blob {
             size,
             range: range.clone(),
-            body: read_stream(file, range),
+            body: read_stream(file, range, direct),
         })
     }
 
@@ -876,7 +999,7 @@ pub fn hash_file_with_progress(
 /// a few chunks ahead of the consumer. For clients that send large files
 /// (`cairn artifacts upload`).
 pub fn read_file_range(path: &Path, range: Range<u64>) -> std::io::Result<ByteStream> {
-    Ok(read_stream(File::open(path)?, range))
+    Ok(read_stream(File::open(path)?, range, None))
 }
 
 #[cfg(test)]
@@ -904,18 +1027,22 @@ mod tests {
         out
     }
 
-    /// Writes `data` at `offset` of the file at `path` through a sink, in batches of `batch`
-    /// chunks, as [`pump`] does; says whether the sink wrote with O_DIRECT.
+    /// Writes `data` at `offset` of the file at `path` through a sink, in batches of three
+    /// chunks, as [`pump`] does, and checks that exactly `data` was fed to the hasher; says
+    /// whether the sink wrote with O_DIRECT.
     fn write_through_sink(path: &Path, offset: u64, data: &[u8], sizes: &[usize]) -> bool {
         let file = Arc::new(File::options().write(true).open(path).unwrap());
         let mut sink = Sink::open(path, file, offset, Some(data.len() as u64));
         let direct = sink.direct.is_some();
+        let mut hasher = blake3::Hasher::new();
         let mut at = offset;
         for batch in chunks(data, sizes).chunks(3) {
-            sink.write(batch, at).unwrap();
-            at = chunk_end(batch, at);
+            sink.write(batch, at, &mut hasher).unwrap();
+            at += batch.iter().map(|c| c.len() as u64).sum::<u64>();
         }
         sink.finish().unwrap();
+        assert_eq!(hasher.count(), data.len() as u64, "bytes fed");
+        assert_eq!(hasher.finalize(), blake3::hash(data), "the digest fed");
         direct
     }
 
@@ -964,6 +1091,79 @@ mod tests {
         let mut expected = vec![0u8; 1024];
         expected.extend_from_slice(&data);
         assert!(std::fs::read(&path).unwrap() == expected);
+    }
+
+    /// Reads `range` of the file at `path` through [`read_stream`], with `O_DIRECT` when `direct`.
+    fn read_through_stream(
+        path: &Path,
+        range: Range<u64>,
+        direct: bool,
+    ) -> std::io::Result<Vec<u8>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let file = File::open(path).unwrap();
+            let mut body = read_stream(file, range, direct.then(|| path.to_path_buf()));
+            let mut out = Vec::new();
+            while let Some(chunk) = body.next().await {
+                out.extend_from_slice(&chunk?);
+            }
+            Ok(out)
+        })
+    }
+
+    #[test]
+    fn direct_reads_return_exactly_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let len = 2 * DIRECT_BUFFER + 3 * ALIGN + 123;
+        let data = bytes(len, 5);
+        std::fs::write(&path, &data).unwrap();
+        let len = len as u64;
+        let buffer = DIRECT_BUFFER as u64;
+        for range in [
+            0..len,
+            1..len,
+            4095..4097,
+            4096..buffer + 1,
+            buffer - 1..buffer + 1,
+            777..2 * buffer + 5000,
+            len - 1..len,
+        ] {
+            let read = read_through_stream(&path, range.clone(), true).unwrap();
+            assert!(
+                read == data[range.start as usize..range.end as usize],
+                "{range:?}"
+            );
+        }
+        // The bytes come from aligned buffers when the filesystem takes O_DIRECT.
+        if let Ok(file) = File::options()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_DIRECT.bits())
+            .open(&path)
+        {
+            let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+            if read_direct(&file, 10..len, &sender).unwrap().is_none() {
+                let mut read = Vec::new();
+                while let Ok(chunk) = receiver.try_recv() {
+                    let chunk = chunk.unwrap();
+                    assert!(chunk.len() <= DIRECT_BUFFER);
+                    read.extend_from_slice(&chunk);
+                }
+                assert!(read == data[10..]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_direct_read_past_the_end_of_a_truncated_file_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let data = bytes(DIRECT_BUFFER + 100, 6);
+        std::fs::write(&path, &data).unwrap();
+        let error = read_through_stream(&path, 0..DIRECT_BUFFER as u64 + 5000, true).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 
     #[test]
