@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Writing a large file through the page cache vs with ``O_DIRECT``: the measurement behind the
-local blob store's choice (ARCHITECTURE.md, "Decisions").
+"""Writing and reading a large file through the page cache vs with ``O_DIRECT``: the measurement
+behind the local blob store's choices (ARCHITECTURE.md, "Decisions").
 
 Writes ``--size-mb`` of random bytes into a preallocated file in ``--block-mb`` writes, then
-``fdatasync``, alternately buffered and with ``O_DIRECT`` (page-aligned buffers), and prints each
-trial's speed and the system CPU time it took, then the medians. Linux only; the folder must be on
-a filesystem that takes ``O_DIRECT`` (ext4, xfs).
+``fdatasync``, alternately buffered and with ``O_DIRECT`` (page-aligned buffers); then reads such a
+file back in ``--block-mb`` reads, alternately through the page cache and with ``O_DIRECT``, the
+cache dropped before each read (needs root; without it the buffered reads come from memory, and
+the output says so). Prints each trial's speed and the system CPU time it took, then the medians.
+Linux only; the folder must be on a filesystem that takes ``O_DIRECT`` (ext4, xfs).
 
     python3 bench/artifacts/direct_io.py --dir /var/tmp --size-mb 3000 --trials 3
 """
@@ -42,6 +44,43 @@ def write_file(path: str, size: int, block: int, direct: bool, sources: list[mma
     return seconds, after.ru_stime - before.ru_stime
 
 
+def read_file(path: str, size: int, block: int, direct: bool, buffer: mmap.mmap) -> tuple[float, float]:
+    """Reads the file in `block`-byte reads into `buffer`; returns (seconds, system CPU seconds)."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECT if direct else 0))
+    try:
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        start = time.perf_counter()
+        offset = 0
+        while offset < size:
+            read = os.preadv(fd, [buffer], offset)
+            if read <= 0:
+                raise RuntimeError(f"the file ended at {offset} bytes")
+            offset += read
+        seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        os.close(fd)
+    return seconds, after.ru_stime - before.ru_stime
+
+
+def drop_caches() -> bool:
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def report(title: str, size: int, trials: int, results: dict[str, list[tuple[float, float]]]) -> None:
+    print(f"\n{title}, medians of {trials}:")
+    for mode, measured in results.items():
+        speed = statistics.median(size / 1e6 / s for s, _ in measured)
+        system = statistics.median(c for _, c in measured)
+        print(f"  {mode:10s} {speed:7.0f} MB/s  system CPU {system:5.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the test file goes")
@@ -62,12 +101,29 @@ def main() -> None:
         for mode, direct in (("page cache", False), ("O_DIRECT", True)):
             seconds, system = write_file(path, size, block, direct, sources)
             results[mode].append((seconds, system))
-            print(f"trial {trial + 1} {mode:10s} {size / 1e6 / seconds:7.0f} MB/s  system CPU {system:5.2f} s")
-    print(f"\n{size / 1e6:.0f} MB in {args.block_mb} MiB writes, medians of {args.trials}:")
-    for mode, trials in results.items():
-        speed = statistics.median(size / 1e6 / s for s, _ in trials)
-        system = statistics.median(c for _, c in trials)
-        print(f"  {mode:10s} {speed:7.0f} MB/s  system CPU {system:5.2f} s")
+            print(f"trial {trial + 1} {mode:10s} write {size / 1e6 / seconds:7.0f} MB/s  system CPU {system:5.2f} s")
+    written = results
+    reads: dict[str, list[tuple[float, float]]] = {"page cache": [], "O_DIRECT": []}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    try:
+        for offset in range(0, size, block):
+            os.pwrite(fd, sources[(offset // block) % len(sources)], offset)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    try:
+        for trial in range(args.trials):
+            for mode, direct in (("page cache", False), ("O_DIRECT", True)):
+                dropped = drop_caches()
+                seconds, system = read_file(path, size, block, direct, sources[0])
+                reads[mode].append((seconds, system))
+                cached = "" if dropped or direct else "  (page cache NOT dropped: read from memory)"
+                speed = size / 1e6 / seconds
+                print(f"trial {trial + 1} {mode:10s} read {speed:7.0f} MB/s  system CPU {system:5.2f} s{cached}")
+    finally:
+        os.unlink(path)
+    report(f"{size / 1e6:.0f} MB in {args.block_mb} MiB writes", size, args.trials, written)
+    report(f"{size / 1e6:.0f} MB in {args.block_mb} MiB reads", size, args.trials, reads)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,9 @@ const DIRECT_READ_FROM: u64 = 64 << 20;
 const WRITE_BEHIND: u64 = 64 << 20;
 /// Chunks a streamed read may have ready before the consumer takes them.
 const READ_AHEAD: usize = 4;
+/// The same for a direct read, whose chunks are up to [`DIRECT_BUFFER`] bytes: about as many bytes
+/// ahead as [`READ_AHEAD`] chunks of [`READ_CHUNK`].
+const DIRECT_READ_AHEAD: usize = 2;
 const STAGING: &str = ".staging";
 const UPLOADS: &str = ".uploads";
 
@@ -502,13 +505,17 @@ fn modified_ms(metadata: &std::fs::Metadata) -> i64 {
 
 /// Reads `range` of `file` in [`READ_CHUNK`] pieces on one blocking thread that stays up to
 /// [`READ_AHEAD`] chunks ahead of the consumer, so reading the disk overlaps with sending. The
-/// thread stops as soon as the stream is dropped (the client went away).
-/// Streams `range` of `file` from a blocking thread, [`READ_AHEAD`] chunks ahead of the
-/// consumer. With `direct`, the same file at that path is first opened with `O_DIRECT` and, when
-/// the filesystem takes it, the range is read straight from the disk into aligned buffers (see
-/// [`read_direct`]).
+/// thread stops as soon as the stream is dropped (the client went away). With `direct`, the same
+/// file at that path is first opened with `O_DIRECT` and, when the filesystem takes it, the range
+/// is read straight from the disk into aligned buffers (see [`read_direct`]), up to
+/// [`DIRECT_READ_AHEAD`] chunks ahead.
 fn read_stream(mut file: File, range: Range<u64>, direct: Option<PathBuf>) -> ByteStream {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
+    let ahead = if direct.is_some() {
+        DIRECT_READ_AHEAD
+    } else {
+        READ_AHEAD
+    };
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(ahead);
     tokio::task::spawn_blocking(move || {
         let mut start = range.start;
         let direct = direct.and_then(|path| {
