@@ -22,6 +22,8 @@ import statistics
 import tempfile
 import time
 
+from bench_artifacts import drop_caches  # this folder is on sys.path when the script runs
+
 
 def write_file(path: str, size: int, block: int, direct: bool, sources: list[mmap.mmap]) -> tuple[float, float]:
     """Writes `size` bytes in `block`-byte writes; returns (seconds, system CPU seconds)."""
@@ -61,16 +63,6 @@ def read_file(path: str, size: int, block: int, direct: bool, buffer: mmap.mmap)
     finally:
         os.close(fd)
     return seconds, after.ru_stime - before.ru_stime
-
-
-def drop_caches() -> bool:
-    os.sync()
-    try:
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 def report(title: str, size: int, trials: int, results: dict[str, list[tuple[float, float]]]) -> None:
