@@ -582,8 +582,8 @@ class Bench:
         return out
 
     def downloads(self, out: dict, label: str, server: Server, fetch, cmd) -> None:
-        """The two downloads of the test file: into the work folder (``out["download"]``), then
-        into ``--remote-dir`` (``out["download_remote"]``). ``fetch(folder)`` downloads the file
+        """The downloads of the test file: into the work folder (``out["download"]``), then, with
+        ``--remote-dir``, into that folder (``out["download_remote"]``). ``fetch(folder)`` downloads the file
         into folder (under its own name); ``cmd(folder)`` is that as a command, for reports."""
         targets = [("download", self.work, "")]
         if self.remote_dir:

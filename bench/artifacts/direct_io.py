@@ -25,8 +25,11 @@ import time
 from bench_artifacts import drop_caches  # this folder is on sys.path when the script runs
 
 
-def write_file(path: str, size: int, block: int, direct: bool, sources: list[mmap.mmap]) -> tuple[float, float]:
-    """Writes `size` bytes in `block`-byte writes; returns (seconds, system CPU seconds)."""
+def write_file(
+    path: str, size: int, block: int, direct: bool, sources: list[mmap.mmap], keep: bool = False
+) -> tuple[float, float]:
+    """Writes `size` bytes in `block`-byte writes; returns (seconds, system CPU seconds). The file
+    is removed afterwards unless `keep`."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_DIRECT if direct else 0)
     fd = os.open(path, flags, 0o644)
     try:
@@ -42,7 +45,8 @@ def write_file(path: str, size: int, block: int, direct: bool, sources: list[mma
         after = resource.getrusage(resource.RUSAGE_SELF)
     finally:
         os.close(fd)
-        os.unlink(path)
+        if not keep:
+            os.unlink(path)
     return seconds, after.ru_stime - before.ru_stime
 
 
@@ -94,15 +98,8 @@ def main() -> None:
             seconds, system = write_file(path, size, block, direct, sources)
             results[mode].append((seconds, system))
             print(f"trial {trial + 1} {mode:10s} write {size / 1e6 / seconds:7.0f} MB/s  system CPU {system:5.2f} s")
-    written = results
     reads: dict[str, list[tuple[float, float]]] = {"page cache": [], "O_DIRECT": []}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
-    try:
-        for offset in range(0, size, block):
-            os.pwrite(fd, sources[(offset // block) % len(sources)], offset)
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
+    write_file(path, size, block, True, sources, keep=True)  # the file the reads read
     try:
         for trial in range(args.trials):
             for mode, direct in (("page cache", False), ("O_DIRECT", True)):
@@ -114,7 +111,7 @@ def main() -> None:
                 print(f"trial {trial + 1} {mode:10s} read {speed:7.0f} MB/s  system CPU {system:5.2f} s{cached}")
     finally:
         os.unlink(path)
-    report(f"{size / 1e6:.0f} MB in {args.block_mb} MiB writes", size, args.trials, written)
+    report(f"{size / 1e6:.0f} MB in {args.block_mb} MiB writes", size, args.trials, results)
     report(f"{size / 1e6:.0f} MB in {args.block_mb} MiB reads", size, args.trials, reads)
 
 
