@@ -237,6 +237,29 @@ pub trait BlobStore: Send + Sync + 'static {
         &self,
         expires: std::time::Duration,
     ) -> Result<Option<(String, Presigned)>>;
+    /// A URL the client can PUT part `number` (1-based) of upload `id` to directly, valid for
+    /// `expires`; `None` when the backend cannot sign URLs. The backend answers that PUT with an
+    /// `ETag`, which the client reports back for [`BlobStore::complete_presigned_upload`].
+    async fn presign_part(
+        &self,
+        id: &str,
+        state: &str,
+        number: u32,
+        expires: std::time::Duration,
+    ) -> Result<Option<Presigned>>;
+    /// Joins the parts a client PUT at [`BlobStore::presign_part`] URLs into one staged blob of
+    /// `size` bytes: `etags[k]` is what the backend answered for part `k + 1`. The joined bytes are
+    /// read once to hash them. `Invalid` when the backend refuses an ETag (a part missing or
+    /// replaced), when the joined bytes are not `size` long or hash to something other than
+    /// `expected` (they are then deleted: the upload is gone and the client starts again).
+    async fn complete_presigned_upload(
+        &self,
+        id: &str,
+        state: &str,
+        etags: &[String],
+        size: u64,
+        expected: Option<&Digest>,
+    ) -> Result<Staged>;
     /// Adopts bytes a client put at a presigned staging token: reads them once to hash them.
     /// `NotFound` when nothing was put there; `Invalid` when `expected_size` is given and the
     /// bytes have another length (they are then dropped).

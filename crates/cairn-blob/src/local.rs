@@ -913,6 +913,29 @@ impl BlobStore for LocalBlobStore {
         Ok(None)
     }
 
+    async fn presign_part(
+        &self,
+        _id: &str,
+        _state: &str,
+        _number: u32,
+        _expires: Duration,
+    ) -> Result<Option<Presigned>> {
+        Ok(None)
+    }
+
+    async fn complete_presigned_upload(
+        &self,
+        id: &str,
+        _state: &str,
+        _etags: &[String],
+        _size: u64,
+        _expected: Option<&Digest>,
+    ) -> Result<Staged> {
+        Err(BlobError::invalid(format!(
+            "the local store hands out no part URLs (upload '{id}')"
+        )))
+    }
+
     async fn adopt_staged(&self, token: &str, _expected_size: Option<u64>) -> Result<Staged> {
         Err(BlobError::invalid(format!(
             "the local store hands out no staging URLs ('{token}')"

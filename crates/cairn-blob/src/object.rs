@@ -56,7 +56,7 @@ use object_store::memory::InMemory;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::signer::{Method, Signer, Url};
+use object_store::signer::{Method, SignedUrlOptions, Signer, Url};
 use object_store::{BackoffConfig, RetryConfig};
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
@@ -323,6 +323,29 @@ impl ObjectBlobStore {
         finish_or_abort(writer, copied).await
     }
 
+    /// Hashes the object a completed upload joined at `path`, which must be `size` bytes hashing
+    /// to `expected` (when given); otherwise it is deleted and the upload refused.
+    async fn hash_joined(
+        &self,
+        path: &Path,
+        size: u64,
+        expected: Option<&Digest>,
+    ) -> Result<Digest> {
+        let (digest, len) = self.hash_object(path).await?;
+        let refused = if len != size {
+            Some(format!("the joined parts hold {len} bytes, not {size}"))
+        } else {
+            expected
+                .filter(|expected| **expected != digest)
+                .map(|expected| format!("the uploaded bytes hash to {digest}, not {expected}"))
+        };
+        if let Some(message) = refused {
+            self.delete_quietly(path).await?;
+            return Err(BlobError::Invalid(message));
+        }
+        Ok(digest)
+    }
+
     /// Reads an object once to hash it (uploads whose parts could not be hashed on their own).
     async fn hash_object(&self, path: &Path) -> Result<(Digest, u64)> {
         let mut stream = self.store.get(path).await.map_err(map_error)?.into_stream();
@@ -415,6 +438,28 @@ fn map_error(error: object_store::Error) -> BlobError {
         }
         _ => BlobError::Unavailable(error.to_string()),
     }
+}
+
+/// Maps the backend's answer to completing an upload whose parts a client sent: S3 refuses ETags
+/// it does not hold for the upload (`InvalidPart`), parts out of order (`InvalidPartOrder`), parts
+/// too small (`EntityTooSmall`) and uploads it no longer knows (`NoSuchUpload`), all the client's
+/// doing. `object_store` keeps the HTTP status private, so the S3 error code in the message is
+/// what tells them apart from an outage.
+fn refused_parts(error: object_store::Error) -> BlobError {
+    const CLIENT_CODES: [&str; 4] = [
+        "InvalidPart",
+        "InvalidPartOrder",
+        "EntityTooSmall",
+        "NoSuchUpload",
+    ];
+    let message = error.to_string();
+    if is_not_found(&error) || CLIENT_CODES.iter().any(|code| message.contains(code)) {
+        return BlobError::Invalid(format!(
+            "storage refused the parts as reported (an ETag that is not the part's, a part too \
+             small, or an upload already completed or aborted): {message}"
+        ));
+    }
+    map_error(error)
 }
 
 fn modified_ms(meta: &object_store::ObjectMeta) -> i64 {
@@ -700,23 +745,7 @@ impl BlobStore for ObjectBlobStore {
             .map_err(map_error)?;
         let digest = match known {
             Some(digest) => digest,
-            None => {
-                let (digest, len) = self.hash_object(&path).await?;
-                let refused = if len != size {
-                    Some(format!("the joined parts hold {len} bytes, not {size}"))
-                } else {
-                    expected
-                        .filter(|expected| **expected != digest)
-                        .map(|expected| {
-                            format!("the uploaded bytes hash to {digest}, not {expected}")
-                        })
-                };
-                if let Some(message) = refused {
-                    self.delete_quietly(&path).await?;
-                    return Err(BlobError::Invalid(message));
-                }
-                digest
-            }
+            None => self.hash_joined(&path, size, expected).await?,
         };
         Ok(Staged {
             digest,
@@ -735,6 +764,74 @@ impl BlobStore for ObjectBlobStore {
             Err(error) if !is_not_found(&error) => Err(map_error(error)),
             _ => Ok(()),
         }
+    }
+
+    async fn presign_part(
+        &self,
+        id: &str,
+        state: &str,
+        number: u32,
+        expires: Duration,
+    ) -> Result<Option<Presigned>> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let path = Self::upload_path(id)?;
+        if number == 0 || u64::from(number) > MAX_PARTS {
+            return Err(BlobError::invalid(format!(
+                "part numbers go from 1 to {MAX_PARTS}, not {number}"
+            )));
+        }
+        let options = SignedUrlOptions::default().with_query([
+            ("partNumber", number.to_string()),
+            ("uploadId", state.to_string()),
+        ]);
+        match signer
+            .signed_url_opts(Method::PUT, &path, expires, &options)
+            .await
+        {
+            Ok(url) => Ok(Some(Presigned {
+                url: url.to_string(),
+                headers: Vec::new(),
+            })),
+            // Azure signs no query parameters: its parts go through the server.
+            Err(object_store::Error::NotSupported { .. }) => Ok(None),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    async fn complete_presigned_upload(
+        &self,
+        id: &str,
+        state: &str,
+        etags: &[String],
+        size: u64,
+        expected: Option<&Digest>,
+    ) -> Result<Staged> {
+        let path = Self::upload_path(id)?;
+        let multipart = self.multipart()?;
+        if etags.is_empty() || etags.len() as u64 > MAX_PARTS {
+            return Err(BlobError::invalid(format!(
+                "an upload has 1 to {MAX_PARTS} parts, not {}",
+                etags.len()
+            )));
+        }
+        let part_ids = etags
+            .iter()
+            .map(|etag| PartId {
+                content_id: etag.clone(),
+            })
+            .collect();
+        multipart
+            .complete_multipart(&path, &state.to_string(), part_ids)
+            .await
+            .map_err(refused_parts)?;
+        let digest = self.hash_joined(&path, size, expected).await?;
+        Ok(Staged {
+            digest,
+            size,
+            token: path.to_string(),
+        })
     }
 
     async fn presign_get(&self, digest: &Digest, expires: Duration) -> Result<Option<Presigned>> {
@@ -842,6 +939,39 @@ mod tests {
         let mut other_version = encoded.clone();
         other_version[0] = 2;
         assert!(Receipt::decode(&other_version).is_err());
+    }
+
+    #[test]
+    fn refused_parts_are_the_clients_doing_and_outages_are_not() {
+        let refused = |body: &str| {
+            refused_parts(object_store::Error::Generic {
+                store: "S3",
+                source: format!("Server returned non-2xx status code: 400 Bad Request: {body}")
+                    .into(),
+            })
+        };
+        for code in ["InvalidPart", "InvalidPartOrder", "EntityTooSmall"] {
+            let error = refused(&format!("<Error><Code>{code}</Code></Error>"));
+            assert_eq!(error.kind(), crate::ErrorKind::Invalid, "{code}: {error}");
+        }
+        let gone = refused_parts(object_store::Error::NotFound {
+            path: "uploads/x".into(),
+            source: "NoSuchUpload".into(),
+        });
+        assert_eq!(gone.kind(), crate::ErrorKind::Invalid);
+        let outage = refused("<Error><Code>InternalError</Code></Error>");
+        assert_eq!(outage.kind(), crate::ErrorKind::Unavailable);
+    }
+
+    #[tokio::test]
+    async fn stores_that_sign_nothing_give_no_part_urls() {
+        let memory = ObjectBlobStore::memory();
+        let state = memory.create_upload("u").await.unwrap();
+        let url = memory
+            .presign_part("u", &state, 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(url, None);
     }
 
     #[test]

@@ -279,3 +279,88 @@ async fn a_staged_object_changed_before_a_streamed_commit_is_refused() {
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].starts_with("staging/"), "{left:?}");
 }
+
+/// PUTs `body` to a presigned part URL as a client without credentials would; the ETag answered.
+async fn put_part_at(url: &str, body: Vec<u8>) -> reqwest::Result<String> {
+    let response = reqwest::Client::new()
+        .put(url)
+        .body(body)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(response
+        .headers()
+        .get(reqwest::header::ETAG)
+        .expect("the part's ETag")
+        .to_str()
+        .unwrap()
+        .to_string())
+}
+
+/// Parts PUT straight to storage at presigned URLs (in any order) join into the file once their
+/// ETags are reported; joined bytes of the wrong length or digest are refused and deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_put_at_presigned_urls_join_into_the_blob() {
+    let (store, server) = make_store().await;
+    let part = 5 << 20;
+    let bytes = cairn_blob::conformance::data(2 * part + 1000, 7);
+    let digest = Digest::of(&bytes);
+    let state = store.create_upload("straight").await.unwrap();
+    let mut urls = Vec::new();
+    for number in 1..=3 {
+        let url = store
+            .presign_part("straight", &state, number, Duration::from_secs(300))
+            .await
+            .unwrap()
+            .expect("S3 signs part URLs");
+        assert!(url.url.starts_with(&server.endpoint()), "{}", url.url);
+        assert!(url.url.contains("partNumber=") && url.url.contains("uploadId="));
+        urls.push(url.url);
+    }
+    // A URL signed for part 1 cannot be used for part 2.
+    let forged = urls[0].replace("partNumber=1", "partNumber=2");
+    assert!(put_part_at(&forged, vec![0; 10]).await.is_err());
+    let mut etags = vec![String::new(); 3];
+    for index in [2, 0, 1] {
+        let chunk = bytes[index * part..((index + 1) * part).min(bytes.len())].to_vec();
+        etags[index] = put_part_at(&urls[index], chunk).await.unwrap();
+    }
+    let staged = store
+        .complete_presigned_upload(
+            "straight",
+            &state,
+            &etags,
+            bytes.len() as u64,
+            Some(&digest),
+        )
+        .await
+        .unwrap();
+    assert_eq!((staged.digest, staged.size), (digest, bytes.len() as u64));
+    assert!(store.commit(staged).await.unwrap());
+    assert!(read_all(&store, &digest).await == bytes);
+
+    // Joined bytes that are not the declared file (another digest; fewer bytes, as when a client
+    // reports too few parts, which S3 joins as asked) are refused and deleted.
+    for (id, size) in [("mismatch", 12), ("short", 13)] {
+        let state = store.create_upload(id).await.unwrap();
+        let url = store
+            .presign_part(id, &state, 1, Duration::from_secs(300))
+            .await
+            .unwrap()
+            .unwrap();
+        let etag = put_part_at(&url.url, b"not the file".to_vec())
+            .await
+            .unwrap();
+        let error = store
+            .complete_presigned_upload(id, &state, &[etag], size, Some(&digest))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), cairn_blob::ErrorKind::Invalid, "{error}");
+    }
+    let prefix = server
+        .dir()
+        .join("data")
+        .join(S3Server::BUCKET)
+        .join("some/prefix");
+    assert_eq!(files_under(&prefix), vec![digest.object_key()]);
+}

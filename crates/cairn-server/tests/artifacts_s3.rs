@@ -282,6 +282,184 @@ async fn direct_uploads_and_presigned_downloads_bypass_the_server() {
     assert_eq!(stored_blobs(&s3).len(), 1);
 }
 
+/// PUTs `body` to a presigned URL of the store, as a client without credentials; the ETag.
+async fn put_to_storage(client: &reqwest::Client, url: &str, body: Vec<u8>) -> String {
+    let response = client.put(url).body(body).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    response.headers()[reqwest::header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A direct upload in parts: each part is PUT straight to the store at its own presigned URL (in
+/// any order), the client completes with the parts' ETags, and the server hashes the joined file
+/// once and records it. Files over 5 GiB take this path without asking for a part size.
+#[tokio::test]
+async fn direct_uploads_in_parts_go_straight_to_storage() {
+    let s3 = S3Server::start().await;
+    let server = start(&s3).await;
+    let run = server.new_run().await;
+    let part = 5usize << 20;
+    let data = payload(2 * part + 777, 4);
+    let (status, created) = server
+        .post(
+            &format!("/api/v1/runs/{run}/uploads"),
+            json!({"path": "ckpt/big.bin", "size": data.len(), "part_size": part, "direct": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["direct"], true);
+    assert_eq!(created["parts"], 3);
+    let id = created["upload_id"].as_str().unwrap().to_string();
+    let urls: Vec<String> = created["part_urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            assert_eq!(entry["number"], index + 1);
+            let url = entry["url"].as_str().unwrap();
+            assert!(url.starts_with(s3.endpoint()), "{url}");
+            url.to_string()
+        })
+        .collect();
+    assert_eq!(urls.len(), 3);
+    // Parts do not go through the server, and completing needs every part's ETag.
+    let response = server
+        .client
+        .put(server.url(&format!("/api/v1/uploads/{id}/parts/1")))
+        .body(vec![0u8; part])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let complete = format!("/api/v1/uploads/{id}/complete");
+    let (status, body) = server.post(&complete, json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = server
+        .post(
+            &complete,
+            json!({"parts": [{"number": 1, "etag": "a"}, {"number": 3, "etag": "c"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing parts 2"),
+        "{body}"
+    );
+    let (status, body) = server
+        .post(&complete, json!({"parts": [{"number": 1, "tag": "a"}]}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let mut etags = vec![String::new(); 3];
+    for index in [2, 0, 1] {
+        let bytes = data[index * part..((index + 1) * part).min(data.len())].to_vec();
+        etags[index] = put_to_storage(&server.client, &urls[index], bytes).await;
+    }
+    // The upload is still there to resume, with fresh URLs.
+    let (status, resumed) = server.get(&format!("/api/v1/uploads/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert_eq!(resumed["direct"], true);
+    assert_eq!(resumed["part_urls"].as_array().unwrap().len(), 3);
+    let reported: Vec<Value> = etags
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(index, etag)| json!({"number": index + 1, "etag": etag}))
+        .collect();
+    let digest = cairn_blob::Digest::of(&data).to_string();
+    let (status, body) = server
+        .post(&complete, json!({"parts": reported, "digest": digest}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["file"]["digest"], digest.as_str());
+    let response = server
+        .client
+        .get(server.url(&format!("/api/v1/runs/{run}/files/ckpt/big.bin")))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.bytes().await.unwrap().as_ref() == data.as_slice());
+    assert_eq!(stored_blobs(&s3).len(), 1);
+    let (status, _) = server.get(&format!("/api/v1/uploads/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Bytes that are not the declared file are refused, and the upload is dropped.
+    let (status, created) = server
+        .post(
+            &format!("/api/v1/runs/{run}/uploads"),
+            json!({"path": "ckpt/bad.bin", "size": 12, "part_size": part, "direct": true,
+                   "digest": format!("blake3:{}", "0".repeat(64))}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["upload_id"].as_str().unwrap();
+    let url = created["part_urls"][0]["url"].as_str().unwrap();
+    let etag = put_to_storage(&server.client, url, b"not the file".to_vec()).await;
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/uploads/{id}/complete"),
+            json!({"parts": [{"number": 1, "etag": etag}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("dropped"),
+        "{body}"
+    );
+    let (status, _) = server.get(&format!("/api/v1/uploads/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, listed) = server
+        .get(&format!("/api/v1/runs/{run}/artifacts?path=ckpt"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["files"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(stored_blobs(&s3).len(), 1);
+
+    // Over 5 GiB, a direct upload is in parts of the default size; it can be aborted.
+    let size = 6u64 << 30;
+    let (status, created) = server
+        .post(
+            &format!("/api/v1/runs/{run}/uploads"),
+            json!({"path": "ckpt/huge.bin", "size": size, "direct": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let part_size = created["part_size"].as_u64().unwrap();
+    assert_eq!(created["parts"], size.div_ceil(part_size));
+    assert_eq!(
+        created["part_urls"].as_array().unwrap().len() as u64,
+        size.div_ceil(part_size)
+    );
+    let id = created["upload_id"].as_str().unwrap();
+    let response = server
+        .client
+        .delete(server.url(&format!("/api/v1/uploads/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Uploads through the server are completed without reported parts.
+    let (_, created) = server
+        .post(
+            &format!("/api/v1/runs/{run}/uploads"),
+            json!({"path": "ckpt/small.bin", "size": 3}),
+        )
+        .await;
+    let id = created["upload_id"].as_str().unwrap();
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/uploads/{id}/complete"),
+            json!({"parts": [{"number": 1, "etag": "x"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
 /// The local store signs nothing: direct uploads are refused with a clear 400, and the native
 /// presigned route answers this server's own download URL.
 #[tokio::test]
@@ -297,6 +475,20 @@ async fn local_storage_refuses_direct_uploads_and_presigns_its_own_url() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("in parts"),
+        "{body}"
+    );
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/runs/{run}/uploads"),
+            json!({"path": "a.bin", "size": 6u64 << 30, "direct": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no direct uploads"),
         "{body}"
     );
     let response = server

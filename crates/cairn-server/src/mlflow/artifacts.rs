@@ -297,7 +297,7 @@ pub async fn mpu_complete(
     state
         .tracking
         .artifacts()
-        .complete_upload(&upload_id, None)
+        .complete_upload(&upload_id, None, None)
         .await?;
     Ok(Json(json!({})).into_response())
 }

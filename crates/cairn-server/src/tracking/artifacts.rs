@@ -47,9 +47,29 @@ pub struct UploadSpec {
     pub parts: Option<u32>,
     pub digest: Option<Digest>,
     pub content_type: Option<String>,
-    /// The client will PUT the whole file straight to the storage backend (presigned URL)
-    /// rather than send parts through this server.
-    pub direct: bool,
+    pub delivery: Delivery,
+}
+
+/// How an upload's bytes reach the storage backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Delivery {
+    /// In parts sent to this server.
+    #[default]
+    Server,
+    /// The whole file PUT straight to the backend at one presigned URL (at most
+    /// [`MAX_DIRECT_SIZE`]).
+    Direct,
+    /// Parts PUT straight to the backend at presigned URLs (one per part), their ETags reported
+    /// at completion: any size, in parallel.
+    DirectParts,
+}
+
+/// A part the client PUT straight to storage, as it reports it at completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedPart {
+    pub number: u32,
+    /// The `ETag` storage answered the part's PUT with.
+    pub etag: String,
 }
 
 /// The answer to [`Artifacts::create_upload`].
@@ -60,12 +80,16 @@ pub enum UploadStart {
     Started(Upload),
     /// A direct upload: PUT the file to the URL, then complete.
     Direct(Upload, Presigned),
+    /// A direct upload in parts: PUT part `k` to URL `k - 1`, then complete with the ETags.
+    DirectParts(Upload, Vec<Presigned>),
 }
 
 /// `backend_state` of a direct upload: this prefix, then the staging token.
 const DIRECT: &str = "direct:";
-/// How long a direct upload's URL stays valid.
-const DIRECT_URL_SECONDS: u64 = 3600;
+/// `backend_state` of a direct upload in parts: this prefix, then the backend's upload state.
+const DIRECT_PARTS: &str = "direct-parts:";
+/// How long a direct upload's URLs stay valid (`GET` on the upload signs them again).
+pub const DIRECT_URL_SECONDS: u64 = 3600;
 /// Largest body a direct upload takes (one PUT to S3).
 pub const MAX_DIRECT_SIZE: u64 = 5 << 30;
 
@@ -408,27 +432,48 @@ impl Artifacts {
             return Ok(UploadStart::Stored(entry));
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
+        let no_direct = || {
+            ApiError::invalid(format!(
+                "this server's artifact storage ({}) takes no direct uploads: send the file in parts",
+                self.blobs.describe()
+            ))
+        };
         let mut direct_url = None;
-        let backend_state = if spec.direct {
-            if spec.size.is_some_and(|size| size > MAX_DIRECT_SIZE) {
-                return Err(ApiError::invalid(format!(
-                    "a direct upload takes at most {MAX_DIRECT_SIZE} bytes: send larger files in parts"
-                )));
+        let backend_state = match spec.delivery {
+            Delivery::Server => self.blobs.create_upload(&id).await?,
+            Delivery::Direct => {
+                if spec.size.is_some_and(|size| size > MAX_DIRECT_SIZE) {
+                    return Err(ApiError::invalid(format!(
+                        "a direct upload in one request takes at most {MAX_DIRECT_SIZE} bytes: \
+                         send larger files in parts"
+                    )));
+                }
+                let signed = self
+                    .blobs
+                    .presign_stage(Duration::from_secs(DIRECT_URL_SECONDS))
+                    .await?;
+                let (token, url) = signed.ok_or_else(no_direct)?;
+                direct_url = Some(url);
+                format!("{DIRECT}{token}")
             }
-            let signed = self
-                .blobs
-                .presign_stage(Duration::from_secs(DIRECT_URL_SECONDS))
-                .await?;
-            let Some((token, url)) = signed else {
-                return Err(ApiError::invalid(format!(
-                    "this server's artifact storage ({}) takes no direct uploads: send the file in parts",
-                    self.blobs.describe()
-                )));
-            };
-            direct_url = Some(url);
-            format!("{DIRECT}{token}")
-        } else {
-            self.blobs.create_upload(&id).await?
+            Delivery::DirectParts => {
+                if spec.size.is_none() || spec.part_size.is_none() {
+                    return Err(ApiError::invalid(
+                        "a direct upload in parts needs the file's size and part size",
+                    ));
+                }
+                let state = self.blobs.create_upload(&id).await?;
+                let probe = self
+                    .blobs
+                    .presign_part(&id, &state, 1, Duration::from_secs(DIRECT_URL_SECONDS))
+                    .await;
+                if !matches!(probe, Ok(Some(_))) {
+                    let _ = self.blobs.abort_upload(&id, &state).await;
+                    probe?;
+                    return Err(no_direct());
+                }
+                format!("{DIRECT_PARTS}{state}")
+            }
         };
         let parts = match (spec.size, spec.part_size) {
             (Some(size), Some(part_size)) => Some(size.div_ceil(part_size).max(1) as u32),
@@ -447,10 +492,32 @@ impl Artifacts {
             created: now_ms(),
         };
         self.store.create_upload(upload.clone()).await?;
+        if let Some(urls) = self.direct_part_urls(&upload).await? {
+            return Ok(UploadStart::DirectParts(upload, urls));
+        }
         Ok(match direct_url {
             Some(url) => UploadStart::Direct(upload, url),
             None => UploadStart::Started(upload),
         })
+    }
+
+    /// Fresh URLs for every part of a direct upload in parts (`None` for other uploads): part
+    /// `k` goes to URL `k - 1`.
+    pub async fn direct_part_urls(&self, upload: &Upload) -> ApiResult<Option<Vec<Presigned>>> {
+        let Some(state) = upload.backend_state.strip_prefix(DIRECT_PARTS) else {
+            return Ok(None);
+        };
+        let expires = Duration::from_secs(DIRECT_URL_SECONDS);
+        let mut urls = Vec::new();
+        for number in 1..=upload.parts.unwrap_or(1) {
+            let url = self
+                .blobs
+                .presign_part(&upload.id, state, number, expires)
+                .await?
+                .ok_or_else(|| ApiError::internal("the storage backend stopped signing URLs"))?;
+            urls.push(url);
+        }
+        Ok(Some(urls))
     }
 
     /// Records `spec.path` as an already stored blob, if it is one of `size` bytes.
@@ -583,6 +650,12 @@ impl Artifacts {
                 "upload {id} goes straight to storage: PUT the file to its URL, then complete"
             )));
         }
+        if upload.backend_state.starts_with(DIRECT_PARTS) {
+            return Err(ApiError::invalid(format!(
+                "the parts of upload {id} go straight to storage: PUT each to its URL, then \
+                 complete with their ETags"
+            )));
+        }
         let (offset, size) = self.place_part(&upload, number, content_length).await?;
         let receipt = self
             .blobs
@@ -598,18 +671,20 @@ impl Artifacts {
         Ok(part)
     }
 
-    /// Joins the parts, checks the digest, and records the file. The work runs to its end even
-    /// when the caller goes away midway (joining moves the parts' bytes, after which only
-    /// recording the file leaves the upload consistent).
+    /// Joins the parts, checks the digest, and records the file. `reported` are the parts of a
+    /// direct upload in parts (and only of those). The work runs to its end even when the caller
+    /// goes away midway (joining moves the parts' bytes, after which only recording the file
+    /// leaves the upload consistent).
     pub async fn complete_upload(
         &self,
         id: &str,
         digest: Option<Digest>,
+        reported: Option<Vec<ReportedPart>>,
     ) -> ApiResult<ManifestEntry> {
         self.writable_upload(id).await?;
         let this = self.clone();
         let id = id.to_string();
-        tokio::spawn(async move { this.complete_upload_now(&id, digest).await })
+        tokio::spawn(async move { this.complete_upload_now(&id, digest, reported).await })
             .await
             .map_err(|e| ApiError::internal(format!("completing an upload failed: {e}")))?
     }
@@ -618,8 +693,24 @@ impl Artifacts {
         &self,
         id: &str,
         digest: Option<Digest>,
+        reported: Option<Vec<ReportedPart>>,
     ) -> ApiResult<ManifestEntry> {
         let (upload, parts) = self.upload(id).await?;
+        if let Some(state) = upload.backend_state.strip_prefix(DIRECT_PARTS) {
+            let reported = reported.ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "upload {id} went straight to storage: complete it with its parts' ETags"
+                ))
+            })?;
+            return self
+                .complete_direct_parts(&upload, state, reported, digest)
+                .await;
+        }
+        if reported.is_some() {
+            return Err(ApiError::invalid(format!(
+                "upload {id} received its parts through this server: complete it without parts"
+            )));
+        }
         if let Some(token) = upload.backend_state.strip_prefix(DIRECT) {
             return self.complete_direct(&upload, token, digest).await;
         }
@@ -712,8 +803,75 @@ impl Artifacts {
         Ok(entry)
     }
 
+    /// Records a direct upload in parts once the client has put every part at its URL.
+    async fn complete_direct_parts(
+        &self,
+        upload: &Upload,
+        state: &str,
+        mut reported: Vec<ReportedPart>,
+        digest: Option<Digest>,
+    ) -> ApiResult<ManifestEntry> {
+        let count = upload.parts.unwrap_or(1);
+        reported.sort_by_key(|part| part.number);
+        let numbers: Vec<u32> = reported.iter().map(|part| part.number).collect();
+        if numbers != (1..=count).collect::<Vec<_>>() {
+            let missing: Vec<String> = (1..=count)
+                .filter(|n| numbers.binary_search(n).is_err())
+                .take(20)
+                .map(|n| n.to_string())
+                .collect();
+            return Err(ApiError::invalid(if missing.is_empty() {
+                format!("report each of parts 1 to {count} once, with its ETag")
+            } else {
+                format!("the upload is missing parts {}", missing.join(", "))
+            }));
+        }
+        if let Some(part) = reported.iter().find(|part| part.etag.trim().is_empty()) {
+            return Err(ApiError::invalid(format!(
+                "part {} has no ETag",
+                part.number
+            )));
+        }
+        let expected = match (digest, upload.expected_digest.as_deref()) {
+            (Some(digest), _) => Some(digest),
+            (None, Some(text)) => Some(parse_digest(text)?),
+            (None, None) => None,
+        };
+        let etags: Vec<String> = reported.into_iter().map(|part| part.etag).collect();
+        let size = upload
+            .size
+            .ok_or_else(|| ApiError::internal("a direct upload in parts without a size"))?;
+        let staged = self
+            .blobs
+            .complete_presigned_upload(&upload.id, state, &etags, size, expected.as_ref())
+            .await;
+        let staged = match staged {
+            Ok(staged) => staged,
+            // A refused completion ends the upload (the backend may have joined the parts and
+            // deleted the result already); an outage leaves it to be completed again.
+            Err(error) if error.kind() == cairn_blob::ErrorKind::Invalid => {
+                let _ = self.blobs.abort_upload(&upload.id, state).await;
+                self.store.delete_upload(&upload.id).await?;
+                return Err(ApiError::invalid(format!(
+                    "{error}; upload {} is dropped: start a new one",
+                    upload.id
+                )));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let path = ArtifactPath::parse(&upload.path)?;
+        let entry = self
+            .record(&path, Some(&upload.content_type), staged)
+            .await?;
+        self.store.delete_upload(&upload.id).await?;
+        Ok(entry)
+    }
+
     /// Drops what an upload received, whatever its kind.
     async fn drop_upload_bytes(&self, upload: &Upload) -> ApiResult<()> {
+        if let Some(state) = upload.backend_state.strip_prefix(DIRECT_PARTS) {
+            return Ok(self.blobs.abort_upload(&upload.id, state).await?);
+        }
         match upload.backend_state.strip_prefix(DIRECT) {
             Some(token) => {
                 let staged = Staged {

@@ -10,16 +10,21 @@
 //!   a resumable upload. When `digest` names bytes already stored, the file is recorded at once
 //!   and nothing needs sending (`{"stored": true, "file"}`, 200); otherwise 201 with
 //!   `{upload_id, part_size, parts}`.
-//!   With `"direct": true` (object-store backends only, files up to 5 GiB) the answer carries a
-//!   presigned `url` instead: PUT the file there, straight to storage, then complete; the server
-//!   reads it once to hash it.
+//!   With `"direct": true` (object-store backends that sign URLs) the bytes go straight to
+//!   storage: a file up to 5 GiB with no `part_size` gets one presigned `url` (PUT the file there,
+//!   then complete); a larger file, or one with a `part_size`, gets `part_urls` (`[{number, url,
+//!   headers}]`, valid `expires_in` seconds): PUT each part to its URL, in parallel and any order,
+//!   keep the `ETag` each answers, then complete with them. Either way the server reads the
+//!   stored file once to hash it.
 //! - `GET /api/v1/runs/{run_id}/presigned/{path}` — a URL that reads the file straight from
 //!   storage (`direct: true`) or, for storage that cannot sign URLs, from this server.
-//! - `GET /api/v1/uploads/{id}` — the upload and the parts received so far (to resume).
+//! - `GET /api/v1/uploads/{id}` — the upload and the parts received so far (to resume); for a
+//!   direct upload in parts, freshly signed `part_urls` instead (the client keeps its ETags).
 //! - `PUT /api/v1/uploads/{id}/parts/{n}` — part `n` (1-based; every part is `part_size` bytes but
 //!   the last). Parts may arrive in parallel and in any order; sending one again replaces it.
-//! - `POST /api/v1/uploads/{id}/complete {digest?}` — joins the parts, checks the digest (the one
-//!   given here or at creation), records the file.
+//! - `POST /api/v1/uploads/{id}/complete {digest?, parts?}` — joins the parts, checks the digest
+//!   (the one given here or at creation), records the file. `parts` (`[{number, etag}]`, every
+//!   part) only for a direct upload in parts; a refused one drops the upload.
 //! - `DELETE /api/v1/uploads/{id}` — aborts.
 //! - `GET /api/v1/blobs/{digest}` — size, created, how many files use the blob and which.
 //! - `POST /api/v1/admin/gc {dry_run?, retention_seconds?, grace_seconds?}` — garbage collection.
@@ -43,7 +48,8 @@ use crate::mlflow::artifacts::{
     PRESIGN_SECONDS, base_url, body_stream, content_length, encode_path, receive_part,
 };
 use crate::tracking::artifacts::{
-    DEFAULT_PART_SIZE, GcOptions, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, UploadSpec, UploadStart,
+    DEFAULT_PART_SIZE, DIRECT_URL_SECONDS, Delivery, GcOptions, MAX_DIRECT_SIZE, MAX_PART_SIZE,
+    MAX_PARTS, MIN_PART_SIZE, ReportedPart, UploadSpec, UploadStart,
 };
 
 fn relative_path(text: &str) -> ApiResult<ArtifactPath> {
@@ -245,6 +251,13 @@ pub async fn create_upload(
         Some(text) => Some(parse_digest(text)?),
         None => None,
     };
+    let delivery = match request.direct {
+        false => Delivery::Server,
+        true if request.part_size.is_some() || request.size > MAX_DIRECT_SIZE => {
+            Delivery::DirectParts
+        }
+        true => Delivery::Direct,
+    };
     let spec = UploadSpec {
         path: full,
         run_id: Some(run_id),
@@ -253,7 +266,7 @@ pub async fn create_upload(
         parts: None,
         digest,
         content_type: request.content_type,
-        direct: request.direct,
+        delivery,
     };
     match state.tracking.artifacts().create_upload(spec).await? {
         UploadStart::Stored(entry) => Ok((
@@ -280,7 +293,31 @@ pub async fn create_upload(
             out["headers"] = headers_json(url.headers);
             Ok((StatusCode::CREATED, Json(out)).into_response())
         }
+        UploadStart::DirectParts(upload, urls) => {
+            let mut out = upload_json(
+                &upload.id,
+                &request.path,
+                upload.size,
+                upload.part_size,
+                upload.parts,
+            );
+            out["stored"] = json!(false);
+            out["direct"] = json!(true);
+            out["part_urls"] = part_urls_json(urls);
+            out["expires_in"] = json!(DIRECT_URL_SECONDS);
+            Ok((StatusCode::CREATED, Json(out)).into_response())
+        }
     }
+}
+
+/// `[{number, url, headers}]`: part `k` goes to the `k`-th URL.
+fn part_urls_json(urls: Vec<cairn_blob::Presigned>) -> Value {
+    urls.into_iter()
+        .zip(1u32..)
+        .map(|(url, number)| {
+            json!({ "number": number, "url": url.url, "headers": headers_json(url.headers) })
+        })
+        .collect()
 }
 
 fn headers_json(headers: Vec<(String, String)>) -> Value {
@@ -346,6 +383,11 @@ pub async fn get_upload(
         .iter()
         .map(|p| json!({ "number": p.number, "size": p.size }))
         .collect();
+    if let Some(urls) = state.tracking.artifacts().direct_part_urls(&upload).await? {
+        out["direct"] = json!(true);
+        out["part_urls"] = part_urls_json(urls);
+        out["expires_in"] = json!(DIRECT_URL_SECONDS);
+    }
     Ok(Json(out).into_response())
 }
 
@@ -362,6 +404,14 @@ pub async fn put_part(
 #[serde(deny_unknown_fields)]
 pub struct CompleteBody {
     digest: Option<String>,
+    parts: Option<Vec<CompletedPart>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompletedPart {
+    number: u32,
+    etag: String,
 }
 
 pub async fn complete_upload(
@@ -379,7 +429,18 @@ pub async fn complete_upload(
     };
     let artifacts = state.tracking.artifacts();
     let (upload, _) = artifacts.upload(&upload_id).await?;
-    let entry = artifacts.complete_upload(&upload_id, digest).await?;
+    let reported = request.parts.map(|parts| {
+        parts
+            .into_iter()
+            .map(|part| ReportedPart {
+                number: part.number,
+                etag: part.etag,
+            })
+            .collect()
+    });
+    let entry = artifacts
+        .complete_upload(&upload_id, digest, reported)
+        .await?;
     let root = match &upload.run_id {
         Some(run_id) => state.tracking.run_artifact_path(run_id, "").await?.1,
         None => ArtifactPath::root(),
