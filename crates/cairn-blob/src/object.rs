@@ -37,6 +37,11 @@
 //! first and the joined object read once to hash it; a mismatch then deletes that object, and the
 //! caller must start a new upload.
 //!
+//! **Parts sent straight to the backend** ([`BlobStore::presign_part`]): the same multipart upload
+//! at `uploads/<id>`, but each part is PUT by the client at a URL whose signature covers its
+//! `partNumber` and `uploadId`. Cairn never sees those parts, so completion takes the ETags the
+//! client reports and then reads the joined object once to hash it.
+//!
 //! **Sweeping** deletes `staging/` and completed-but-uncommitted `uploads/` objects older than the
 //! cutoff. Multipart uploads that were never completed nor aborted are invisible to listings; on
 //! S3 a bucket lifecycle rule (`AbortIncompleteMultipartUpload`) is what reclaims them.

@@ -313,7 +313,7 @@ async fn parts_put_at_presigned_urls_join_into_the_blob() {
             .await
             .unwrap()
             .expect("S3 signs part URLs");
-        assert!(url.url.starts_with(&server.endpoint()), "{}", url.url);
+        assert!(url.url.starts_with(server.endpoint()), "{}", url.url);
         assert!(url.url.contains("partNumber=") && url.url.contains("uploadId="));
         urls.push(url.url);
     }

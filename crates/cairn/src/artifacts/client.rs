@@ -71,6 +71,8 @@ struct Page {
 #[derive(Debug, Clone)]
 pub struct Api {
     http: reqwest::Client,
+    /// For presigned storage URLs: carries none of the server's credentials.
+    storage: reqwest::Client,
     base: Url,
     pub verbose: bool,
 }
@@ -101,14 +103,19 @@ impl Api {
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
             anyhow::bail!("'{server}' is not an http:// or https:// server URL");
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .user_agent(concat!("cairn-cli/", env!("CARGO_PKG_VERSION")))
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(15))
+                .user_agent(concat!("cairn-cli/", env!("CARGO_PKG_VERSION")))
+        };
+        let http = builder()
             .default_headers(headers)
             .build()
             .context("cannot set up the HTTP client")?;
+        let storage = builder().build().context("cannot set up the HTTP client")?;
         Ok(Api {
             http,
+            storage,
             base,
             verbose,
         })
@@ -121,6 +128,11 @@ impl Api {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// The client for presigned URLs of the storage backend (no Cairn credentials sent there).
+    pub fn storage(&self) -> &reqwest::Client {
+        &self.storage
     }
 
     /// The URL of `segments` below the base URL; each segment is percent-encoded, and a segment

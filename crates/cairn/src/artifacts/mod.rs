@@ -67,6 +67,11 @@ struct UploadArgs {
     /// server's choice (16 MiB, larger for very large files).
     #[arg(long, value_parser = parse_size)]
     part_size: Option<u64>,
+    /// Send the parts straight to the server's object storage (S3) at URLs the server signs,
+    /// rather than through the server; it then reads the file once to check it. Needs a server
+    /// whose `--artifacts` is an object store that signs URLs, reachable from here.
+    #[arg(long)]
+    direct: bool,
     #[command(flatten)]
     server: ServerOption,
 }
@@ -99,6 +104,7 @@ pub fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
                     dest: args.dest,
                     parallel: args.parallel as usize,
                     part_size: args.part_size,
+                    direct: args.direct,
                     quiet: false,
                 };
                 upload::run(&api, &args.run_id, &args.local_path, &options).await

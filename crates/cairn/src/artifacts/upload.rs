@@ -10,30 +10,40 @@
 //! 4. `POST /api/v1/uploads/{id}/complete {digest}`: the server checks the digest and records
 //!    the file.
 //!
+//! **Straight to storage (`--direct`).** With a server whose artifacts are in object storage
+//! that signs URLs (S3), step 2 also sends `"direct": true` and a part size, and the server
+//! answers a presigned URL per part: each part is PUT there, straight to storage, without Cairn's
+//! credentials; the `ETag` storage answers is kept, and step 4 reports every part's ETag. The
+//! server then reads the joined file once to hash it. A URL that has expired (403) is signed
+//! again (`GET /api/v1/uploads/{id}`).
+//!
 //! **Resuming.** Between 2 and 4 a state file `{upload_id, digest, size}` (plus fields for
 //! people reading it) is kept in the state folder ([`state_dir`]: `$XDG_CACHE_HOME/cairn/uploads`,
 //! else `~/.cache/cairn/uploads`) under the name [`state_file_name`]: the first 32 hex digits of
 //! the BLAKE3 hash of `"{server}\n{run_id}\n{dest}\n{digest}"` (server as given, without a
 //! trailing `/`; dest the full destination path in the run) followed by `.json`. Running the same
 //! upload again finds it, asks the server which parts arrived (`GET /api/v1/uploads/{id}`) and
-//! sends only the others. If the server no longer knows the upload (aborted, collected), the
-//! upload starts over. The file is removed once the upload completes.
+//! sends only the others. For a direct upload the server cannot tell which parts storage holds,
+//! so the state file also keeps each sent part's ETag (`etags`, written as parts finish) and only
+//! parts without one are sent again. If the server no longer knows the upload (aborted,
+//! collected), the upload starts over. The file is removed once the upload completes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use cairn_blob::{ArtifactPath, Digest};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{HumanBytes, ProgressBar};
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::client::{Api, is_not_found, is_transient};
+use super::client::{Api, ServerError, is_not_found, is_transient};
 use super::progress;
 
 /// How often a part is tried before the upload gives up (transient failures only).
@@ -44,8 +54,17 @@ pub struct Options {
     pub dest: Option<String>,
     pub parallel: usize,
     pub part_size: Option<u64>,
+    /// Parts go straight to the server's object storage at presigned URLs.
+    pub direct: bool,
     /// No line per file on stdout (an import prints its own summary).
     pub quiet: bool,
+}
+
+/// Part size of direct uploads when none is chosen: what the server picks for uploads through it
+/// (16 MiB, larger when 10,000 parts would not hold the file).
+fn default_part_size(size: u64) -> u64 {
+    const DEFAULT: u64 = 16 << 20;
+    size.div_ceil(10_000).div_ceil(DEFAULT).max(1) * DEFAULT
 }
 
 /// What became of one file.
@@ -75,6 +94,9 @@ pub struct State {
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<PathBuf>,
+    /// A direct upload's parts that storage holds, with the ETag it answered for each.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub etags: BTreeMap<u32, String>,
 }
 
 /// The folder of upload state files: `$XDG_CACHE_HOME/cairn/uploads`, else
@@ -129,6 +151,17 @@ struct UploadInfo {
     digest: Option<String>,
     #[serde(default)]
     received: Vec<ReceivedPart>,
+    /// A direct upload in parts: where each part goes.
+    #[serde(default)]
+    part_urls: Vec<PartUrl>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct PartUrl {
+    number: u32,
+    url: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +187,9 @@ struct Plan {
     parts: u32,
     received: BTreeSet<u32>,
     resumed: bool,
+    /// Presigned URLs of a direct upload, part `k` at index `k - 1`; empty when the parts go
+    /// through the server.
+    urls: Vec<PartUrl>,
 }
 
 impl Plan {
@@ -165,6 +201,11 @@ impl Plan {
         let parts = info
             .parts
             .unwrap_or_else(|| size.div_ceil(part_size).max(1) as u32);
+        let mut urls = info.part_urls;
+        urls.sort_by_key(|url| url.number);
+        if !urls.is_empty() && !urls.iter().map(|u| u.number).eq(1..=parts) {
+            anyhow::bail!("the server's answer does not give one URL for each of {parts} parts");
+        }
         let mut plan = Plan {
             id: info.upload_id,
             size,
@@ -172,6 +213,7 @@ impl Plan {
             parts,
             received: BTreeSet::new(),
             resumed,
+            urls,
         };
         // A part counts as received only when it has the length it should have.
         plan.received = info
@@ -187,6 +229,21 @@ impl Plan {
     fn range(&self, number: u32) -> (u64, u64) {
         let offset = u64::from(number - 1) * self.part_size;
         (offset, self.part_size.min(self.size.saturating_sub(offset)))
+    }
+
+    fn is_direct(&self) -> bool {
+        !self.urls.is_empty()
+    }
+
+    /// A direct upload's parts count as received when an ETag was kept for them.
+    fn adopt_etags(&mut self, etags: &BTreeMap<u32, String>) {
+        if self.is_direct() {
+            self.received = etags
+                .keys()
+                .copied()
+                .filter(|n| (1..=self.parts).contains(n))
+                .collect();
+        }
     }
 
     fn missing(&self) -> Vec<u32> {
@@ -316,6 +373,57 @@ async fn hash_file(path: &Path, label: &str) -> anyhow::Result<(Digest, u64)> {
     result
 }
 
+/// The state file of an upload in progress. A direct upload's ETags are added as its parts
+/// land and written at most once a second (and when sending stops), so that a file of thousands
+/// of parts is not rewritten for each.
+struct StateFile {
+    path: Option<PathBuf>,
+    inner: Mutex<(State, std::time::Instant)>,
+}
+
+impl StateFile {
+    fn new(path: Option<PathBuf>, state: State) -> Self {
+        StateFile {
+            path,
+            inner: Mutex::new((state, std::time::Instant::now())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (State, std::time::Instant)> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn save(&self) {
+        let Some(path) = &self.path else { return };
+        let mut inner = self.lock();
+        inner.1 = std::time::Instant::now();
+        if let Err(error) = write_state(path, &inner.0) {
+            eprintln!("warning: {error:#}; this upload cannot be resumed");
+        }
+    }
+
+    fn record_etag(&self, number: u32, etag: String) {
+        let due = {
+            let mut inner = self.lock();
+            inner.0.etags.insert(number, etag);
+            inner.1.elapsed() >= Duration::from_secs(1)
+        };
+        if due {
+            self.save();
+        }
+    }
+
+    fn etags(&self) -> BTreeMap<u32, String> {
+        self.lock().0.etags.clone()
+    }
+
+    fn remove(&self) {
+        remove_state(self.path.as_deref());
+    }
+}
+
 /// Uploads one file to `dest` (a path in the run's artifacts).
 pub async fn upload_file(
     api: &Api,
@@ -336,8 +444,18 @@ pub async fn upload_file(
             &digest_text,
         ))
     });
+    let new_state = |upload_id: &str, etags: BTreeMap<u32, String>| State {
+        upload_id: upload_id.to_string(),
+        digest: digest_text.clone(),
+        size,
+        server: Some(api.server().to_string()),
+        run_id: Some(run_id.to_string()),
+        path: Some(dest_text.clone()),
+        local: std::path::absolute(local).ok(),
+        etags,
+    };
 
-    let mut plan: Option<Plan> = None;
+    let mut plan: Option<(Plan, BTreeMap<u32, String>)> = None;
     if let Some(state) = state_path.as_deref().and_then(read_state)
         && state.digest == digest_text
         && state.size == size
@@ -347,7 +465,8 @@ pub async fn upload_file(
                 if info.size == Some(size)
                     && info.digest.as_deref().is_none_or(|d| d == digest_text) =>
             {
-                let resumed = Plan::from_info(info, size, true)?;
+                let mut resumed = Plan::from_info(info, size, true)?;
+                resumed.adopt_etags(&state.etags);
                 if api.verbose {
                     eprintln!(
                         "resuming upload {} of {dest_text}: the server has {} of {} parts",
@@ -356,7 +475,7 @@ pub async fn upload_file(
                         resumed.parts
                     );
                 }
-                plan = Some(resumed);
+                plan = Some((resumed, state.etags));
             }
             Ok(_) => {
                 eprintln!(
@@ -379,8 +498,11 @@ pub async fn upload_file(
 
     let mut restarted = false;
     loop {
-        let plan_now = match plan.take() {
-            Some(plan) => plan,
+        let (plan_now, state_file) = match plan.take() {
+            Some((plan, etags)) => {
+                let state = StateFile::new(state_path.clone(), new_state(&plan.id, etags));
+                (plan, state)
+            }
             None => {
                 let created = create_upload(api, run_id, &dest_text, size, &digest_text, options)
                     .await
@@ -394,36 +516,36 @@ pub async fn upload_file(
                     return Ok(Outcome::Deduplicated);
                 };
                 let plan = Plan::from_info(created, size, false)?;
-                if let Some(path) = &state_path {
-                    let state = State {
-                        upload_id: plan.id.clone(),
-                        digest: digest_text.clone(),
-                        size,
-                        server: Some(api.server().to_string()),
-                        run_id: Some(run_id.to_string()),
-                        path: Some(dest_text.clone()),
-                        local: std::path::absolute(local).ok(),
-                    };
-                    if let Err(error) = write_state(path, &state) {
-                        eprintln!("warning: {error:#}; this upload cannot be resumed");
-                    }
-                }
-                plan
+                let state =
+                    StateFile::new(state_path.clone(), new_state(&plan.id, BTreeMap::new()));
+                state.save();
+                (plan, state)
             }
         };
         let result = async {
-            let sent = send_parts(api, local, &plan_now, options.parallel, &label).await?;
-            complete_upload(api, &plan_now.id, &digest_text).await?;
+            let sent =
+                send_parts(api, local, &plan_now, options.parallel, &label, &state_file).await;
+            if plan_now.is_direct() {
+                state_file.save();
+            }
+            let sent = sent?;
+            let etags = plan_now.is_direct().then(|| state_file.etags());
+            complete_upload(api, &plan_now.id, &digest_text, etags).await?;
             Ok::<u32, anyhow::Error>(sent)
         }
         .await;
         match result {
             Ok(sent) => {
-                remove_state(state_path.as_deref());
+                state_file.remove();
                 let how = if plan_now.resumed { ", resumed" } else { "" };
+                let direct = if plan_now.is_direct() {
+                    " straight to storage"
+                } else {
+                    ""
+                };
                 if !options.quiet {
                     println!(
-                        "uploaded {dest_text} ({}, {digest_text}): sent {sent} of {} parts{how}",
+                        "uploaded {dest_text} ({}, {digest_text}): sent {sent} of {} parts{direct}{how}",
                         HumanBytes(size),
                         plan_now.parts
                     );
@@ -440,7 +562,7 @@ pub async fn upload_file(
                     "the server no longer knows upload {}; starting over",
                     plan_now.id
                 );
-                remove_state(state_path.as_deref());
+                state_file.remove();
                 restarted = true;
             }
             Err(error) => {
@@ -476,6 +598,11 @@ async fn create_upload(
     if let Some(part_size) = options.part_size {
         body["part_size"] = json!(part_size);
     }
+    if options.direct {
+        // Always in parts, even for small files: parts go in parallel and resume.
+        body["direct"] = json!(true);
+        body["part_size"] = json!(options.part_size.unwrap_or_else(|| default_part_size(size)));
+    }
     let response = api
         .http()
         .post(api.url(&["api/v1/runs", run_id, "uploads"]))
@@ -493,11 +620,24 @@ async fn create_upload(
         .context("the server's answer names no upload")
 }
 
-async fn complete_upload(api: &Api, id: &str, digest: &str) -> anyhow::Result<()> {
+/// Completes an upload; `etags` are a direct upload's parts.
+async fn complete_upload(
+    api: &Api,
+    id: &str,
+    digest: &str,
+    etags: Option<BTreeMap<u32, String>>,
+) -> anyhow::Result<()> {
+    let mut body = json!({ "digest": digest });
+    if let Some(etags) = etags {
+        body["parts"] = etags
+            .into_iter()
+            .map(|(number, etag)| json!({ "number": number, "etag": etag }))
+            .collect();
+    }
     let response = api
         .http()
         .post(api.url(&["api/v1/uploads", id, "complete"]))
-        .json(&json!({ "digest": digest }))
+        .json(&body)
         .send()
         .await
         .with_context(|| format!("cannot reach {}", api.server()))?;
@@ -506,19 +646,21 @@ async fn complete_upload(api: &Api, id: &str, digest: &str) -> anyhow::Result<()
 }
 
 /// Sends the parts the server does not have, `parallel` at a time. Returns how many were sent.
+/// A direct upload's ETags go to `state` as its parts land.
 async fn send_parts(
     api: &Api,
     local: &Path,
     plan: &Plan,
     parallel: usize,
     label: &str,
+    state: &StateFile,
 ) -> anyhow::Result<u32> {
     let missing = plan.missing();
     let bar = progress::bytes(plan.size, label);
     let already: u64 = plan.received.iter().map(|n| plan.range(*n).1).sum();
     bar.set_position(already);
     let results = futures::stream::iter(missing.iter().copied())
-        .map(|number| send_part(api, local, plan, number, &bar))
+        .map(|number| send_part(api, local, plan, number, &bar, state))
         .buffer_unordered(parallel.max(1));
     let outcome = results.try_collect::<Vec<()>>().await;
     bar.finish_and_clear();
@@ -526,16 +668,19 @@ async fn send_parts(
     Ok(missing.len() as u32)
 }
 
-/// Sends part `number`, retrying transient failures.
+/// Sends part `number`, retrying transient failures; a direct part whose URL has expired is
+/// sent again to a freshly signed one.
 async fn send_part(
     api: &Api,
     local: &Path,
     plan: &Plan,
     number: u32,
     bar: &ProgressBar,
+    state: &StateFile,
 ) -> anyhow::Result<()> {
     let (offset, length) = plan.range(number);
-    let url = api.url(&["api/v1/uploads", &plan.id, "parts", &number.to_string()]);
+    let mut direct = plan.urls.get(number as usize - 1).cloned();
+    let mut refreshed = false;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -548,21 +693,47 @@ async fn send_part(
                 bar.inc(chunk.len() as u64);
                 counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             });
-            let response = api
-                .http()
-                .put(url.clone())
+            let request = match &direct {
+                Some(part) => {
+                    let mut request = api.storage().put(&part.url);
+                    for (name, value) in &part.headers {
+                        request = request.header(name, value);
+                    }
+                    request
+                }
+                None => api
+                    .http()
+                    .put(api.url(&["api/v1/uploads", &plan.id, "parts", &number.to_string()]))
+                    .header(CONTENT_TYPE, "application/octet-stream"),
+            };
+            let response = request
                 .header(CONTENT_LENGTH, length)
-                .header(CONTENT_TYPE, "application/octet-stream")
                 .body(reqwest::Body::wrap_stream(body))
                 .send()
                 .await
-                .with_context(|| format!("cannot send part {number} to {}", api.server()))?;
-            Api::check(response).await?;
-            Ok::<(), anyhow::Error>(())
+                .with_context(|| format!("cannot send part {number}"))?;
+            let response = Api::check(response).await?;
+            let etag = match direct {
+                Some(_) => Some(
+                    response
+                        .headers()
+                        .get(ETAG)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                        .with_context(|| {
+                            format!("storage answered part {number} without an ETag")
+                        })?,
+                ),
+                None => None,
+            };
+            Ok::<Option<String>, anyhow::Error>(etag)
         }
         .await;
         match result {
-            Ok(()) => {
+            Ok(etag) => {
+                if let Some(etag) = etag {
+                    state.record_etag(number, etag);
+                }
                 if api.verbose {
                     progress::note(
                         bar,
@@ -570,6 +741,16 @@ async fn send_part(
                     );
                 }
                 return Ok(());
+            }
+            Err(error) if direct.is_some() && !refreshed && is_forbidden(&error) => {
+                // Presigned URLs expire: ask the server to sign this part's again.
+                bar.dec(counted.load(Ordering::Relaxed));
+                refreshed = true;
+                let info = get_upload(api, &plan.id).await?;
+                direct = info.part_urls.into_iter().find(|u| u.number == number);
+                if direct.is_none() {
+                    anyhow::bail!("the server gave no new URL for part {number}");
+                }
             }
             Err(error) if attempt < PART_ATTEMPTS && is_transient(&error) => {
                 bar.dec(counted.load(Ordering::Relaxed));
@@ -579,6 +760,13 @@ async fn send_part(
             Err(error) => return Err(error.context(format!("part {number} failed"))),
         }
     }
+}
+
+/// Whether storage refused a request as forbidden (an expired presigned URL).
+fn is_forbidden(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<ServerError>()
+        .is_some_and(|e| e.status == StatusCode::FORBIDDEN)
 }
 
 #[cfg(test)]
@@ -614,10 +802,40 @@ mod tests {
                 },
                 ReceivedPart { number: 3, size: 4 },
             ],
+            part_urls: Vec::new(),
         };
         let plan = Plan::from_info(info, 25, true).unwrap();
         assert_eq!(plan.range(3), (20, 5));
         assert_eq!(plan.missing(), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_direct_plan_resends_the_parts_without_an_etag() {
+        let url = |number| PartUrl {
+            number,
+            url: format!("http://127.0.0.1:9/p{number}"),
+            headers: BTreeMap::new(),
+        };
+        let info = |urls: Vec<PartUrl>| UploadInfo {
+            upload_id: "u".into(),
+            size: Some(25),
+            part_size: Some(10),
+            parts: Some(3),
+            digest: None,
+            received: Vec::new(),
+            part_urls: urls,
+        };
+        let mut plan = Plan::from_info(info(vec![url(3), url(1), url(2)]), 25, true).unwrap();
+        assert!(plan.is_direct());
+        assert_eq!(plan.urls[0].url, "http://127.0.0.1:9/p1");
+        let etags = BTreeMap::from([(2, "\"b\"".to_string()), (7, "\"x\"".to_string())]);
+        plan.adopt_etags(&etags);
+        assert_eq!(plan.missing(), vec![1, 3]);
+        // A URL missing or doubled is refused rather than sending a part to the wrong place.
+        assert!(Plan::from_info(info(vec![url(1), url(2)]), 25, false).is_err());
+        assert!(Plan::from_info(info(vec![url(1), url(1), url(3)]), 25, false).is_err());
+        assert_eq!(default_part_size(25), 16 << 20);
+        assert_eq!(default_part_size(400 << 30), 48 << 20);
     }
 
     #[test]

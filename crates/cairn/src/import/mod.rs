@@ -230,6 +230,7 @@ pub async fn upload_artifact(
         dest: None,
         parallel: 4,
         part_size: None,
+        direct: false,
         quiet: true,
     };
     crate::artifacts::upload::upload_file(api, run_id, local, &dest, &options)
