@@ -237,6 +237,40 @@ pub async fn write_file(
     Ok((written, hasher))
 }
 
+/// Writes `body`, exactly `len` bytes, into the existing file at `path` from `offset` on (a
+/// multiple of 1 KiB), as [`write_file`] does, hashing it on its own into BLAKE3 subtree chaining
+/// values ([`PartHasher`]) that [`crate::hash::combine`] joins with those of the file's other
+/// ranges; then fsyncs the file. For clients that download a large file in several ranges at once
+/// (`cairn artifacts download`). A body that ends early is [`BlobError::Aborted`].
+pub async fn write_file_range(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    body: ByteStream,
+) -> Result<crate::hash::PartHashes> {
+    let hasher = PartHasher::new(offset, len).ok_or_else(|| {
+        BlobError::invalid(format!(
+            "a range starting at {offset} cannot be hashed on its own"
+        ))
+    })?;
+    let path = path.to_path_buf();
+    let (file, sink) = blocking(move || {
+        let file = Arc::new(File::options().write(true).open(&path)?);
+        let sink = Sink::open(&path, file.clone(), offset, Some(len));
+        Ok((file, sink))
+    })
+    .await?;
+    let (written, hasher) = pump(body, sink, offset, Some(len), Some(hasher)).await?;
+    if written != len {
+        return Err(BlobError::Aborted(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the range ended after {written} of {len} bytes"),
+        )));
+    }
+    blocking(move || Ok(file.sync_all()?)).await?;
+    hasher.expect("made above").finish()
+}
+
 /// Where [`pump`] writes: the file through the page cache (with [`WriteBehind`]), or an
 /// `O_DIRECT` [`DirectWriter`] for bodies that qualify (see the module's docs).
 struct Sink {
@@ -1075,6 +1109,42 @@ mod tests {
         assert_eq!(hasher.count(), data.len() as u64, "bytes fed");
         assert_eq!(hasher.finalize(), blake3::hash(data), "the digest fed");
         direct
+    }
+
+    /// A file written in ranges at once (each hashed on its own) reads back byte for byte, and
+    /// the ranges' hashes join into the file's digest; a range whose body ends early fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ranges_written_at_once_join_into_the_files_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("download");
+        let range = 3 << 20;
+        let data = bytes(2 * range + 5_000, 9);
+        File::create(&path)
+            .unwrap()
+            .set_len(data.len() as u64)
+            .unwrap();
+        let body = |from: usize, to: usize| -> ByteStream {
+            let pieces: Vec<std::io::Result<Bytes>> = chunks(&data[from..to], &[65_536, 777])
+                .into_iter()
+                .map(Ok)
+                .collect();
+            Box::pin(futures::stream::iter(pieces))
+        };
+        let (last, first, middle) = tokio::join!(
+            write_file_range(&path, 2 * range as u64, 5_000, body(2 * range, data.len())),
+            write_file_range(&path, 0, range as u64, body(0, range)),
+            write_file_range(&path, range as u64, range as u64, body(range, 2 * range)),
+        );
+        let parts = [first.unwrap(), middle.unwrap(), last.unwrap()];
+        assert_eq!(
+            crate::hash::combine(data.len() as u64, &parts),
+            Some(Digest::of(&data))
+        );
+        assert!(std::fs::read(&path).unwrap() == data);
+        let short = write_file_range(&path, 0, range as u64 + 1, body(0, range)).await;
+        assert!(matches!(short, Err(BlobError::Aborted(_))), "{short:?}");
+        let unaligned = write_file_range(&path, 100, 10, body(0, 10)).await;
+        assert_eq!(unaligned.unwrap_err().kind(), crate::ErrorKind::Invalid);
     }
 
     #[test]

@@ -35,7 +35,8 @@ enum ArtifactsCommand {
     /// Download a file, or a folder recursively, from a run.
     ///
     /// Each file is written to `<name>.cairn-partial` beside its destination, checked against
-    /// its BLAKE3 digest, then renamed. An interrupted download resumes where it stopped.
+    /// its BLAKE3 digest, then renamed. Large files come in ranges, several at once. An
+    /// interrupted download resumes where it stopped.
     Download(DownloadArgs),
 }
 
@@ -88,8 +89,26 @@ struct DownloadArgs {
     /// the run id for the whole run).
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Ranges of a large file (256 MiB and more) fetched at the same time; 1 fetches each file in
+    /// one stream.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    parallel: u64,
+    /// Size of each range (a multiple of 1 KiB, e.g. `64MiB`; default 64 MiB); files of four
+    /// ranges or more are fetched in ranges.
+    #[arg(long, value_parser = parse_range_size, default_value_t = download::RANGE_SIZE)]
+    range_size: u64,
     #[command(flatten)]
     server: ServerOption,
+}
+
+fn parse_range_size(text: &str) -> Result<u64, String> {
+    let size = parse_size(text)?;
+    if size < 64 << 10 || !size.is_multiple_of(1024) {
+        return Err(format!(
+            "'{text}': a range is a multiple of 1 KiB, at least 64 KiB"
+        ));
+    }
+    Ok(size)
 }
 
 pub fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
@@ -111,7 +130,11 @@ pub fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
             }
             ArtifactsCommand::Download(args) => {
                 let api = client::Api::new(&args.server.server, args.server.verbose)?;
-                download::run(&api, &args.run_id, &args.path, args.output).await
+                let options = download::Options {
+                    parallel: args.parallel as usize,
+                    range_size: args.range_size,
+                };
+                download::run(&api, &args.run_id, &args.path, args.output, options).await
             }
         }
     })
