@@ -31,7 +31,9 @@ def free_port() -> int:
 class CairnServer:
     """A server process that tests may kill and start again on the same port and data."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, extra: list[str] | None = None, env: dict[str, str] | None = None):
+        self.extra = extra or []
+        self.env = env
         self.binary = os.environ.get("CAIRN_BIN", str(REPO / "target" / "debug" / "cairn"))
         if not Path(self.binary).exists():
             pytest.exit(f"CAIRN_BIN={self.binary} does not exist (cargo build -p cairn first)", 2)
@@ -48,10 +50,11 @@ class CairnServer:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [self.binary, "server", "--host", "127.0.0.1", "--port", str(self.port)]
-                + ["--data", str(self.data), *self.store],
+                + ["--data", str(self.data), *self.store, *self.extra],
                 stdout=out,
                 stderr=out,
                 start_new_session=True,
+                env=None if self.env is None else {**os.environ, **self.env},
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -98,6 +101,65 @@ def own_server(tmp_path):
     srv.start()
     yield srv
     srv.stop()
+
+
+class S3Server:
+    """s3s-fs, the S3-compatible server the Rust tests use (``CAIRN_S3S_FS``, else where
+    ``scripts/lib.sh``'s ``ensure_s3s_fs`` installs it), on a free loopback port."""
+
+    ACCESS, SECRET, BUCKET = "sdk-access", "sdk-secret", "cairn"
+
+    def __init__(self, root: Path):
+        binary = os.environ.get("CAIRN_S3S_FS") or os.path.expanduser("~/.cache/cairn/s3s-fs-0.14.1/bin/s3s-fs")
+        if not Path(binary).is_file():
+            pytest.exit(f"s3s-fs not found at {binary}: run `source scripts/lib.sh && ensure_s3s_fs`", 2)
+        self.data = root / "s3"
+        (self.data / self.BUCKET).mkdir(parents=True)
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [binary, "--host", "127.0.0.1", "--port", str(self.port), "--access-key", self.ACCESS]
+            + ["--secret-key", self.SECRET, str(self.data)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("s3s-fs did not start") from None
+                time.sleep(0.02)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.ACCESS,
+            "AWS_SECRET_ACCESS_KEY": self.SECRET,
+            "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def s3_server(tmp_path):
+    """A Cairn server of the test's own whose artifacts are in S3 (a real s3s-fs); yields
+    (server, s3)."""
+    s3 = S3Server(tmp_path)
+    srv = CairnServer(tmp_path, extra=["--artifacts", f"s3://{S3Server.BUCKET}/sdk"], env=s3.env())
+    try:
+        srv.start()
+        yield srv, s3
+    finally:
+        srv.stop()
+        s3.stop()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Large artifacts: the resumable upload in parts (and its resumption after a failure), dedup
-by digest, refusals, and downloads that continue a partial file."""
+"""Large artifacts: the resumable upload in parts (and its resumption after a failure), parts
+sent straight to S3 storage, dedup by digest, refusals, and downloads that continue a partial
+file."""
 
 from __future__ import annotations
 
@@ -267,3 +268,97 @@ def test_a_download_continues_a_partial_file(server, sdk_env, tmp_path, monkeypa
     assert ranges == ["bytes=5-", None]
     # Into a folder: the file's name.
     assert client.download_artifact(run.id, "blob.bin", tmp_path).read_bytes() == data
+
+
+@pytest.fixture
+def direct_parts_sent(monkeypatch):
+    """Part numbers sent straight to storage, with a fault injected once where ``fail_at`` says."""
+
+    class Recorder:
+        calls: list[int] = []
+        fail_at: int | None = None
+
+    recorder = Recorder()
+    recorder.calls = []
+    original = Deliverer._send_direct_part
+
+    def recording(self, connections, target, source, offset, length):
+        number = int(target["number"])
+        if recorder.fail_at == number:
+            recorder.fail_at = None
+            raise Retry("injected: the network went away")
+        assert "X-Amz-Signature=" in target["url"], "a presigned storage URL"
+        etag = original(self, connections, target, source, offset, length)
+        recorder.calls.append(number)
+        return etag
+
+    monkeypatch.setattr(Deliverer, "_send_direct_part", recording)
+    return recorder
+
+
+def stored_in_bucket(s3) -> list[Path]:
+    root = s3.data / s3.BUCKET / "sdk" / "blake3"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_direct_uploads_send_parts_straight_to_s3(
+    sdk_env, s3_server, tmp_path, monkeypatch, parts_sent, direct_parts_sent
+):
+    server, s3 = s3_server
+    small_parts(monkeypatch)
+    monkeypatch.setenv("CAIRN_URL", server.url)
+    monkeypatch.setenv("CAIRN_DIRECT_UPLOADS", "1")
+    data = os.urandom(3 * PART + 4321)
+    (tmp_path / "model.pt").write_bytes(data)
+    run = cairn.init()
+    run.log_artifact(tmp_path / "model.pt", "ckpt")
+    run.finish()
+    assert sorted(direct_parts_sent.calls) == [1, 2, 3, 4]
+    assert parts_sent.calls == [], "no part went through the server"
+    client = Client(server.url)
+    listing = client.list_artifacts(run.id, "ckpt")
+    assert listing[0]["size"] == len(data)
+    assert client.download_artifact(run.id, "ckpt/model.pt", tmp_path / "down").read_bytes() == data
+    blobs = stored_in_bucket(s3)
+    assert len(blobs) == 1 and blobs[0].read_bytes() == data
+    assert leftovers(sdk_env / "runs" / run.id) == []
+
+
+def test_an_interrupted_direct_upload_resumes_from_the_etags_it_kept(sdk_env, s3_server, tmp_path, direct_parts_sent):
+    server, _ = s3_server
+    data = os.urandom(3 * PART + 99)
+    (tmp_path / "ckpt.pt").write_bytes(data)
+    run = cairn.init(mode="offline")
+    run.log_artifact(tmp_path / "ckpt.pt")
+    run.finish()
+    folder = sdk_env / "runs" / run.id
+    settings = resolve(
+        url=server.url, multipart_threshold=MiB, multipart_part_size=PART, upload_workers=1, direct_uploads=True
+    )
+    direct_parts_sent.fail_at = 3
+    first = sync_run(folder, settings)
+    assert not first.complete and "injected" in (first.error or "")
+    state = json.loads(next((folder / "files").glob("*.upload")).read_text())
+    assert state["direct"] is True and sorted(state["etags"]) == ["1", "2"]
+
+    direct_parts_sent.calls.clear()
+    assert sync_run(folder, settings).complete
+    assert direct_parts_sent.calls == [3, 4], "only the parts without an ETag"
+    assert leftovers(folder) == []
+    assert Client(server.url).download_artifact(run.id, "ckpt.pt", tmp_path / "down").read_bytes() == data
+
+
+def test_direct_uploads_to_a_server_that_signs_nothing_go_through_it(
+    sdk_env, server, tmp_path, monkeypatch, parts_sent, direct_parts_sent, caplog
+):
+    small_parts(monkeypatch)
+    monkeypatch.setenv("CAIRN_DIRECT_UPLOADS", "1")
+    data = os.urandom(PART + 5)
+    (tmp_path / "w.bin").write_bytes(data)
+    run = cairn.init()
+    run.log_artifact(tmp_path / "w.bin")
+    run.finish()
+    assert direct_parts_sent.calls == []
+    assert sorted(parts_sent.calls) == [1, 2]
+    assert "goes through the server" in caplog.text
+    assert Client(server.url).download_artifact(run.id, "w.bin", tmp_path / "down").read_bytes() == data

@@ -12,7 +12,11 @@ Record kinds (the header's ``op``):
   the ``blake3`` package is installed, so bytes the server already holds are not sent again),
   the parts from a few threads, then ``complete``. The upload's id is kept next to the copy
   (``<copy>.upload``) before any part is sent, so a retry after a crash or an outage asks the
-  server which parts it has and sends only the others.
+  server which parts it has and sends only the others. With :attr:`Settings.direct_uploads` and
+  a server whose artifacts are in object storage that signs URLs (S3), the parts go straight to
+  storage at presigned URLs instead; the sidecar then also keeps each part's ``ETag`` (storage
+  cannot be asked which parts it has), and ``complete`` reports them. A server that takes no
+  direct uploads gets the parts itself.
 
 A transient failure (no connection, 5xx, 429) raises :class:`Retry`; a rejection the same
 request can never pass (4xx) raises :class:`Rejected`.
@@ -25,8 +29,10 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from . import digest as digest_module
 from .errors import ApiError, NotFoundError, ServerError, from_response
@@ -39,6 +45,8 @@ BATCH_LIMIT = 100
 MIN_PART_SIZE = 5 << 20
 MAX_PART_SIZE = 5 << 30
 MAX_PARTS = 10_000
+# Part size of direct uploads when none is set (what the server picks for uploads through it).
+DEFAULT_PART_SIZE = 16 << 20
 log = logging.getLogger("cairn")
 
 
@@ -191,17 +199,24 @@ class Deliverer:
         completed by an attempt whose answer was lost) starts again once."""
         sidecar = upload_sidecar(source)
         for attempt in (0, 1):
-            state, received = self._resume(sidecar, size)
+            state, received, urls = self._resume(sidecar, size)
             if state is None:
-                state = self._start_upload(header, source, size, sidecar)
-                if state is None:
+                started = self._start_upload(header, source, size, sidecar)
+                if started is None:
                     return  # the server already held these bytes
+                state, urls = started
                 received = set()
             upload_id = state["upload_id"]
             try:
                 missing = [n for n in range(1, state["parts"] + 1) if n not in received]
-                self._send_parts(upload_id, source, size, state["part_size"], missing)
-                self._send_json("POST", f"/api/v1/uploads/{segment(upload_id)}/complete", {})
+                if state.get("direct"):
+                    self._send_direct_parts(state, urls, source, size, missing, sidecar)
+                    etags = sorted((int(n), etag) for n, etag in state["etags"].items())
+                    body: dict[str, Any] = {"parts": [{"number": n, "etag": etag} for n, etag in etags]}
+                else:
+                    self._send_parts(upload_id, source, size, state["part_size"], missing)
+                    body = {}
+                self._send_json("POST", f"/api/v1/uploads/{segment(upload_id)}/complete", body)
             except (ServerError, Retry):
                 raise  # transient: the next attempt resumes
             except NotFoundError:
@@ -216,8 +231,9 @@ class Deliverer:
                 raise
             return
 
-    def _resume(self, sidecar: Path, size: int) -> tuple[dict[str, Any] | None, set[int]]:
-        """The upload a sidecar names and the parts the server has, or (None, ∅) when there
+    def _resume(self, sidecar: Path, size: int) -> tuple[dict[str, Any] | None, set[int], dict[int, dict[str, Any]]]:
+        """The upload a sidecar names, the parts the server (or, for a direct upload, the
+        sidecar) says arrived, and a direct upload's fresh part URLs; (None, ∅, {}) when there
         is none to resume."""
         try:
             state = json.loads(sidecar.read_text())
@@ -226,22 +242,29 @@ class Deliverer:
                 raise ValueError("another file")
         except (OSError, ValueError, KeyError, TypeError):
             _remove(sidecar)
-            return None, set()
+            return None, set(), {}
         try:
             status = self._send("GET", f"/api/v1/uploads/{segment(upload_id)}", b"", {})
         except NotFoundError:
             _remove(sidecar)
-            return None, set()
+            return None, set(), {}
         if status.get("size") != size or status.get("part_size") != state["part_size"]:
             _remove(sidecar)
-            return None, set()
-        received = {int(p["number"]) for p in status.get("received", [])}
+            return None, set(), {}
+        urls = _part_urls(status)
+        if state.get("direct"):
+            state.setdefault("etags", {})
+            received = {int(n) for n in state["etags"]}
+        else:
+            received = {int(p["number"]) for p in status.get("received", [])}
         log.info("cairn: resuming upload %s (%d of %d parts already sent)", upload_id, len(received), state["parts"])
-        return state, received
+        return state, received, urls
 
-    def _start_upload(self, header: dict[str, Any], source: Path, size: int, sidecar: Path) -> dict[str, Any] | None:
+    def _start_upload(
+        self, header: dict[str, Any], source: Path, size: int, sidecar: Path
+    ) -> tuple[dict[str, Any], dict[int, dict[str, Any]]] | None:
         """Creates an upload and writes its sidecar; None when the server already holds the
-        bytes (the file is recorded, nothing to send)."""
+        bytes (the file is recorded, nothing to send). Also returns a direct upload's part URLs."""
         body: dict[str, Any] = {"path": header["path"], "size": size}
         # Hashing reads the whole file once more, which pays as soon as one copy is not sent.
         digest = digest_module.file_digest(source)
@@ -250,7 +273,19 @@ class Deliverer:
         part_size = self._part_size(size)
         if part_size is not None:
             body["part_size"] = part_size
-        answer = self._send_json("POST", f"/api/v1/runs/{segment(header['run_id'])}/uploads", body)
+        route = f"/api/v1/runs/{segment(header['run_id'])}/uploads"
+        if self.settings.direct_uploads:
+            direct = dict(body, direct=True, part_size=part_size or _default_part_size(size))
+            try:
+                answer = self._send_json("POST", route, direct)
+            except ApiError as e:
+                if e.status != 400:
+                    raise
+                # Storage that signs nothing (or a refusal either route gives): through the server.
+                log.warning("cairn: %s goes through the server: %s", header["path"], e)
+                answer = self._send_json("POST", route, body)
+        else:
+            answer = self._send_json("POST", route, body)
         if answer.get("stored"):
             log.debug("cairn: %s is already stored (%s); nothing sent", header["path"], digest)
             return None
@@ -262,10 +297,10 @@ class Deliverer:
             "path": header["path"],
             "digest": digest,
         }
-        tmp = sidecar.with_name(sidecar.name + ".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, sidecar)
-        return state
+        if answer.get("direct"):
+            state.update(direct=True, etags={})
+        _write_sidecar(sidecar, state)
+        return state, _part_urls(answer)
 
     def _part_size(self, size: int) -> int | None:
         """The part size to ask for: the setting within the server's bounds, raised so the
@@ -279,11 +314,24 @@ class Deliverer:
         return min(part, MAX_PART_SIZE)
 
     def _send_parts(self, upload_id: str, source: Path, size: int, part_size: int, numbers: list[int]) -> None:
-        """Sends the parts ``numbers`` from up to ``upload_workers`` threads, each with its own
-        connection. The first failure stops the parts not yet started and is raised once the
-        running ones end (the parts that arrived count for the next attempt). The threads are
-        daemons, not a ThreadPoolExecutor's, whose queued work the interpreter would finish
-        at exit: a process that ends mid-upload leaves the rest to the next attempt."""
+        """Sends the parts ``numbers`` to the server from up to ``upload_workers`` threads, each
+        with its own connection."""
+
+        def send(number: int, connections: dict[str, Http]) -> None:
+            if "" not in connections:
+                connections[""] = self.http.fork()
+            offset = (number - 1) * part_size
+            self._send_part(connections[""], upload_id, source, number, offset, min(part_size, size - offset))
+
+        self._in_threads(numbers, send)
+
+    def _in_threads(self, numbers: list[int], send: Callable[[int, dict[str, Http]], None]) -> None:
+        """Calls ``send(number, connections)`` for each of ``numbers`` from up to
+        ``upload_workers`` threads; ``connections`` is the thread's own (closed when it ends).
+        The first failure stops the parts not yet started and is raised once the running ones
+        end (the parts that arrived count for the next attempt). The threads are daemons, not a
+        ThreadPoolExecutor's, whose queued work the interpreter would finish at exit: a process
+        that ends mid-upload leaves the rest to the next attempt."""
         if not numbers:
             return
         pending = iter(numbers)
@@ -292,23 +340,23 @@ class Deliverer:
         errors: list[BaseException] = []
 
         def work() -> None:
-            http = self.http.fork()
+            connections: dict[str, Http] = {}
             try:
                 while not failed.is_set():
                     with lock:
                         number = next(pending, None)
                     if number is None:
                         return
-                    offset = (number - 1) * part_size
                     try:
-                        self._send_part(http, upload_id, source, number, offset, min(part_size, size - offset))
+                        send(number, connections)
                     except BaseException as e:  # noqa: BLE001 — raised below, on the delivering thread
                         with lock:
                             errors.append(e)
                         failed.set()
                         return
             finally:
-                http.close()
+                for connection in connections.values():
+                    connection.close()
 
         workers = max(1, min(self.settings.upload_workers, len(numbers)))
         threads = [threading.Thread(target=work, name=f"cairn-upload-{i}", daemon=True) for i in range(workers)]
@@ -333,6 +381,68 @@ class Deliverer:
                 http=http,
             )
 
+    def _send_direct_parts(
+        self,
+        state: dict[str, Any],
+        urls: dict[int, dict[str, Any]],
+        source: Path,
+        size: int,
+        numbers: list[int],
+        sidecar: Path,
+    ) -> None:
+        """Sends the parts ``numbers`` of a direct upload to their presigned URLs from up to
+        ``upload_workers`` threads, as :meth:`_send_parts` does, writing each part's ETag into
+        the sidecar as it lands. A URL refused as forbidden (expired) is signed again once."""
+        part_size = int(state["part_size"])
+        lock = threading.Lock()
+
+        def send(number: int, connections: dict[str, Http]) -> None:
+            offset = (number - 1) * part_size
+            length = min(part_size, size - offset)
+            target = urls.get(number)
+            for attempt in (0, 1):
+                if target is None:
+                    raise Retry(f"the server gave no URL for part {number} of upload {state['upload_id']}")
+                try:
+                    etag = self._send_direct_part(connections, target, source, offset, length)
+                    break
+                except ApiError as e:
+                    if e.status != 403 or attempt == 1:
+                        raise
+                    status = self._send("GET", f"/api/v1/uploads/{segment(state['upload_id'])}", b"", {})
+                    target = _part_urls(status).get(number)
+            with lock:
+                state["etags"][str(number)] = etag
+                _write_sidecar(sidecar, state)
+
+        self._in_threads(numbers, send)
+
+    def _send_direct_part(
+        self, connections: dict[str, Http], target: dict[str, Any], source: Path, offset: int, length: int
+    ) -> str:
+        """PUTs one part to its presigned storage URL (without the SDK's token), streamed from
+        the file; returns the ETag storage answers."""
+        parts = urlsplit(target["url"])
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in connections:
+            connections[origin] = Http(origin, timeout=self.settings.request_timeout)
+        headers = {"Content-Type": "application/octet-stream", **target.get("headers", {})}
+        with open(source, "rb") as f:
+            f.seek(offset)
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            status, response_headers, data = connections[origin].request(
+                "PUT", path, body=_Slice(f, length), headers=headers, length=length
+            )
+        if status >= 400:
+            error = from_response(status, data)
+            if status == 429 or status >= 500:
+                raise Retry(f"storage: {error}")
+            raise error
+        etag = response_headers.get("etag")
+        if not etag:
+            raise Retry(f"storage answered no ETag for a part of {source.name}")
+        return etag
+
     def _abort(self, upload_id: str) -> None:
         try:
             self.http.request("DELETE", f"/api/v1/uploads/{segment(upload_id)}")
@@ -346,6 +456,24 @@ class Deliverer:
             copy = self.run_dir / record.header["file"]
             _remove(copy)
             _remove(upload_sidecar(copy))
+
+
+def _default_part_size(size: int) -> int:
+    """The part size of a direct upload when none is set: 16 MiB, more when 10,000 parts would
+    not hold the file."""
+    needed = -(-size // MAX_PARTS)
+    return max(1, -(-needed // DEFAULT_PART_SIZE)) * DEFAULT_PART_SIZE
+
+
+def _part_urls(answer: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """A direct upload's part URLs by part number (empty for other uploads)."""
+    return {int(p["number"]): p for p in answer.get("part_urls", [])}
+
+
+def _write_sidecar(sidecar: Path, state: dict[str, Any]) -> None:
+    tmp = sidecar.with_name(sidecar.name + ".tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, sidecar)
 
 
 def upload_sidecar(copy: Path) -> Path:

@@ -14,6 +14,7 @@ setting                      environment                     default
 ``multipart_threshold``      ``CAIRN_MULTIPART_THRESHOLD``   64 MiB (artifacts this large go in parts)
 ``multipart_part_size``      ``CAIRN_MULTIPART_PART_SIZE``   the server's choice (16 MiB multiples)
 ``upload_workers``           ``CAIRN_UPLOAD_WORKERS``        4 (parts sent at once)
+``direct_uploads``           ``CAIRN_DIRECT_UPLOADS``        off (``1``: parts straight to S3)
 ===========================  ==============================  ==========================
 
 Sizes are bytes, or a number with ``K``, ``M`` or ``G`` (powers of 1024: ``64M``, ``5MiB``).
@@ -59,6 +60,9 @@ class Settings:
     multipart_part_size: int | None = None
     # Parts of one file sent at once.
     upload_workers: int = DEFAULT_UPLOAD_WORKERS
+    # Large artifacts' parts go straight to the server's object storage (S3) at presigned URLs,
+    # when it signs them, rather than through the server.
+    direct_uploads: bool = False
 
 
 def _float_env(name: str, default: float) -> float:
@@ -125,6 +129,7 @@ def resolve(
     multipart_threshold: int | None = None,
     multipart_part_size: int | None = None,
     upload_workers: int | None = None,
+    direct_uploads: bool | None = None,
 ) -> Settings:
     """Settings from the arguments given, then the environment, then the defaults."""
     env = os.environ
@@ -137,6 +142,9 @@ def resolve(
     capture = capture_environment
     if capture is None:
         capture = env.get("CAIRN_CAPTURE_ENV", "1").lower() not in ("0", "false", "no", "off")
+    direct = direct_uploads
+    if direct is None:
+        direct = env.get("CAIRN_DIRECT_UPLOADS", "0").lower() in ("1", "true", "yes", "on")
     return Settings(
         url=resolved_url,
         project=project or env.get("CAIRN_PROJECT") or None,
@@ -159,4 +167,5 @@ def resolve(
         upload_workers=(
             upload_workers if upload_workers is not None else _int_env("CAIRN_UPLOAD_WORKERS", DEFAULT_UPLOAD_WORKERS)
         ),
+        direct_uploads=direct,
     )
