@@ -161,6 +161,15 @@ fn file_path(path: &ArtifactPath) -> ApiResult<()> {
     Ok(())
 }
 
+/// The digest an upload must have: the one given at completion, else the one given at creation.
+fn expected_digest(given: Option<Digest>, upload: &Upload) -> ApiResult<Option<Digest>> {
+    match (given, upload.expected_digest.as_deref()) {
+        (Some(digest), _) => Ok(Some(digest)),
+        (None, Some(text)) => Ok(Some(parse_digest(text)?)),
+        (None, None) => Ok(None),
+    }
+}
+
 /// The content type recorded for a file: the client's, else a guess from the name.
 pub fn content_type_for(path: &ArtifactPath, given: Option<&str>) -> String {
     match given
@@ -731,11 +740,7 @@ impl Artifacts {
             Some(size) => size,
             None => parts.iter().map(|p| p.size).sum(),
         };
-        let expected = match (digest, upload.expected_digest.as_deref()) {
-            (Some(digest), _) => Some(digest),
-            (None, Some(text)) => Some(parse_digest(text)?),
-            (None, None) => None,
-        };
+        let expected = expected_digest(digest, &upload)?;
         let receipts: Vec<PartReceipt> = parts
             .iter()
             .map(|p| PartReceipt {
@@ -755,11 +760,16 @@ impl Artifacts {
                 expected.as_ref(),
             )
             .await?;
+        self.finish_upload(&upload, staged).await
+    }
+
+    /// Records the file an upload staged, and forgets the upload.
+    async fn finish_upload(&self, upload: &Upload, staged: Staged) -> ApiResult<ManifestEntry> {
         let path = ArtifactPath::parse(&upload.path)?;
         let entry = self
             .record(&path, Some(&upload.content_type), staged)
             .await?;
-        self.store.delete_upload(id).await?;
+        self.store.delete_upload(&upload.id).await?;
         Ok(entry)
     }
 
@@ -781,11 +791,7 @@ impl Artifacts {
                 )),
                 _ => e.into(),
             })?;
-        let expected = match (digest, upload.expected_digest.as_deref()) {
-            (Some(digest), _) => Some(digest),
-            (None, Some(text)) => Some(parse_digest(text)?),
-            (None, None) => None,
-        };
+        let expected = expected_digest(digest, upload)?;
         if let Some(expected) = expected
             && expected != staged.digest
         {
@@ -795,12 +801,7 @@ impl Artifacts {
                 "the uploaded bytes hash to {actual}, not {expected}"
             )));
         }
-        let path = ArtifactPath::parse(&upload.path)?;
-        let entry = self
-            .record(&path, Some(&upload.content_type), staged)
-            .await?;
-        self.store.delete_upload(&upload.id).await?;
-        Ok(entry)
+        self.finish_upload(upload, staged).await
     }
 
     /// Records a direct upload in parts once the client has put every part at its URL.
@@ -832,11 +833,7 @@ impl Artifacts {
                 part.number
             )));
         }
-        let expected = match (digest, upload.expected_digest.as_deref()) {
-            (Some(digest), _) => Some(digest),
-            (None, Some(text)) => Some(parse_digest(text)?),
-            (None, None) => None,
-        };
+        let expected = expected_digest(digest, upload)?;
         let etags: Vec<String> = reported.into_iter().map(|part| part.etag).collect();
         let size = upload
             .size
@@ -859,12 +856,7 @@ impl Artifacts {
             }
             Err(error) => return Err(error.into()),
         };
-        let path = ArtifactPath::parse(&upload.path)?;
-        let entry = self
-            .record(&path, Some(&upload.content_type), staged)
-            .await?;
-        self.store.delete_upload(&upload.id).await?;
-        Ok(entry)
+        self.finish_upload(upload, staged).await
     }
 
     /// Drops what an upload received, whatever its kind.

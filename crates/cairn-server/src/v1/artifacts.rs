@@ -268,22 +268,13 @@ pub async fn create_upload(
         content_type: request.content_type,
         delivery,
     };
-    match state.tracking.artifacts().create_upload(spec).await? {
-        UploadStart::Stored(entry) => Ok((
-            StatusCode::OK,
-            Json(json!({ "stored": true, "file": file_json(&entry, &root) })),
-        )
-            .into_response()),
-        UploadStart::Started(upload) => {
-            let mut out = upload_json(
-                &upload.id,
-                &request.path,
-                upload.size,
-                upload.part_size,
-                upload.parts,
-            );
-            out["stored"] = json!(false);
-            Ok((StatusCode::CREATED, Json(out)).into_response())
+    let (upload, part_urls) = match state.tracking.artifacts().create_upload(spec).await? {
+        UploadStart::Stored(entry) => {
+            return Ok((
+                StatusCode::OK,
+                Json(json!({ "stored": true, "file": file_json(&entry, &root) })),
+            )
+                .into_response());
         }
         UploadStart::Direct(upload, url) => {
             let mut out = upload_json(&upload.id, &request.path, upload.size, None, None);
@@ -291,33 +282,37 @@ pub async fn create_upload(
             out["direct"] = json!(true);
             out["url"] = json!(url.url);
             out["headers"] = headers_json(url.headers);
-            Ok((StatusCode::CREATED, Json(out)).into_response())
+            return Ok((StatusCode::CREATED, Json(out)).into_response());
         }
-        UploadStart::DirectParts(upload, urls) => {
-            let mut out = upload_json(
-                &upload.id,
-                &request.path,
-                upload.size,
-                upload.part_size,
-                upload.parts,
-            );
-            out["stored"] = json!(false);
-            out["direct"] = json!(true);
-            out["part_urls"] = part_urls_json(urls);
-            out["expires_in"] = json!(DIRECT_URL_SECONDS);
-            Ok((StatusCode::CREATED, Json(out)).into_response())
-        }
+        UploadStart::Started(upload) => (upload, None),
+        UploadStart::DirectParts(upload, urls) => (upload, Some(urls)),
+    };
+    let mut out = upload_json(
+        &upload.id,
+        &request.path,
+        upload.size,
+        upload.part_size,
+        upload.parts,
+    );
+    out["stored"] = json!(false);
+    if let Some(urls) = part_urls {
+        add_part_urls(&mut out, urls);
     }
+    Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
-/// `[{number, url, headers}]`: part `k` goes to the `k`-th URL.
-fn part_urls_json(urls: Vec<cairn_blob::Presigned>) -> Value {
-    urls.into_iter()
+/// A direct upload in parts: `direct`, `part_urls` (`[{number, url, headers}]`, part `k` at the
+/// `k`-th URL) and how long they stay valid.
+fn add_part_urls(out: &mut Value, urls: Vec<cairn_blob::Presigned>) {
+    out["direct"] = json!(true);
+    out["part_urls"] = urls
+        .into_iter()
         .zip(1u32..)
         .map(|(url, number)| {
             json!({ "number": number, "url": url.url, "headers": headers_json(url.headers) })
         })
-        .collect()
+        .collect();
+    out["expires_in"] = json!(DIRECT_URL_SECONDS);
 }
 
 fn headers_json(headers: Vec<(String, String)>) -> Value {
@@ -384,9 +379,7 @@ pub async fn get_upload(
         .map(|p| json!({ "number": p.number, "size": p.size }))
         .collect();
     if let Some(urls) = state.tracking.artifacts().direct_part_urls(&upload).await? {
-        out["direct"] = json!(true);
-        out["part_urls"] = part_urls_json(urls);
-        out["expires_in"] = json!(DIRECT_URL_SECONDS);
+        add_part_urls(&mut out, urls);
     }
     Ok(Json(out).into_response())
 }
