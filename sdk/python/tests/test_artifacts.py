@@ -23,26 +23,38 @@ MiB = 1 << 20
 PART = 5 * MiB
 
 
-@pytest.fixture
-def parts_sent(monkeypatch):
+class Recorder:
     """Part numbers sent (``calls``), with a fault injected once where ``fail_at`` says."""
 
-    class Recorder:
-        calls: list[int] = []
-        fail_at: int | None = None
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.fail_at: int | None = None
 
+    def wrap(self, send, number_of):
+        """``send`` (a ``Deliverer`` method), recording the part number ``number_of`` finds in
+        its arguments."""
+
+        def recording(*args):
+            number = number_of(*args)
+            if self.fail_at == number:
+                self.fail_at = None
+                raise Retry("injected: the network went away")
+            answer = send(*args)
+            self.calls.append(number)
+            return answer
+
+        return recording
+
+
+@pytest.fixture
+def parts_sent(monkeypatch):
+    """Parts sent to the server."""
     recorder = Recorder()
-    recorder.calls = []
-    original = Deliverer._send_part
 
-    def recording(self, http, upload_id, source, number, offset, length):
-        if recorder.fail_at == number:
-            recorder.fail_at = None
-            raise Retry("injected: the network went away")
-        original(self, http, upload_id, source, number, offset, length)
-        recorder.calls.append(number)
+    def number_of(self, http, upload_id, source, number, offset, length):
+        return number
 
-    monkeypatch.setattr(Deliverer, "_send_part", recording)
+    monkeypatch.setattr(Deliverer, "_send_part", recorder.wrap(Deliverer._send_part, number_of))
     return recorder
 
 
@@ -272,27 +284,14 @@ def test_a_download_continues_a_partial_file(server, sdk_env, tmp_path, monkeypa
 
 @pytest.fixture
 def direct_parts_sent(monkeypatch):
-    """Part numbers sent straight to storage, with a fault injected once where ``fail_at`` says."""
-
-    class Recorder:
-        calls: list[int] = []
-        fail_at: int | None = None
-
+    """Parts sent straight to storage, each to a presigned URL."""
     recorder = Recorder()
-    recorder.calls = []
-    original = Deliverer._send_direct_part
 
-    def recording(self, connections, target, source, offset, length):
-        number = int(target["number"])
-        if recorder.fail_at == number:
-            recorder.fail_at = None
-            raise Retry("injected: the network went away")
+    def number_of(self, connections, target, source, offset, length):
         assert "X-Amz-Signature=" in target["url"], "a presigned storage URL"
-        etag = original(self, connections, target, source, offset, length)
-        recorder.calls.append(number)
-        return etag
+        return int(target["number"])
 
-    monkeypatch.setattr(Deliverer, "_send_direct_part", recording)
+    monkeypatch.setattr(Deliverer, "_send_direct_part", recorder.wrap(Deliverer._send_direct_part, number_of))
     return recorder
 
 
