@@ -783,6 +783,15 @@ fn a_large_download_comes_in_ranges_and_resumes_by_range() {
     assert!(std::fs::read(&target).unwrap() == content);
     assert!(!partial.exists() && !record.exists());
 
+    // A record naming ranges too small to trust is not resumed: the download starts over.
+    std::fs::remove_file(&target).unwrap();
+    std::fs::write(&partial, &half).unwrap();
+    let note = json!({ "size": content.len(), "digest": sum, "range_size": 1024, "done": [0] });
+    std::fs::write(&record, note.to_string()).unwrap();
+    let (_, stderr) = download(&[]);
+    assert!(stderr.contains("4 at a time; 0 already here"), "{stderr}");
+    assert!(std::fs::read(&target).unwrap() == content);
+
     // `--parallel 1` fetches in one stream, and a bad range size is refused before anything runs.
     std::fs::remove_file(&target).unwrap();
     let (_, stderr) = download(&["--parallel", "1"]);

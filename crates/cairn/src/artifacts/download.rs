@@ -44,6 +44,9 @@ pub const PARTIAL_SUFFIX: &str = ".cairn-partial";
 /// it with `O_DIRECT`.
 pub const RANGE_SIZE: u64 = 64 << 20;
 
+/// The smallest range (a record of ranges done that names a smaller one is not trusted).
+pub const MIN_RANGE_SIZE: u64 = 64 << 10;
+
 /// How downloads are made.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -171,7 +174,7 @@ async fn download_file(
     // In ranges unless a download in one stream is there to resume.
     let ranged = options.parallel > 1
         && options.range_size.is_multiple_of(1024)
-        && options.range_size > 0
+        && options.range_size >= MIN_RANGE_SIZE
         && file.size >= 4 * options.range_size
         && (record.exists() || !partial.exists());
     let mut fresh = false;
@@ -360,7 +363,7 @@ impl RangeRecord {
         let fits = record.size == size
             && record.digest == digest.to_string()
             && record.range_size.is_multiple_of(1024)
-            && record.range_size > 0
+            && record.range_size >= MIN_RANGE_SIZE
             && std::fs::metadata(partial).is_ok_and(|m| m.len() == size);
         fits.then_some(record)
     }
