@@ -1,5 +1,6 @@
 // Browser tests of the run page: a deep link loads it directly, the charts draw every logged
-// step, and the artifact browser previews the seeded image and text file.
+// step, and the artifact browser previews the seeded image and text file (and which other run
+// holds the same bytes).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { assertNoProblems, markCount, newPage, screenshot, suite, switchTheme, waitForMark } from "./harness.mjs";
@@ -78,6 +79,15 @@ test("the artifact browser previews an image and a text file", async () => {
 
   await openEntry(page, text.path);
   await page.locator('[data-testid="artifact-preview"]', { hasText: "Seeded by web/e2e/seed.py." }).waitFor();
+  // The same bytes in sweep-1: stored once, and the preview links to the other run.
+  const shared = page.locator('[data-testid="artifact-shared"]');
+  await shared.waitFor();
+  assert.match(await shared.locator("summary").innerText(), /also in 1 other run$/);
+  await shared.locator("summary").click();
+  const other = ctx.seed.sweep.runs[1].id;
+  assert.equal(await shared.locator(`a[href^="/runs/${other}"]`).count(), 1);
+  assert.match(await shared.innerText(), /copied\/readme\.txt/);
+  await screenshot(page, "run-artifacts-shared");
   assertNoProblems(page);
   await page.close();
 });

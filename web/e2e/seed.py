@@ -5,7 +5,8 @@ made (experiment and run ids, the expected values the tests assert on).
 
 - Experiment `e2e-sweep`: six finished runs `sweep-0` .. `sweep-5` with params `lr`,
   `batch_size`, `optimizer` (the same for all), tag `team`, metrics `loss` and `accuracy` over
-  exactly STEPS steps (loss ends at FINAL_LOSS[i]). `sweep-0` has a PNG and a text artifact.
+  exactly STEPS steps (loss ends at FINAL_LOSS[i]). `sweep-0` has a PNG and a text artifact;
+  `sweep-1` has the same text at another path.
 - Experiment `e2e-live`: one RUNNING run `live-run` with LIVE_STEPS points of `loss`, that the
   live test extends.
 - Experiment `e2e-models`: a run `trainer` that used the dataset `train` and produced a logged
@@ -80,6 +81,8 @@ def seed_sweep(client: MlflowClient) -> dict:
             f.write(png(*IMAGE_SIZE))
         client.log_artifact(first, path, "plots")
     client.log_text(first, "Seeded by web/e2e/seed.py.\n", "notes/readme.txt")
+    # The same bytes in another run: stored once, shown as shared.
+    client.log_text(runs[1]["id"], "Seeded by web/e2e/seed.py.\n", "copied/readme.txt")
     return {"experiment_id": exp, "runs": runs}
 
 

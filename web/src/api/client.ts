@@ -31,6 +31,8 @@ export type RunPatch = NonNullable<
 >["content"]["application/json"];
 export type RunMetrics =
   paths["/api/v1/runs/{run_id}/metrics"]["get"]["responses"]["200"]["content"]["application/json"];
+export type BlobInfo =
+  paths["/api/v1/blobs/{digest}"]["get"]["responses"]["200"]["content"]["application/json"];
 export type ArtifactList =
   paths["/api/v1/runs/{run_id}/artifacts"]["get"]["responses"]["200"]["content"]["application/json"];
 export type RegisteredModel = Schemas["RegisteredModel"];
@@ -234,6 +236,10 @@ export const api = {
       undefined,
       signal,
     );
+  },
+  /** A stored blob: its size and the files (in every run) that use it. */
+  blob(digest: string, signal?: AbortSignal) {
+    return call<BlobInfo>("GET", `/api/v1/blobs/${enc(digest)}`, undefined, signal);
   },
   runComments(runId: string, signal?: AbortSignal) {
     return call<{ comments: Comment[] }>("GET", `/api/v1/runs/${enc(runId)}/comments`, undefined, signal);

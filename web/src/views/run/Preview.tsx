@@ -5,7 +5,7 @@
 import type { JSX } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, type ArtifactFile } from "../../api/client";
-import { ErrorBox, Loading } from "../../components/common";
+import { ErrorBox, Link, Loading } from "../../components/common";
 import { formatBytes, formatTime } from "../../format";
 import { renderMarkdown } from "../../markdown";
 import { delimiterFor, parseDelimited } from "./csv";
@@ -47,6 +47,7 @@ export function FilePreview(props: { runId: string; file: ArtifactFile; running:
               </span>
             )}
             {file.created !== undefined && <span>{formatTime(file.created)}</span>}
+            {file.digest && <SharedBy runId={runId} digest={file.digest} />}
           </div>
         </div>
         <a class="button" href={url} download={path.split("/").pop()}>
@@ -67,6 +68,38 @@ export function FilePreview(props: { runId: string; file: ArtifactFile; running:
     </div>
   );
 }
+
+/** How many other runs hold the same bytes (stored once), with links to them. */
+function SharedBy(props: { runId: string; digest: string }) {
+  const blob = useAsync((signal) => api.blob(props.digest, signal), [props.digest]);
+  const others = useMemo(() => {
+    const byRun = new Map<string, string>();
+    for (const use of blob.data?.used_by ?? []) {
+      if (use.run_id && use.run_id !== props.runId && !byRun.has(use.run_id)) byRun.set(use.run_id, use.path ?? "");
+    }
+    return [...byRun];
+  }, [blob.data, props.runId]);
+  if (others.length === 0) return null;
+  const shown = others.slice(0, SHARED_SHOWN);
+  return (
+    <details class="rp-shared" data-testid="artifact-shared">
+      <summary>
+        stored once, also in {others.length} other run{others.length === 1 ? "" : "s"}
+      </summary>
+      <ul>
+        {shown.map(([runId, path]) => (
+          <li key={runId}>
+            <Link href={`/runs/${encodeURIComponent(runId)}?tab=artifacts`}>{runId.slice(0, 8)}</Link>{" "}
+            <span class="mono">{path.split("/").slice(3).join("/") || path}</span>
+          </li>
+        ))}
+        {others.length > shown.length && <li class="muted">and {others.length - shown.length} more</li>}
+      </ul>
+    </details>
+  );
+}
+
+const SHARED_SHOWN = 20;
 
 function PreviewBody(props: { kind: ReturnType<typeof previewKind>; url: string; path: string; size: number; running: boolean }) {
   const { kind, url, path, size } = props;
