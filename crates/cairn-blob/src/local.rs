@@ -248,11 +248,7 @@ pub async fn write_file_range(
     len: u64,
     body: ByteStream,
 ) -> Result<crate::hash::PartHashes> {
-    let hasher = PartHasher::new(offset, len).ok_or_else(|| {
-        BlobError::invalid(format!(
-            "a range starting at {offset} cannot be hashed on its own"
-        ))
-    })?;
+    let hasher = range_hasher(offset, len)?;
     let path = path.to_path_buf();
     let (file, sink) = blocking(move || {
         let file = Arc::new(File::options().write(true).open(&path)?);
@@ -269,6 +265,15 @@ pub async fn write_file_range(
     }
     blocking(move || Ok(file.sync_all()?)).await?;
     hasher.expect("made above").finish()
+}
+
+/// A hasher of the range `offset..offset + len` of a file, which must start at a multiple of 1 KiB.
+fn range_hasher(offset: u64, len: u64) -> Result<PartHasher> {
+    PartHasher::new(offset, len).ok_or_else(|| {
+        BlobError::invalid(format!(
+            "a range starting at {offset} cannot be hashed on its own"
+        ))
+    })
 }
 
 /// Where [`pump`] writes: the file through the page cache (with [`WriteBehind`]), or an
@@ -1027,20 +1032,7 @@ pub fn hash_file_with_progress(
         threads.min(size / (PARALLEL_HASH_FROM / 2))
     };
     let step = (size / ranges).div_ceil(crate::hash::CHUNK) * crate::hash::CHUNK;
-    let hash_range = |start: u64| -> Result<PartHashes> {
-        let end = (start + step).min(size);
-        let mut hasher = PartHasher::new(start, end - start).expect("ranges start at 1 KiB");
-        let mut buffer = vec![0u8; READ_CHUNK];
-        let mut at = start;
-        while at < end {
-            let want = (end - at).min(READ_CHUNK as u64) as usize;
-            file.read_exact_at(&mut buffer[..want], at)?;
-            hasher.update(&buffer[..want])?;
-            progress(want as u64);
-            at += want as u64;
-        }
-        hasher.finish()
-    };
+    let hash_range = |start: u64| hash_file_range(file, start, step.min(size - start), progress);
     let starts: Vec<u64> = (0..ranges)
         .map(|i| i * step)
         .filter(|start| *start < size || *start == 0)
@@ -1058,6 +1050,29 @@ pub fn hash_file_with_progress(
     });
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
     combine(size, &parts).ok_or_else(|| BlobError::Io(std::io::Error::other("ranges do not tile")))
+}
+
+/// Hashes bytes `offset..offset + len` of `file` on their own into BLAKE3 subtree chaining values
+/// ([`PartHasher`]; `offset` must be a multiple of 1 KiB, else `Invalid`), for
+/// [`crate::hash::combine`]. `progress` is told of every piece read.
+pub fn hash_file_range(
+    file: &File,
+    offset: u64,
+    len: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<PartHashes> {
+    let mut hasher = range_hasher(offset, len)?;
+    let mut buffer = vec![0u8; READ_CHUNK.min(len as usize)];
+    let end = offset + len;
+    let mut at = offset;
+    while at < end {
+        let want = (end - at).min(READ_CHUNK as u64) as usize;
+        file.read_exact_at(&mut buffer[..want], at)?;
+        hasher.update(&buffer[..want])?;
+        progress(want as u64);
+        at += want as u64;
+    }
+    hasher.finish()
 }
 
 /// Streams `range` of the file at `path`: [`READ_CHUNK`]-byte chunks read on one blocking thread

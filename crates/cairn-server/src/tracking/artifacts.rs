@@ -33,6 +33,12 @@ pub const MIN_PART_SIZE: u64 = 5 << 20;
 pub const MAX_PART_SIZE: u64 = 5 << 30;
 /// Part size of native uploads when the client does not choose one.
 pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
+
+/// The part size of a `size`-byte native upload whose client chose none: the smallest multiple of
+/// [`DEFAULT_PART_SIZE`] that keeps the file within [`MAX_PARTS`] parts.
+pub fn default_part_size(size: u64) -> u64 {
+    size.div_ceil(MAX_PARTS).div_ceil(DEFAULT_PART_SIZE).max(1) * DEFAULT_PART_SIZE
+}
 /// How long the last part of an MLflow multipart upload waits for another part to tell the part
 /// size (MLflow does not declare it).
 const PART_SIZE_WAIT: Duration = Duration::from_secs(60);
@@ -447,7 +453,12 @@ impl Artifacts {
                 self.blobs.describe()
             ))
         };
+        let parts = match (spec.size, spec.part_size) {
+            (Some(size), Some(part_size)) => Some(size.div_ceil(part_size).max(1) as u32),
+            _ => spec.parts,
+        };
         let mut direct_url = None;
+        let mut part_urls = None;
         let backend_state = match spec.delivery {
             Delivery::Server => self.blobs.create_upload(&id).await?,
             Delivery::Direct => {
@@ -466,27 +477,22 @@ impl Artifacts {
                 format!("{DIRECT}{token}")
             }
             Delivery::DirectParts => {
-                if spec.size.is_none() || spec.part_size.is_none() {
+                let (Some(_), Some(_), Some(count)) = (spec.size, spec.part_size, parts) else {
                     return Err(ApiError::invalid(
                         "a direct upload in parts needs the file's size and part size",
                     ));
-                }
+                };
                 let state = self.blobs.create_upload(&id).await?;
-                let probe = self
-                    .blobs
-                    .presign_part(&id, &state, 1, Duration::from_secs(DIRECT_URL_SECONDS))
-                    .await;
-                if !matches!(probe, Ok(Some(_))) {
-                    let _ = self.blobs.abort_upload(&id, &state).await;
-                    probe?;
-                    return Err(no_direct());
+                match self.sign_parts(&id, &state, count).await {
+                    Ok(Some(urls)) => part_urls = Some(urls),
+                    other => {
+                        let _ = self.blobs.abort_upload(&id, &state).await;
+                        other?;
+                        return Err(no_direct());
+                    }
                 }
                 format!("{DIRECT_PARTS}{state}")
             }
-        };
-        let parts = match (spec.size, spec.part_size) {
-            (Some(size), Some(part_size)) => Some(size.div_ceil(part_size).max(1) as u32),
-            _ => spec.parts,
         };
         let upload = Upload {
             id,
@@ -501,13 +507,30 @@ impl Artifacts {
             created: now_ms(),
         };
         self.store.create_upload(upload.clone()).await?;
-        if let Some(urls) = self.direct_part_urls(&upload).await? {
-            return Ok(UploadStart::DirectParts(upload, urls));
-        }
-        Ok(match direct_url {
-            Some(url) => UploadStart::Direct(upload, url),
-            None => UploadStart::Started(upload),
+        Ok(match (direct_url, part_urls) {
+            (Some(url), _) => UploadStart::Direct(upload, url),
+            (_, Some(urls)) => UploadStart::DirectParts(upload, urls),
+            _ => UploadStart::Started(upload),
         })
+    }
+
+    /// URLs for parts `1..=count` of a backend upload, part `k` at index `k - 1`; `None` when the
+    /// backend signs no part URLs.
+    async fn sign_parts(
+        &self,
+        id: &str,
+        state: &str,
+        count: u32,
+    ) -> ApiResult<Option<Vec<Presigned>>> {
+        let expires = Duration::from_secs(DIRECT_URL_SECONDS);
+        let mut urls = Vec::with_capacity(count as usize);
+        for number in 1..=count {
+            match self.blobs.presign_part(id, state, number, expires).await? {
+                Some(url) => urls.push(url),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(urls))
     }
 
     /// Fresh URLs for every part of a direct upload in parts (`None` for other uploads): part
@@ -516,16 +539,10 @@ impl Artifacts {
         let Some(state) = upload.backend_state.strip_prefix(DIRECT_PARTS) else {
             return Ok(None);
         };
-        let expires = Duration::from_secs(DIRECT_URL_SECONDS);
-        let mut urls = Vec::new();
-        for number in 1..=upload.parts.unwrap_or(1) {
-            let url = self
-                .blobs
-                .presign_part(&upload.id, state, number, expires)
-                .await?
-                .ok_or_else(|| ApiError::internal("the storage backend stopped signing URLs"))?;
-            urls.push(url);
-        }
+        let urls = self
+            .sign_parts(&upload.id, state, upload.parts.unwrap_or(1))
+            .await?
+            .ok_or_else(|| ApiError::internal("the storage backend stopped signing URLs"))?;
         Ok(Some(urls))
     }
 

@@ -48,8 +48,8 @@ use crate::mlflow::artifacts::{
     PRESIGN_SECONDS, base_url, body_stream, content_length, encode_path, receive_part,
 };
 use crate::tracking::artifacts::{
-    DEFAULT_PART_SIZE, DIRECT_URL_SECONDS, Delivery, GcOptions, MAX_DIRECT_SIZE, MAX_PART_SIZE,
-    MAX_PARTS, MIN_PART_SIZE, ReportedPart, UploadSpec, UploadStart,
+    DIRECT_URL_SECONDS, Delivery, GcOptions, MAX_DIRECT_SIZE, MAX_PART_SIZE, MIN_PART_SIZE,
+    ReportedPart, UploadSpec, UploadStart, default_part_size,
 };
 
 fn relative_path(text: &str) -> ApiResult<ArtifactPath> {
@@ -241,11 +241,7 @@ pub async fn create_upload(
             )));
         }
         Some(size) => size,
-        // The smallest multiple of DEFAULT_PART_SIZE that keeps the part count within bounds.
-        None => {
-            let needed = request.size.div_ceil(MAX_PARTS).max(1);
-            needed.div_ceil(DEFAULT_PART_SIZE).max(1) * DEFAULT_PART_SIZE
-        }
+        None => default_part_size(request.size),
     };
     let digest = match request.digest.as_deref() {
         Some(text) => Some(parse_digest(text)?),

@@ -11,9 +11,9 @@
 //! the right bytes is left alone.
 //!
 //! **In ranges.** A file of at least four ranges (`--range-size`, [`RANGE_SIZE`] by default) whose
-//! digest the listing gives is fetched in ranges, `--parallel` at a time (`Range: bytes=A-B`, each answer's `ETag`
-//! checked against the listing), each written at its place in the partial file and hashed on its
-//! own into BLAKE3 subtree chaining values; these join into the file's digest
+//! digest the listing gives is fetched in ranges, `--parallel` at a time (`Range: bytes=A-B`,
+//! each answer's `ETag` checked against the listing), each written at its place in the partial
+//! file and hashed on its own into BLAKE3 subtree chaining values; these join into the file's digest
 //! (`cairn_blob::hash::combine`), so no byte is read twice. The ranges done are kept beside the
 //! partial file (`<name>.cairn-partial.ranges`, JSON: `size`, `digest`, `range_size`, `done`:
 //! range indexes), written as each range lands; running the command again hashes those ranges
@@ -45,7 +45,12 @@ pub const PARTIAL_SUFFIX: &str = ".cairn-partial";
 pub const RANGE_SIZE: u64 = 64 << 20;
 
 /// The smallest range (a record of ranges done that names a smaller one is not trusted).
-pub const MIN_RANGE_SIZE: u64 = 64 << 10;
+const MIN_RANGE_SIZE: u64 = 64 << 10;
+
+/// Whether ranges of `size` bytes can be fetched (and hashed on their own).
+pub fn valid_range_size(size: u64) -> bool {
+    size >= MIN_RANGE_SIZE && size.is_multiple_of(1024)
+}
 
 /// How downloads are made.
 #[derive(Debug, Clone, Copy)]
@@ -173,8 +178,7 @@ async fn download_file(
     let record = ranges_path(&partial);
     // In ranges unless a download in one stream is there to resume.
     let ranged = options.parallel > 1
-        && options.range_size.is_multiple_of(1024)
-        && options.range_size >= MIN_RANGE_SIZE
+        && valid_range_size(options.range_size)
         && file.size >= 4 * options.range_size
         && (record.exists() || !partial.exists());
     let mut fresh = false;
@@ -283,11 +287,7 @@ async fn fetch(
             response
         };
         let response = Api::check(response).await?;
-        etag = response
-            .headers()
-            .get(ETAG)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| Digest::parse(v.trim_start_matches("W/").trim_matches('"')));
+        etag = etag_digest(&response);
         if append {
             resumed_at = written;
             if api.verbose {
@@ -300,26 +300,18 @@ async fn fetch(
                 .with_context(|| format!("cannot write {}", partial.display()))?;
         }
         bar.set_position(written);
-        let progress = bar.clone();
-        let body = response.bytes_stream().map(move |chunk| {
-            let chunk = chunk.map_err(std::io::Error::other)?;
-            progress.inc(chunk.len() as u64);
-            Ok(chunk)
-        });
         let expected = file.size.checked_sub(written);
-        let (_, hashed) =
-            cairn_blob::local::write_file(partial, written, expected, Box::pin(body), hasher)
-                .await
-                .map_err(|error| match error {
-                    cairn_blob::BlobError::Aborted(cause) => {
-                        anyhow::anyhow!(cause).context(format!(
-                            "the download of {} broke off; run the same command again to resume",
-                            file.path
-                        ))
-                    }
-                    other => anyhow::anyhow!(other)
-                        .context(format!("cannot write {}", partial.display())),
-                })?;
+        let body = counted_body(response, &bar);
+        let (_, hashed) = cairn_blob::local::write_file(partial, written, expected, body, hasher)
+            .await
+            .map_err(|error| {
+                write_error(error, partial, || {
+                    format!(
+                        "the download of {} broke off; run the same command again to resume",
+                        file.path
+                    )
+                })
+            })?;
         hasher = hashed;
     }
     finish(&bar);
@@ -362,8 +354,7 @@ impl RangeRecord {
         let record: RangeRecord = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
         let fits = record.size == size
             && record.digest == digest.to_string()
-            && record.range_size.is_multiple_of(1024)
-            && record.range_size >= MIN_RANGE_SIZE
+            && valid_range_size(record.range_size)
             && std::fs::metadata(partial).is_ok_and(|m| m.len() == size);
         fits.then_some(record)
     }
@@ -381,19 +372,13 @@ impl RangeRecord {
 async fn hash_range(path: &Path, (offset, len): (u64, u64)) -> anyhow::Result<PartHashes> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || -> anyhow::Result<PartHashes> {
-        use std::os::unix::fs::FileExt;
         let file = std::fs::File::open(&path)?;
-        let mut hasher = cairn_blob::hash::PartHasher::new(offset, len)
-            .context("a range that cannot be hashed on its own")?;
-        let mut buffer = vec![0u8; 1 << 20];
-        let mut at = offset;
-        while at < offset + len {
-            let want = (offset + len - at).min(buffer.len() as u64) as usize;
-            file.read_exact_at(&mut buffer[..want], at)?;
-            hasher.update(&buffer[..want])?;
-            at += want as u64;
-        }
-        Ok(hasher.finish()?)
+        Ok(cairn_blob::local::hash_file_range(
+            &file,
+            offset,
+            len,
+            &|_| {},
+        )?)
     })
     .await?
 }
@@ -529,11 +514,7 @@ async fn fetch_range(
             file.path
         );
     }
-    let etag = response
-        .headers()
-        .get(ETAG)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Digest::parse(v.trim_start_matches("W/").trim_matches('"')));
+    let etag = etag_digest(&response);
     if etag.is_some_and(|etag| etag != *expected) {
         anyhow::bail!(
             "{} changed on the server during the download (now {}); run the command again",
@@ -541,19 +522,42 @@ async fn fetch_range(
             etag.map(|d| d.to_string()).unwrap_or_default()
         );
     }
+    let body = counted_body(response, bar);
+    let written = cairn_blob::local::write_file_range(partial, offset, len, body).await;
+    written.map_err(|error| {
+        write_error(error, partial, || {
+            format!("bytes {offset}.. of {} broke off", file.path)
+        })
+    })
+}
+
+/// The digest a response's `ETag` names (the server's downloads carry the blob's digest).
+fn etag_digest(response: &reqwest::Response) -> Option<Digest> {
+    let value = response.headers().get(ETAG)?.to_str().ok()?;
+    Digest::parse(value.trim_start_matches("W/").trim_matches('"'))
+}
+
+/// A response's body, counted on `bar` as it arrives.
+fn counted_body(response: reqwest::Response, bar: &ProgressBar) -> cairn_blob::ByteStream {
     let progress = bar.clone();
-    let body = response.bytes_stream().map(move |chunk| {
+    Box::pin(response.bytes_stream().map(move |chunk| {
         let chunk = chunk.map_err(std::io::Error::other)?;
         progress.inc(chunk.len() as u64);
         Ok(chunk)
-    });
-    let written = cairn_blob::local::write_file_range(partial, offset, len, Box::pin(body)).await;
-    written.map_err(|error| match error {
-        cairn_blob::BlobError::Aborted(cause) => {
-            anyhow::anyhow!(cause).context(format!("bytes {offset}.. of {} broke off", file.path))
-        }
+    }))
+}
+
+/// A failed write of a download into `partial`: the body breaking off (`broke_off` says what
+/// stopped), or the local file.
+fn write_error(
+    error: cairn_blob::BlobError,
+    partial: &Path,
+    broke_off: impl FnOnce() -> String,
+) -> anyhow::Error {
+    match error {
+        cairn_blob::BlobError::Aborted(cause) => anyhow::anyhow!(cause).context(broke_off()),
         other => anyhow::anyhow!(other).context(format!("cannot write {}", partial.display())),
-    })
+    }
 }
 
 fn finish(bar: &ProgressBar) {

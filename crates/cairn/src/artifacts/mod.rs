@@ -103,7 +103,7 @@ struct DownloadArgs {
 
 fn parse_range_size(text: &str) -> Result<u64, String> {
     let size = parse_size(text)?;
-    if size < download::MIN_RANGE_SIZE || !size.is_multiple_of(1024) {
+    if !download::valid_range_size(size) {
         return Err(format!(
             "'{text}': a range is a multiple of 1 KiB, at least 64 KiB"
         ));

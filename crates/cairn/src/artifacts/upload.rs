@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cairn_blob::{ArtifactPath, Digest};
+use cairn_server::tracking::artifacts::default_part_size;
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{HumanBytes, ProgressBar};
 use reqwest::StatusCode;
@@ -58,13 +59,6 @@ pub struct Options {
     pub direct: bool,
     /// No line per file on stdout (an import prints its own summary).
     pub quiet: bool,
-}
-
-/// Part size of direct uploads when none is chosen: what the server picks for uploads through it
-/// (16 MiB, larger when 10,000 parts would not hold the file).
-fn default_part_size(size: u64) -> u64 {
-    const DEFAULT: u64 = 16 << 20;
-    size.div_ceil(10_000).div_ceil(DEFAULT).max(1) * DEFAULT
 }
 
 /// What became of one file.
@@ -601,7 +595,9 @@ async fn create_upload(
     if options.direct {
         // Always in parts, even for small files: parts go in parallel and resume.
         body["direct"] = json!(true);
-        body["part_size"] = json!(options.part_size.unwrap_or_else(|| default_part_size(size)));
+        // Without a part size, what the server picks for uploads through it.
+        let part_size = options.part_size.unwrap_or_else(|| default_part_size(size));
+        body["part_size"] = json!(part_size);
     }
     let response = api
         .http()

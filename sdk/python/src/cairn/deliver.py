@@ -130,12 +130,7 @@ class Deliverer:
     ) -> Any:
         client = http or self.http
         status, response_headers, data = client.request(method, path, body=body, headers=headers, length=length)
-        if status >= 400:
-            error = from_response(status, data)
-            if status == 429 or status >= 500:
-                after = response_headers.get("retry-after")
-                raise Retry(str(error), after=float(after) if after and after.isdigit() else None)
-            raise error
+        _raise_for(status, response_headers, data)
         return json.loads(data) if data else {}
 
     def _send_json(self, method: str, path: str, payload: Any) -> Any:
@@ -433,11 +428,7 @@ class Deliverer:
             status, response_headers, data = connections[origin].request(
                 "PUT", path, body=_Slice(f, length), headers=headers, length=length
             )
-        if status >= 400:
-            error = from_response(status, data)
-            if status == 429 or status >= 500:
-                raise Retry(f"storage: {error}")
-            raise error
+        _raise_for(status, response_headers, data)
         etag = response_headers.get("etag")
         if not etag:
             raise Retry(f"storage answered no ETag for a part of {source.name}")
@@ -456,6 +447,18 @@ class Deliverer:
             copy = self.run_dir / record.header["file"]
             _remove(copy)
             _remove(upload_sidecar(copy))
+
+
+def _raise_for(status: int, headers: dict[str, str], data: bytes) -> None:
+    """Raises what an error answer means: :class:`Retry` for a transient one (429, 5xx; after
+    its ``Retry-After``), else the matching :class:`ApiError`."""
+    if status < 400:
+        return
+    error = from_response(status, data)
+    if status == 429 or status >= 500:
+        after = headers.get("retry-after")
+        raise Retry(str(error), after=float(after) if after and after.isdigit() else None)
+    raise error
 
 
 def _default_part_size(size: int) -> int:
